@@ -1,0 +1,261 @@
+//! A real OpenSSH server for one test: temp dir, free port, ed25519 host key,
+//! a client key in authorized_keys, and a client config that pins all of it.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// The login name of the user running the tests (sshd logs in as this user).
+pub fn local_user() -> String {
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("run `id -un`");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Generates a key with the real `ssh-keygen` and returns its path.
+pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen is required (apt-get install openssh-client)");
+    assert!(status.success(), "ssh-keygen -t {kind} failed");
+    path
+}
+
+/// Builds an [`Sshd`] with extra `sshd_config` lines.
+#[derive(Default)]
+pub struct SshdBuilder {
+    extra: Vec<String>,
+    host_key_kinds: Vec<&'static str>,
+}
+
+impl SshdBuilder {
+    /// Adds one `sshd_config` line (first value wins in sshd too, so these
+    /// come before the fixture's defaults).
+    pub fn config(mut self, line: impl Into<String>) -> Self {
+        self.extra.push(line.into());
+        self
+    }
+
+    /// Host key types to generate (default: ed25519 only).
+    pub fn host_keys(mut self, kinds: &[&'static str]) -> Self {
+        self.host_key_kinds = kinds.to_vec();
+        self
+    }
+
+    pub fn start(self) -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} not found: install openssh-server (scripts/test does it with apt-get)"
+        );
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (privilege separation dir)");
+        let dir = tempfile::Builder::new()
+            .prefix("warren-sshd-")
+            .tempdir()
+            .expect("temp dir");
+        let kinds = if self.host_key_kinds.is_empty() {
+            vec!["ed25519"]
+        } else {
+            self.host_key_kinds.clone()
+        };
+        let host_keys: Vec<PathBuf> = kinds
+            .iter()
+            .map(|k| keygen(dir.path(), &format!("host_{k}"), k, ""))
+            .collect();
+        let client_key = keygen(dir.path(), "id_ed25519", "ed25519", "");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");
+        for attempt in 0..5 {
+            let port = free_port();
+            let config = write_config(dir.path(), port, &host_keys, &self.extra);
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    std::fs::File::create(dir.path().join("sshd.log")).expect("sshd.log"),
+                ))
+                .spawn()
+                .expect("spawn sshd");
+            if wait_for_banner(port, &mut child) {
+                let sshd = Sshd {
+                    dir,
+                    port,
+                    child,
+                    host_keys,
+                    client_key,
+                };
+                sshd.write_client_files();
+                return sshd;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("sshd on port {port} did not come up (attempt {attempt}); retrying");
+        }
+        let log = std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default();
+        panic!("sshd did not start; its log:\n{log}");
+    }
+}
+
+/// A running `sshd -D` on 127.0.0.1; killed when dropped.
+pub struct Sshd {
+    dir: TempDir,
+    port: u16,
+    child: Child,
+    host_keys: Vec<PathBuf>,
+    client_key: PathBuf,
+}
+
+impl Sshd {
+    /// An sshd with the fixture's defaults.
+    pub fn start() -> Sshd {
+        Sshd::builder().start()
+    }
+
+    pub fn builder() -> SshdBuilder {
+        SshdBuilder::default()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The fixture's temp dir (sshd.log, keys, client files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The client private key authorized on this server (ed25519, no passphrase).
+    pub fn client_key(&self) -> &Path {
+        &self.client_key
+    }
+
+    /// `known_hosts` holding this server's host keys as `[127.0.0.1]:PORT`.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+
+    /// The public host keys, one OpenSSH line each (`type base64 comment`).
+    pub fn host_public_keys(&self) -> Vec<String> {
+        self.host_keys
+            .iter()
+            .map(|k| std::fs::read_to_string(k.with_extension("pub")).expect("host .pub"))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    }
+
+    /// A client config (`-F`) with `Host test` pinned to this server, key and
+    /// known_hosts, and no agent or prompts: usable by both warren and ssh.
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.path().join("ssh_config")
+    }
+
+    /// sshd's log so far (LogLevel VERBOSE).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Appends a public key line to authorized_keys.
+    pub fn authorize(&self, public_key_line: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .expect("open authorized_keys");
+        writeln!(f, "{}", public_key_line.trim()).expect("write authorized_keys");
+    }
+
+    fn write_client_files(&self) {
+        let mut known = String::new();
+        for line in self.host_public_keys() {
+            let mut parts = line.split_whitespace();
+            let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            writeln!(known, "[127.0.0.1]:{} {kind} {b64}", self.port).expect("fmt");
+        }
+        std::fs::write(self.known_hosts(), known).expect("known_hosts");
+        let config = format!(
+            "Host test\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
+             IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n  UserKnownHostsFile {known}\n  \
+             GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            port = self.port,
+            user = local_user(),
+            key = self.client_key.display(),
+            known = self.known_hosts().display(),
+        );
+        std::fs::write(self.client_config(), config).expect("ssh_config");
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free loopback port")
+}
+
+fn write_config(dir: &Path, port: u16, host_keys: &[PathBuf], extra: &[String]) -> PathBuf {
+    let mut cfg = String::new();
+    for line in extra {
+        writeln!(cfg, "{line}").expect("fmt");
+    }
+    writeln!(cfg, "Port {port}\nListenAddress 127.0.0.1").expect("fmt");
+    for key in host_keys {
+        writeln!(cfg, "HostKey {}", key.display()).expect("fmt");
+    }
+    write!(
+        cfg,
+        "AuthorizedKeysFile {dir}/authorized_keys\nPidFile {dir}/sshd.pid\nStrictModes no\n\
+         UsePAM no\nPermitRootLogin prohibit-password\nAllowTcpForwarding yes\n\
+         AllowAgentForwarding yes\nAllowStreamLocalForwarding yes\nGatewayPorts no\n\
+         PermitUserEnvironment no\nAcceptEnv LANG LC_* WARREN_*\n\
+         Subsystem sftp /usr/lib/openssh/sftp-server\nSetEnv SHLVL=1\nLogLevel VERBOSE\n",
+        dir = dir.display()
+    )
+    .expect("fmt");
+    let path = dir.join("sshd_config");
+    std::fs::write(&path, cfg).expect("sshd_config");
+    path
+}
+
+/// Waits until the port answers with an SSH banner (or sshd exits).
+fn wait_for_banner(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 8];
+            if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-2.0") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
