@@ -1,1 +1,39 @@
-//! warren-knownhosts
+//! warren-knownhosts: OpenSSH 9.2-compatible known_hosts handling, pure
+//! (no file or network I/O). The caller reads files, hands their text to
+//! [`KnownHostsFile::parse`], asks [`KnownHosts::check`] about a server's
+//! key, and writes back what [`format_entry`] / [`append_text`] or the
+//! `ssh-keygen`-style editors produce.
+//!
+//! ```
+//! use warren_knownhosts::{HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict};
+//!
+//! let key = HostKey::from_openssh_line_fields(
+//!     "ssh-ed25519",
+//!     "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+//! )
+//! .unwrap();
+//! let text = format!("example.com,192.0.2.7 {}\n", key.to_openssh());
+//! let known = KnownHosts::new(vec![KnownHostsFile::parse("~/.ssh/known_hosts", &text)]);
+//! let names = HostNames::new("example.com", 22).with_ip("192.0.2.7");
+//! assert!(matches!(known.check(&names, &key), Verdict::Known { .. }));
+//! ```
+
+mod check;
+mod edit;
+mod error;
+mod file;
+mod hash;
+mod key;
+mod line;
+mod pattern;
+
+pub use check::{HostNames, IpStatus, KnownHosts, Verdict, host_port};
+pub use edit::{
+    Edited, Found, append_text, find_host, format_entry, format_hashed_entry, hash_all, remove_host,
+};
+pub use error::{BadLine, FormatError, Location, ParseError};
+pub use file::{Entry, KnownHostsFile};
+pub use hash::{SALT_LEN, hash_host};
+pub use key::{HostKey, key_type_of_name, plain_type_of};
+pub use line::{HostField, Marker};
+pub use pattern::{ListMatch, match_hostname};
