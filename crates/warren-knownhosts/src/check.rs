@@ -354,3 +354,337 @@ fn ip_differs(host: &Status, ip: Option<&Status>) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkeys::{ecdsa, ed, ed_cert, k, rsa};
+
+    fn at(file: &str, line: usize) -> Location {
+        Location {
+            file: file.to_owned(),
+            line,
+        }
+    }
+
+    fn hosts(files: &[(&str, String)]) -> KnownHosts {
+        KnownHosts::new(
+            files
+                .iter()
+                .map(|(label, text)| KnownHostsFile::parse(label, text))
+                .collect(),
+        )
+    }
+
+    fn known(a: Location) -> Verdict {
+        Verdict::Known {
+            at: a,
+            without_port: false,
+            ip: IpStatus::NotChecked,
+        }
+    }
+
+    fn changed(a: Location, old: &str, all: Vec<Location>) -> Verdict {
+        Verdict::Changed {
+            at: a,
+            old_algorithm: old.to_owned(),
+            conflicting: all,
+            ip: IpStatus::NotChecked,
+            ip_differs: false,
+        }
+    }
+
+    const UNKNOWN: Verdict = Verdict::Unknown {
+        ip: IpStatus::NotChecked,
+    };
+
+    #[test]
+    fn verdicts_for_plain_keys() {
+        let (a, b, e) = (k(&ed(1)), k(&ed(2)), k(&ecdsa(3)));
+        let host = HostNames::new("host", 22);
+        let cases: Vec<(&str, Vec<(&str, String)>, Verdict)> = vec![
+            ("empty", vec![("u", String::new())], UNKNOWN),
+            ("known", vec![("u", format!("host {a}"))], known(at("u", 1))),
+            (
+                "known in global file",
+                vec![("u", format!("other {b}")), ("g", format!("# x\nhost {a}"))],
+                known(at("g", 2)),
+            ),
+            (
+                "first hit reported",
+                vec![
+                    ("u", format!("host {a}\nhost {a}")),
+                    ("g", format!("host {a}")),
+                ],
+                known(at("u", 1)),
+            ),
+            (
+                "match beats earlier conflict",
+                vec![("u", format!("host {b}")), ("g", format!("host {a}"))],
+                known(at("g", 1)),
+            ),
+            (
+                "changed, same type",
+                vec![("u", format!("host {b}"))],
+                changed(at("u", 1), "ssh-ed25519", vec![at("u", 1)]),
+            ),
+            (
+                // OpenSSH 9.2: a recorded key of another type is "changed"
+                // too (verified against real ssh), offending = last one.
+                "changed, other type; last offender reported",
+                vec![("u", format!("host {e}\nhost {b}")), ("g", String::new())],
+                changed(at("u", 2), "ssh-ed25519", vec![at("u", 1), at("u", 2)]),
+            ),
+            (
+                "other type only",
+                vec![("u", format!("host {e}"))],
+                changed(at("u", 1), "ecdsa-sha2-nistp256", vec![at("u", 1)]),
+            ),
+            (
+                "negated line does not apply",
+                vec![("u", format!("*,!host {b}"))],
+                UNKNOWN,
+            ),
+            (
+                "wildcard applies",
+                vec![("u", format!("h?s* {a}"))],
+                known(at("u", 1)),
+            ),
+            (
+                "other host only",
+                vec![("u", format!("hostx {b}"))],
+                UNKNOWN,
+            ),
+            (
+                "revoked beats a match",
+                vec![("u", format!("host {a}")), ("g", format!("@revoked * {a}"))],
+                Verdict::Revoked { at: at("g", 1) },
+            ),
+            (
+                "revoked beats a conflict",
+                vec![("u", format!("host {b}\n@revoked host {a}"))],
+                Verdict::Revoked { at: at("u", 2) },
+            ),
+            (
+                "revoked line for another host does not apply",
+                vec![("u", format!("@revoked other {a}\nhost {a}"))],
+                known(at("u", 2)),
+            ),
+            (
+                "revoked other key is irrelevant",
+                vec![("u", format!("@revoked * {b}\nhost {a}"))],
+                known(at("u", 2)),
+            ),
+            (
+                "CA line is not a host key",
+                vec![("u", format!("@cert-authority host {a}"))],
+                UNKNOWN,
+            ),
+            (
+                "bad lines are skipped",
+                vec![("u", format!("host\n@bad host {b}\nhost {a}"))],
+                known(at("u", 3)),
+            ),
+        ];
+        for (name, files, want) in cases {
+            let got = hosts(&files).check(&host, &ed(1));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn ports_and_aliases() {
+        let (a, b) = (k(&ed(1)), k(&ed(2)));
+        let key = ed(1);
+        let names = HostNames::new("host", 2222);
+        assert_eq!(names.host(), "[host]:2222");
+        let kh = hosts(&[("u", format!("[host]:2222 {a}"))]);
+        assert_eq!(kh.check(&names, &key), known(at("u", 1)));
+        assert_eq!(kh.check(&HostNames::new("host", 22), &key), UNKNOWN);
+        // Unknown with port, known without: accepted like OpenSSH.
+        let kh = hosts(&[("u", format!("host {a}"))]);
+        let want = Verdict::Known {
+            at: at("u", 1),
+            without_port: true,
+            ip: IpStatus::NotChecked,
+        };
+        assert_eq!(kh.check(&names, &key), want);
+        // ... but not when something is recorded for [host]:port.
+        let kh = hosts(&[("u", format!("host {a}\n[host]:2222 {b}"))]);
+        assert!(matches!(kh.check(&names, &key), Verdict::Changed { .. }));
+        // ... and not with HostKeyAlias, which is looked up verbatim.
+        let alias = HostNames::new("host", 2222).with_host_key_alias("nick");
+        assert_eq!(alias.host(), "nick");
+        assert_eq!(
+            hosts(&[("u", format!("host {a}"))]).check(&alias, &key),
+            UNKNOWN
+        );
+        let kh = hosts(&[("u", format!("nick {a}"))]);
+        assert_eq!(kh.check(&alias, &key), known(at("u", 1)));
+    }
+
+    #[test]
+    fn check_host_ip() {
+        let (a, b) = (k(&ed(1)), k(&ed(2)));
+        let key = ed(1);
+        let names = HostNames::new("host", 22).with_ip("192.0.2.1");
+        let cases = [
+            (
+                format!("host,192.0.2.1 {a}"),
+                known_ip(1, IpStatus::Known(at("u", 1))),
+            ),
+            (format!("host {a}"), known_ip(1, IpStatus::Unknown)),
+            (
+                format!("host {a}\n192.0.2.1 {b}"),
+                known_ip(
+                    1,
+                    IpStatus::Changed {
+                        at: at("u", 2),
+                        old_algorithm: "ssh-ed25519".into(),
+                    },
+                ),
+            ),
+            (
+                format!("host {b}\n192.0.2.1 {a}"),
+                Verdict::Changed {
+                    at: at("u", 1),
+                    old_algorithm: "ssh-ed25519".into(),
+                    conflicting: vec![at("u", 1)],
+                    ip: IpStatus::Known(at("u", 2)),
+                    ip_differs: true,
+                },
+            ),
+            (
+                format!("host,192.0.2.1 {b}"),
+                Verdict::Changed {
+                    at: at("u", 1),
+                    old_algorithm: "ssh-ed25519".into(),
+                    conflicting: vec![at("u", 1)],
+                    ip: IpStatus::Changed {
+                        at: at("u", 1),
+                        old_algorithm: "ssh-ed25519".into(),
+                    },
+                    ip_differs: false,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                hosts(&[("u", text.clone())]).check(&names, &key),
+                want,
+                "{text}"
+            );
+        }
+        // Host given as the address itself: no separate IP lookup.
+        assert_eq!(
+            HostNames::new("192.0.2.1", 22).with_ip("192.0.2.1").ip(),
+            None
+        );
+        let v6 = HostNames::new("h", 2200).with_ip("2001:db8::1");
+        assert_eq!(v6.ip().as_deref(), Some("[2001:db8::1]:2200"));
+    }
+
+    fn known_ip(line: usize, ip: IpStatus) -> Verdict {
+        Verdict::Known {
+            at: at("u", line),
+            without_port: false,
+            ip,
+        }
+    }
+
+    #[test]
+    fn certificates() {
+        let (ca, other_ca) = (ecdsa(7), ecdsa(8));
+        let cert = ed_cert(1, &ca);
+        let names = HostNames::new("web.example", 22).with_ip("192.0.2.1");
+        let (c, o, p) = (k(&ca), k(&other_ca), k(&ed(1)));
+        let cases = [
+            (format!("@cert-authority *.example {c}"), known(at("u", 1))),
+            (format!("@cert-authority *.example {o}"), UNKNOWN),
+            (format!("@cert-authority other {c}"), UNKNOWN),
+            // A plain line with the CA key does not make it a CA.
+            (format!("web.example {c}"), UNKNOWN),
+            (
+                format!("@cert-authority * {c}\n@revoked * {c}"),
+                Verdict::Revoked { at: at("u", 2) },
+            ),
+            (
+                format!("@cert-authority * {c}\n@revoked * {p}"),
+                Verdict::Revoked { at: at("u", 2) },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                hosts(&[("u", text.clone())]).check(&names, &cert),
+                want,
+                "{text}"
+            );
+        }
+        let kh = hosts(&[(
+            "u",
+            format!("@cert-authority *.example {c}\n@cert-authority * {o}"),
+        )]);
+        let cas: Vec<(HostKey, usize)> = kh
+            .cert_authorities(&names)
+            .into_iter()
+            .map(|(key, loc)| (key, loc.line))
+            .collect();
+        assert_eq!(cas, [(ca, 1), (other_ca, 2)]);
+    }
+
+    #[test]
+    fn algorithm_preferences() {
+        let names = HostNames::new("host", 22);
+        let kh = hosts(&[
+            (
+                "u",
+                format!(
+                    "host {}\nhost {}\n@revoked host {}",
+                    k(&ecdsa(1)),
+                    k(&rsa(2)),
+                    k(&ed(3))
+                ),
+            ),
+            ("g", format!("host {}", k(&ecdsa(4)))),
+        ]);
+        assert_eq!(
+            kh.known_algorithms(&names),
+            ["ecdsa-sha2-nistp256", "ssh-rsa"]
+        );
+        let configured = [
+            "ssh-ed25519-cert-v01@openssh.com",
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+        ];
+        assert_eq!(
+            kh.order_host_key_algorithms(&names, &configured),
+            [
+                "ecdsa-sha2-nistp256",
+                "rsa-sha2-512",
+                "rsa-sha2-256",
+                "ssh-ed25519-cert-v01@openssh.com",
+                "ssh-ed25519",
+            ]
+        );
+        let kh = hosts(&[(
+            "u",
+            format!("host {}\n@cert-authority * {}", k(&ed(1)), k(&ed(2))),
+        )]);
+        assert!(kh.has_cert_authority(&names));
+        // Best preference already known: order kept verbatim.
+        assert_eq!(
+            kh.order_host_key_algorithms(&names, &configured[1..]),
+            configured[1..]
+        );
+        let kh = hosts(&[("u", format!("@cert-authority * {}", k(&ed(2))))]);
+        assert_eq!(
+            kh.order_host_key_algorithms(
+                &names,
+                &["ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com"]
+            ),
+            ["ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"]
+        );
+    }
+}

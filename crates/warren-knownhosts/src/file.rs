@@ -135,3 +135,131 @@ fn parse_line(line: &str) -> Result<Option<Parsed>, ParseError> {
         comment: comment.to_owned(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkeys::{ed, k};
+
+    /// Parse one line; `Ok(Some(marker, hashed))`, `Ok(None)` for a comment.
+    fn one(line: &str) -> Result<Option<(Marker, bool, String)>, ParseError> {
+        let f = KnownHostsFile::parse("kh", line);
+        if let Some(bad) = f.bad_lines().first() {
+            assert_eq!((bad.file.as_str(), bad.line), ("kh", 1));
+            return Err(bad.error.clone());
+        }
+        Ok(f.entries()
+            .first()
+            .map(|e| (e.marker, e.hosts.is_hashed(), e.comment.clone())))
+    }
+
+    #[test]
+    fn line_forms() {
+        let key = k(&ed(1));
+        let hashed = "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|nnUK16ANsXd3hL31YfAkGOluSjU=";
+        let ok = |m, h: bool, c: &str| Ok(Some((m, h, c.to_owned())));
+        let cases: Vec<(String, Result<Option<(Marker, bool, String)>, ParseError>)> = vec![
+            (format!("host {key}"), ok(Marker::None, false, "")),
+            (
+                format!("a,b,[c]:2222 {key} my comment"),
+                ok(Marker::None, false, "my comment"),
+            ),
+            (
+                format!("  \thost\t {key}\t c"),
+                ok(Marker::None, false, "c"),
+            ),
+            (format!("{hashed} {key}"), ok(Marker::None, true, "")),
+            (format!("@revoked * {key}"), ok(Marker::Revoked, false, "")),
+            (
+                format!("@cert-authority *.example {key}"),
+                ok(Marker::CertAuthority, false, ""),
+            ),
+            (
+                format!("@cert-authority  h {key}"),
+                ok(Marker::CertAuthority, false, ""),
+            ),
+            // OpenSSH ends a marker at the first space of the line, so a
+            // tab after it makes the marker unreadable (checked with
+            // ssh-keygen -F).
+            (
+                format!("@cert-authority\t  h {key}"),
+                Err(ParseError::BadMarker),
+            ),
+            (format!("host {key}\r"), ok(Marker::None, false, "")),
+            (format!("host {key} c\r"), ok(Marker::None, false, "c")),
+            ("".into(), Ok(None)),
+            ("   ".into(), Ok(None)),
+            ("\r".into(), Ok(None)),
+            ("# comment".into(), Ok(None)),
+            ("   # indented comment".into(), Ok(None)),
+            (format!("@foo h {key}"), Err(ParseError::BadMarker)),
+            (
+                format!("@revoked @revoked h {key}"),
+                Err(ParseError::BadMarker),
+            ),
+            ("@revoked".into(), Err(ParseError::BadMarker)),
+            ("host".into(), Err(ParseError::MissingKeyType)),
+            ("host   # c".into(), Err(ParseError::MissingKeyType)),
+            (
+                "host ssh-ed25519".into(),
+                Err(ParseError::MissingKeyData("ssh-ed25519".into())),
+            ),
+            (
+                "host 1024 35 12345".into(),
+                Err(ParseError::UnknownKeyType("1024".into())),
+            ),
+            ("host ssh-ed25519 %%%".into(), Err(ParseError::BadBase64)),
+            (
+                format!("|1|AAAA|x {key}"),
+                Err(ParseError::BadHash("|1|AAAA|x".into())),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(one(&line), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn bad_lines_keep_numbers_and_skip_only_themselves() {
+        let key = k(&ed(1));
+        let text = format!("# c\r\nbroken\r\na {key}\r\n\r\n@nope b {key}\nc {key}");
+        let f = KnownHostsFile::parse("/etc/ssh/ssh_known_hosts", &text);
+        let lines: Vec<usize> = f.entries().iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 6]);
+        let bad: Vec<String> = f.bad_lines().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            bad,
+            [
+                "/etc/ssh/ssh_known_hosts:2: line ends before the key type",
+                "/etc/ssh/ssh_known_hosts:5: invalid marker (only one of @cert-authority or @revoked is allowed)",
+            ]
+        );
+    }
+
+    #[test]
+    fn entry_matching() {
+        let key = k(&ed(1));
+        let hashed = "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|nnUK16ANsXd3hL31YfAkGOluSjU=";
+        let cases = [
+            ("host", "host", true),
+            ("host", "HOST", true),
+            ("Host,other", "host", true),
+            ("*.example.com,!bad.example.com", "good.example.com", true),
+            ("*.example.com,!bad.example.com", "bad.example.com", false),
+            ("!bad,*", "bad", false),
+            ("[host]:2222", "[host]:2222", true),
+            ("[host]:2222", "host", false),
+            ("host", "[host]:2222", false),
+            ("10.0.0.?", "10.0.0.5", true),
+            ("10.0.0.?", "10.0.0.50", false),
+            (hashed, "example.com", true),
+            // Hashed names are compared as given, not lowercased.
+            (hashed, "EXAMPLE.com", false),
+        ];
+        for (hosts, name, want) in cases {
+            let f = KnownHostsFile::parse("kh", &format!("{hosts} {key}"));
+            let got = f.entries().first().is_some_and(|e| e.matches(name));
+            assert_eq!(got, want, "{hosts} vs {name}");
+        }
+    }
+}

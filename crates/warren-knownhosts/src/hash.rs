@@ -54,3 +54,46 @@ pub fn extract_salt(field: &str) -> Result<[u8; SALT_LEN], ParseError> {
 pub fn hashed_matches(field: &str, salt: &[u8; SALT_LEN], name: &str) -> bool {
     hash_host(name, salt) == field
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SALT: [u8; SALT_LEN] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+    ];
+
+    #[test]
+    fn hash_vectors_from_python_hmac() {
+        let cases = [
+            (
+                "example.com",
+                "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|nnUK16ANsXd3hL31YfAkGOluSjU=",
+            ),
+            (
+                "[example.com]:2222",
+                "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|Wgcx+Fm+LmaWwC7rQ80eIf2uHe0=",
+            ),
+        ];
+        for (name, field) in cases {
+            assert_eq!(hash_host(name, &SALT), field);
+            assert_eq!(extract_salt(field), Ok(SALT));
+            assert!(hashed_matches(field, &SALT, name));
+            assert!(!hashed_matches(field, &SALT, "other"));
+        }
+    }
+
+    #[test]
+    fn bad_hash_fields() {
+        for field in [
+            "|1|",
+            "|1|AAAA",
+            "|1||abc",
+            "|2|AAECAwQFBgcICQoLDA0ODxAREhM=|x",
+            "|1|AAECAwQFBgcICQoLDA0ODxAREg==|x",
+            "|1|!!!|x",
+        ] {
+            assert!(extract_salt(field).is_err(), "{field}");
+        }
+    }
+}

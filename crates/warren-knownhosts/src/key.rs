@@ -280,3 +280,92 @@ fn cert_parts(blob: &[u8]) -> Option<CertParts<'_>> {
         signature_key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkeys::{ecdsa, ed, ed_cert, rsa};
+
+    #[test]
+    fn round_trips_through_base64() {
+        for key in [ed(1), ecdsa(2), rsa(3), ed_cert(4, &ed(5))] {
+            let again = HostKey::from_openssh_line_fields(key.algorithm(), &key.to_base64());
+            assert_eq!(again.as_ref(), Ok(&key));
+        }
+    }
+
+    #[test]
+    fn rsa_signature_names_denote_ssh_rsa_keys() {
+        let key = rsa(1);
+        for alias in ["rsa-sha2-256", "rsa-sha2-512"] {
+            let k = HostKey::from_openssh_line_fields(alias, &key.to_base64());
+            assert_eq!(k.map(|k| k.key_type()), Ok("ssh-rsa".to_owned()));
+        }
+    }
+
+    #[test]
+    fn rejects_mismatch_unknown_and_malformed() {
+        let b64 = ed(1).to_base64();
+        let cases: [(&str, &str, fn(&ParseError) -> bool); 5] = [
+            ("ssh-rsa", &b64, |e| {
+                matches!(e, ParseError::TypeMismatch { .. })
+            }),
+            ("ssh-foo", &b64, |e| {
+                matches!(e, ParseError::UnknownKeyType(_))
+            }),
+            ("ssh-ed25519", "AAAA!", |e| *e == ParseError::BadBase64),
+            // "ssh-ed25519" string with no key field.
+            ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5", |e| {
+                matches!(e, ParseError::MalformedBlob { .. })
+            }),
+            ("ssh-ed25519", "", |e| {
+                matches!(e, ParseError::MalformedBlob { .. })
+            }),
+        ];
+        for (algo, b64, want) in cases {
+            let err = HostKey::from_openssh_line_fields(algo, b64).err();
+            assert!(err.as_ref().is_some_and(want), "{algo} {b64}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn certificate_parts() {
+        let ca = ecdsa(9);
+        let cert = ed_cert(1, &ca);
+        assert!(cert.is_certificate());
+        assert_eq!(cert.key_type(), "ssh-ed25519-cert-v01@openssh.com");
+        assert_eq!(cert.signature_key(), Some(ca));
+        assert_eq!(cert.certified_key(), Some(ed(1)));
+        assert!(cert.same_public_key(&ed(1)));
+        assert!(!cert.same_public_key(&ed(2)));
+        assert_eq!(ed(1).signature_key(), None);
+    }
+
+    #[test]
+    fn type_names() {
+        let cases = [
+            ("ssh-ed25519", Some("ssh-ed25519"), Some("ssh-ed25519")),
+            (
+                "rsa-sha2-512-cert-v01@openssh.com",
+                Some("ssh-rsa-cert-v01@openssh.com"),
+                Some("ssh-rsa"),
+            ),
+            (
+                "sk-ssh-ed25519-cert-v01@openssh.com",
+                Some("sk-ssh-ed25519-cert-v01@openssh.com"),
+                Some("sk-ssh-ed25519@openssh.com"),
+            ),
+            (
+                "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+                Some("ecdsa-sha2-nistp384-cert-v01@openssh.com"),
+                Some("ecdsa-sha2-nistp384"),
+            ),
+            ("ssh-foo", None, None),
+            ("1024", None, None),
+        ];
+        for (name, canonical, plain) in cases {
+            assert_eq!(key_type_of_name(name), canonical, "{name}");
+            assert_eq!(plain_type_of(name), plain, "{name}");
+        }
+    }
+}

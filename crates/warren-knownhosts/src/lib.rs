@@ -37,3 +37,6 @@ pub use hash::{SALT_LEN, hash_host};
 pub use key::{HostKey, key_type_of_name, plain_type_of};
 pub use line::{HostField, Marker};
 pub use pattern::{ListMatch, match_hostname};
+
+#[cfg(test)]
+mod testkeys;
