@@ -402,7 +402,8 @@ mod tests {
     fn verdicts_for_plain_keys() {
         let (a, b, e) = (k(&ed(1)), k(&ed(2)), k(&ecdsa(3)));
         let host = HostNames::new("host", 22);
-        let cases: Vec<(&str, Vec<(&str, String)>, Verdict)> = vec![
+        type Files<'a> = Vec<(&'a str, String)>;
+        let cases: Vec<(&str, Files<'_>, Verdict)> = vec![
             ("empty", vec![("u", String::new())], UNKNOWN),
             ("known", vec![("u", format!("host {a}"))], known(at("u", 1))),
             (

@@ -158,7 +158,8 @@ mod tests {
         let key = k(&ed(1));
         let hashed = "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|nnUK16ANsXd3hL31YfAkGOluSjU=";
         let ok = |m, h: bool, c: &str| Ok(Some((m, h, c.to_owned())));
-        let cases: Vec<(String, Result<Option<(Marker, bool, String)>, ParseError>)> = vec![
+        type Want = Result<Option<(Marker, bool, String)>, ParseError>;
+        let cases: Vec<(String, Want)> = vec![
             (format!("host {key}"), ok(Marker::None, false, "")),
             (
                 format!("a,b,[c]:2222 {key} my comment"),

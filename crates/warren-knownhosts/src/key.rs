@@ -306,7 +306,8 @@ mod tests {
     #[test]
     fn rejects_mismatch_unknown_and_malformed() {
         let b64 = ed(1).to_base64();
-        let cases: [(&str, &str, fn(&ParseError) -> bool); 5] = [
+        type Check = fn(&ParseError) -> bool;
+        let cases: [(&str, &str, Check); 5] = [
             ("ssh-rsa", &b64, |e| {
                 matches!(e, ParseError::TypeMismatch { .. })
             }),
