@@ -177,3 +177,95 @@ impl Edited {
         self.text.push('\n');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkeys::{ed, k};
+
+    #[test]
+    fn entries() {
+        let key = ed(1);
+        assert_eq!(
+            format_entry(&["Host.Example", "192.0.2.1"], &key),
+            Ok(format!("host.example,192.0.2.1 {}\n", k(&key)))
+        );
+        let hashed = format_hashed_entry(&["a", "[b]:2222"], &key, || [0; SALT_LEN]);
+        let want = format!(
+            "{} {}\n{} {}\n",
+            hash_host("a", &[0; SALT_LEN]),
+            k(&key),
+            hash_host("[b]:2222", &[0; SALT_LEN]),
+            k(&key)
+        );
+        assert_eq!(hashed, Ok(want));
+        for bad in [
+            "", "a b", "a,b", "*", "h?", "!h", "|1|x", "#h", "@revoked", "a\tb",
+        ] {
+            assert_eq!(
+                format_entry(&[bad], &key),
+                Err(FormatError::InvalidName(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(format_entry(&[], &key), Err(FormatError::NoNames));
+        assert!(format_entry(&["[host]:2222"], &key).is_ok());
+    }
+
+    #[test]
+    fn appending_never_glues_lines() {
+        let cases = [
+            (None, "a k\n", "a k\n"),
+            (Some(b'\n'), "a k\n", "a k\n"),
+            (Some(b'x'), "a k\n", "\na k\n"),
+            (Some(b'\r'), "a k", "\na k\n"),
+        ];
+        for (last, entry, want) in cases {
+            assert_eq!(append_text(last, entry), want, "{last:?}");
+        }
+    }
+
+    #[test]
+    fn editing() {
+        let key = k(&ed(1));
+        let text = format!(
+            "# c\nh,g {key}\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\nh {key} c\r\nh\n"
+        );
+        let found: Vec<(usize, Marker)> = find_host(&text, "h")
+            .into_iter()
+            .map(|f| (f.line, f.marker))
+            .collect();
+        assert_eq!(
+            found,
+            [(2, Marker::None), (3, Marker::Revoked), (6, Marker::None)]
+        );
+        let removed = remove_host(&text, "h");
+        assert_eq!(removed.changed, [2, 6]);
+        assert_eq!(removed.invalid, [5, 7]);
+        assert_eq!(
+            removed.text,
+            format!("# c\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\nh\n")
+        );
+        let nothing = remove_host(&text, "zzz");
+        assert!(nothing.changed.is_empty());
+        assert_eq!(nothing.text, text);
+
+        let mut n = 0u8;
+        let hashed = hash_all(&text, || {
+            n += 1;
+            [n; SALT_LEN]
+        });
+        assert_eq!(hashed.changed, [2, 6]);
+        assert_eq!(hashed.invalid, [7]);
+        let h = |name: &str, s: u8| hash_host(name, &[s; SALT_LEN]);
+        assert_eq!(
+            hashed.text,
+            format!(
+                "# c\n{} {key}\n{} {key}\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\n{} {key} c\r\nh\n",
+                h("h", 1),
+                h("g", 2),
+                h("h", 3)
+            )
+        );
+    }
+}
