@@ -24,20 +24,27 @@ pub struct HostNames {
 }
 
 impl HostNames {
-    /// Host as typed (after canonicalisation; OpenSSH lowercases it) and
-    /// port. Port 22 or 0 means "no port suffix".
+    /// Host as given (after any canonicalisation) and port; port 22 or 0
+    /// means "no port suffix". Like ssh, names that are not IP addresses
+    /// are lowercased.
     pub fn new(hostname: &str, port: u16) -> Self {
+        let hostname = if hostname.parse::<std::net::IpAddr>().is_ok() {
+            hostname.to_owned()
+        } else {
+            hostname.to_ascii_lowercase()
+        };
         Self {
-            hostname: hostname.to_owned(),
+            hostname,
             port,
             alias: None,
             ip: None,
         }
     }
 
-    /// `HostKeyAlias`: looked up verbatim, without any port suffix.
+    /// `HostKeyAlias`: looked up lowercased (as ssh does), without any
+    /// port suffix.
     pub fn with_host_key_alias(mut self, alias: &str) -> Self {
-        self.alias = Some(alias.to_owned());
+        self.alias = Some(alias.to_ascii_lowercase());
         self
     }
 
@@ -277,9 +284,9 @@ impl KnownHosts {
             .map(|(at, _)| at)
     }
 
-    /// Every key the caller would revoke-check a certificate's CA against
-    /// is covered by [`KnownHosts::check`]; this lists the CA keys trusted
-    /// for the host (`@cert-authority` lines matching [`HostNames::host`]).
+    /// CA keys trusted for the host: `@cert-authority` lines matching
+    /// [`HostNames::host`], in search order. (Revocation of a CA is part
+    /// of [`KnownHosts::check`] for the certificate.)
     pub fn cert_authorities(&self, names: &HostNames) -> Vec<(HostKey, Location)> {
         let host = names.host();
         self.matching(&host)
@@ -497,8 +504,9 @@ mod tests {
     fn ports_and_aliases() {
         let (a, b) = (k(&ed(1)), k(&ed(2)));
         let key = ed(1);
-        let names = HostNames::new("host", 2222);
+        let names = HostNames::new("HOST", 2222);
         assert_eq!(names.host(), "[host]:2222");
+        assert_eq!(HostNames::new("2001:DB8::1", 2).host(), "[2001:DB8::1]:2");
         let kh = hosts(&[("u", format!("[host]:2222 {a}"))]);
         assert_eq!(kh.check(&names, &key), known(at("u", 1)));
         assert_eq!(kh.check(&HostNames::new("host", 22), &key), UNKNOWN);
@@ -514,7 +522,7 @@ mod tests {
         let kh = hosts(&[("u", format!("host {a}\n[host]:2222 {b}"))]);
         assert!(matches!(kh.check(&names, &key), Verdict::Changed { .. }));
         // ... and not with HostKeyAlias, which is looked up verbatim.
-        let alias = HostNames::new("host", 2222).with_host_key_alias("nick");
+        let alias = HostNames::new("host", 2222).with_host_key_alias("Nick");
         assert_eq!(alias.host(), "nick");
         assert_eq!(
             hosts(&[("u", format!("host {a}"))]).check(&alias, &key),
