@@ -1,0 +1,453 @@
+//! Authentication in PreferredAuthentications order, as OpenSSH does it:
+//! agent identities, then IdentityFile keys (certificates beside them),
+//! then keyboard-interactive and password on the terminal.
+//!
+//! Design choice: a key file is loaded (and its passphrase asked) only when
+//! its turn comes, and keys readable by group or others are refused with
+//! OpenSSH's warning before anything is sent.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use russh::MethodKind;
+use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use tracing::{debug, info, warn};
+
+use super::error::AuthError;
+use super::handler::ClientHandler;
+use super::options::AuthOptions;
+use crate::prompt::Prompter;
+
+type AgentConn = AgentClient<tokio::net::UnixStream>;
+
+/// What one authentication run saw and did, for the failure message.
+struct Attempts {
+    /// Methods the server said can continue, in its words.
+    offered: Vec<String>,
+    /// What we tried, e.g. `publickey (/home/u/.ssh/id_ed25519)`.
+    tried: Vec<String>,
+}
+
+/// Logs in as `user`, or says which methods the server offered and what was
+/// tried.
+pub async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    opts: &AuthOptions,
+    user: &str,
+    host: &str,
+    prompter: &dyn Prompter,
+) -> Result<(), AuthError> {
+    let mut seen = Attempts {
+        offered: Vec::new(),
+        tried: Vec::new(),
+    };
+    let none = handle
+        .authenticate_none(user)
+        .await
+        .map_err(|e| protocol(host, e))?;
+    match none {
+        AuthResult::Success => return Ok(()),
+        AuthResult::Failure {
+            remaining_methods, ..
+        } => seen.offered = method_names(&remaining_methods),
+    }
+    info!(
+        "Authentications that can continue: {}",
+        seen.offered.join(",")
+    );
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    for method in &opts.preferred {
+        if !seen.offered.iter().any(|m| m == method) {
+            continue;
+        }
+        let done = match method.as_str() {
+            "publickey" if opts.pubkey => {
+                publickey(handle, opts, user, rsa_hash, prompter, &mut seen).await?
+            }
+            "keyboard-interactive" if opts.kbd_interactive && !opts.batch_mode => {
+                keyboard_interactive(handle, opts, user, host, prompter, &mut seen).await?
+            }
+            "password" if opts.password && !opts.batch_mode => {
+                password(handle, opts, user, host, prompter, &mut seen).await?
+            }
+            _ => false,
+        };
+        if done {
+            return Ok(());
+        }
+    }
+    Err(AuthError::Denied {
+        user: user.to_owned(),
+        host: host.to_owned(),
+        offered: seen.offered.join(","),
+        tried: seen.tried,
+    })
+}
+
+fn protocol(host: &str, e: russh::Error) -> AuthError {
+    AuthError::Key {
+        path: host.to_owned(),
+        reason: format!("connection failed during authentication: {e}"),
+    }
+}
+
+fn method_names(set: &russh::MethodSet) -> Vec<String> {
+    set.iter().map(|m: &MethodKind| String::from(m)).collect()
+}
+
+/// Records a failure's remaining methods; true on success.
+fn settle(result: AuthResult, seen: &mut Attempts) -> bool {
+    match result {
+        AuthResult::Success => true,
+        AuthResult::Failure {
+            remaining_methods, ..
+        } => {
+            if !remaining_methods.is_empty() {
+                seen.offered = method_names(&remaining_methods);
+            }
+            false
+        }
+    }
+}
+
+async fn publickey(
+    handle: &mut Handle<ClientHandler>,
+    opts: &AuthOptions,
+    user: &str,
+    rsa_hash: Option<HashAlg>,
+    prompter: &dyn Prompter,
+    seen: &mut Attempts,
+) -> Result<bool, AuthError> {
+    let files = identity_files(opts);
+    let file_keys: Vec<Option<PublicKey>> = files.iter().map(|f| read_public(f)).collect();
+    let mut offered: HashSet<Vec<u8>> = HashSet::new();
+    if let Some(mut agent) = connect_agent(opts).await {
+        let identities = agent.request_identities().await.unwrap_or_default();
+        debug!(count = identities.len(), "agent identities");
+        for id in identities {
+            let key = identity_public(&id);
+            if opts.identities_only
+                && !file_keys
+                    .iter()
+                    .flatten()
+                    .any(|k| k.key_data() == key.key_data())
+            {
+                continue;
+            }
+            offered.insert(key_bytes(&key));
+            let label = format!(
+                "publickey (agent: {} {})",
+                key.algorithm(),
+                key.fingerprint(HashAlg::Sha256)
+            );
+            info!("Offering public key: {label}");
+            seen.tried.push(label);
+            let hash = if key.algorithm().is_rsa() {
+                rsa_hash
+            } else {
+                None
+            };
+            let result = match id {
+                AgentIdentity::PublicKey { key, .. } => {
+                    handle
+                        .authenticate_publickey_with(user, key, hash, &mut agent)
+                        .await
+                }
+                AgentIdentity::Certificate { certificate, .. } => {
+                    handle
+                        .authenticate_certificate_with(user, certificate, hash, &mut agent)
+                        .await
+                }
+            };
+            match result {
+                Ok(r) => {
+                    if settle(r, seen) {
+                        return Ok(true);
+                    }
+                }
+                Err(e) => debug!(error = %e, "agent signature failed"),
+            }
+        }
+    }
+    for (path, public) in files.iter().zip(&file_keys) {
+        if public
+            .as_ref()
+            .is_some_and(|k| offered.contains(&key_bytes(k)))
+        {
+            continue;
+        }
+        let Some(key) = load_private(path, opts, prompter, seen)? else {
+            continue;
+        };
+        let label = format!("publickey ({})", path.display());
+        info!("Trying private key: {}", path.display());
+        seen.tried.push(label);
+        let key = Arc::new(key);
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash
+        } else {
+            None
+        };
+        if let Some(cert) = certificate_for(path, opts) {
+            let r = handle
+                .authenticate_openssh_cert(user, key.clone(), cert)
+                .await;
+            if settle(r.map_err(|e| protocol(user, e))?, seen) {
+                return Ok(true);
+            }
+        }
+        let r = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .await;
+        if settle(r.map_err(|e| protocol(user, e))?, seen) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn identity_public(id: &AgentIdentity) -> PublicKey {
+    match id {
+        AgentIdentity::PublicKey { key, .. } => key.clone(),
+        AgentIdentity::Certificate { certificate, .. } => {
+            PublicKey::from(certificate.public_key().clone())
+        }
+    }
+}
+
+fn key_bytes(k: &PublicKey) -> Vec<u8> {
+    k.to_bytes().unwrap_or_default()
+}
+
+async fn connect_agent(opts: &AuthOptions) -> Option<AgentConn> {
+    let path = opts.identity_agent.as_ref()?;
+    match AgentClient::connect_uds(path).await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            debug!(path = %path.display(), error = %e, "agent not reachable");
+            None
+        }
+    }
+}
+
+fn identity_files(opts: &AuthOptions) -> Vec<PathBuf> {
+    opts.identity_files
+        .iter()
+        .filter(|p| {
+            let exists = p.exists();
+            if !exists && opts.identity_files_explicit {
+                warn!(
+                    "Warning: Identity file {} not accessible: No such file or directory.",
+                    p.display()
+                );
+            }
+            exists
+        })
+        .cloned()
+        .collect()
+}
+
+/// The public half without decrypting: `KEY.pub`, else the private file's
+/// clear public section (OpenSSH format keeps it unencrypted).
+fn read_public(path: &Path) -> Option<PublicKey> {
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    if let Ok(text) = std::fs::read_to_string(&pub_path)
+        && let Ok(k) = PublicKey::from_openssh(text.trim())
+    {
+        return Some(k);
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    PrivateKey::from_openssh(text.trim())
+        .ok()
+        .map(|k| k.public_key().clone())
+}
+
+fn certificate_for(path: &Path, opts: &AuthOptions) -> Option<russh::keys::Certificate> {
+    let mut cert_path = path.as_os_str().to_owned();
+    cert_path.push("-cert.pub");
+    let candidates = opts
+        .certificate_files
+        .iter()
+        .cloned()
+        .chain([PathBuf::from(cert_path)]);
+    for c in candidates {
+        if let Ok(cert) = russh::keys::load_openssh_certificate(&c) {
+            debug!(path = %c.display(), "using certificate");
+            return Some(cert);
+        }
+    }
+    None
+}
+
+/// Loads a private key, refusing loose permissions and asking for the
+/// passphrase when it is encrypted. `None`: skip this key.
+fn load_private(
+    path: &Path,
+    opts: &AuthOptions,
+    prompter: &dyn Prompter,
+    seen: &mut Attempts,
+) -> Result<Option<PrivateKey>, AuthError> {
+    if let Some(mode) = loose_permissions(path) {
+        warn!(
+            "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+             @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n\
+             @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+             Permissions 0{mode:o} for '{}' are too open.\n\
+             It is required that your private key files are NOT accessible by others.\n\
+             This private key will be ignored.",
+            path.display()
+        );
+        seen.tried.push(format!(
+            "publickey ({}: refused, permissions 0{mode:o} too open)",
+            path.display()
+        ));
+        return Ok(None);
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            warn!("Load key \"{}\": {e}", path.display());
+            return Ok(None);
+        }
+    };
+    let key = match PrivateKey::from_openssh(text.trim()) {
+        Ok(k) => k,
+        Err(_) => match russh::keys::decode_secret_key(&text, None) {
+            Ok(k) => return Ok(Some(k)),
+            Err(e) => {
+                debug!("Load key \"{}\": {e}", path.display());
+                return Ok(None);
+            }
+        },
+    };
+    if !key.is_encrypted() {
+        return Ok(Some(key));
+    }
+    if opts.batch_mode {
+        debug!(
+            "key {} is encrypted and BatchMode forbids asking",
+            path.display()
+        );
+        return Ok(None);
+    }
+    for _ in 0..opts.number_of_password_prompts.max(1) {
+        let Some(pass) =
+            prompter.secret(&format!("Enter passphrase for key '{}': ", path.display()))
+        else {
+            return Ok(None);
+        };
+        if pass.expose().is_empty() {
+            return Ok(None);
+        }
+        match key.decrypt(pass.expose().as_bytes()) {
+            Ok(k) => return Ok(Some(k)),
+            Err(_) => prompter.inform("Bad passphrase, try again."),
+        }
+    }
+    Ok(None)
+}
+
+/// The mode bits when group or others may read the key (OpenSSH refuses it).
+fn loose_permissions(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+async fn keyboard_interactive(
+    handle: &mut Handle<ClientHandler>,
+    opts: &AuthOptions,
+    user: &str,
+    host: &str,
+    prompter: &dyn Prompter,
+    seen: &mut Attempts,
+) -> Result<bool, AuthError> {
+    seen.tried.push("keyboard-interactive".into());
+    for _ in 0..opts.number_of_password_prompts.max(1) {
+        let mut reply = handle
+            .authenticate_keyboard_interactive_start(user, None)
+            .await
+            .map_err(|e| protocol(host, e))?;
+        loop {
+            match reply {
+                KeyboardInteractiveAuthResponse::Success => return Ok(true),
+                KeyboardInteractiveAuthResponse::Failure {
+                    remaining_methods, ..
+                } => {
+                    if !remaining_methods.is_empty() {
+                        seen.offered = method_names(&remaining_methods);
+                    }
+                    break;
+                }
+                KeyboardInteractiveAuthResponse::InfoRequest {
+                    name,
+                    instructions,
+                    prompts,
+                } => {
+                    for text in [&name, &instructions] {
+                        if !text.is_empty() {
+                            prompter.inform(text);
+                        }
+                    }
+                    let mut answers = Vec::with_capacity(prompts.len());
+                    for p in &prompts {
+                        let answer = if p.echo {
+                            prompter.ask(&p.prompt)
+                        } else {
+                            prompter.secret(&p.prompt).map(|s| s.expose().to_owned())
+                        };
+                        let Some(answer) = answer else {
+                            return Ok(false);
+                        };
+                        answers.push(answer);
+                    }
+                    reply = handle
+                        .authenticate_keyboard_interactive_respond(answers)
+                        .await
+                        .map_err(|e| protocol(host, e))?;
+                }
+            }
+        }
+        if !seen.offered.iter().any(|m| m == "keyboard-interactive") {
+            break;
+        }
+    }
+    Ok(false)
+}
+
+async fn password(
+    handle: &mut Handle<ClientHandler>,
+    opts: &AuthOptions,
+    user: &str,
+    host: &str,
+    prompter: &dyn Prompter,
+    seen: &mut Attempts,
+) -> Result<bool, AuthError> {
+    seen.tried.push("password".into());
+    for attempt in 0..opts.number_of_password_prompts.max(1) {
+        if attempt > 0 {
+            prompter.inform("Permission denied, please try again.");
+        }
+        let Some(pass) = prompter.secret(&format!("{user}@{host}'s password: ")) else {
+            return Ok(false);
+        };
+        let r = handle
+            .authenticate_password(user, pass.expose())
+            .await
+            .map_err(|e| protocol(host, e))?;
+        if settle(r, seen) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

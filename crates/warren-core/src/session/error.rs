@@ -1,0 +1,241 @@
+//! Why a connection failed, in words that name the host, the file or the
+//! algorithm lists involved, and whether trying again could help.
+
+use std::io;
+
+use crate::algorithms::UnsupportedAlgorithms;
+
+/// A connection that did not come up, or a session that broke.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("Could not resolve hostname {host}: {reason}")]
+    Resolve { host: String, reason: String },
+
+    #[error("connect to host {host} port {port}: {cause}")]
+    Connect {
+        host: String,
+        port: u16,
+        cause: ConnectCause,
+    },
+
+    #[error("{0}")]
+    HostKey(#[from] HostKeyError),
+
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+
+    #[error("{0}")]
+    Algorithms(#[from] UnsupportedAlgorithms),
+
+    #[error(
+        "Unable to negotiate with {host} port {port}: no matching {kind} found. Their offer: {theirs} (ours: {ours})"
+    )]
+    NoCommonAlgorithm {
+        host: String,
+        port: u16,
+        kind: String,
+        ours: String,
+        theirs: String,
+    },
+
+    #[error("Connection to {host} port {port} closed: {source}")]
+    Protocol {
+        host: String,
+        port: u16,
+        source: russh::Error,
+    },
+
+    #[error("ssh protocol error: {0}")]
+    Russh(#[from] russh::Error),
+
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why a TCP connect failed, in OpenSSH's words.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectCause {
+    #[error("Connection refused")]
+    Refused,
+    #[error("Connection timed out")]
+    TimedOut,
+    #[error("No route to host")]
+    NoRoute,
+    #[error("Network is unreachable")]
+    Unreachable,
+    #[error("{0}")]
+    Other(io::Error),
+}
+
+impl ConnectCause {
+    pub fn from_io(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => ConnectCause::Refused,
+            io::ErrorKind::TimedOut => ConnectCause::TimedOut,
+            io::ErrorKind::HostUnreachable => ConnectCause::NoRoute,
+            io::ErrorKind::NetworkUnreachable => ConnectCause::Unreachable,
+            _ => ConnectCause::Other(e),
+        }
+    }
+}
+
+impl SessionError {
+    /// Whether a retry could succeed (network trouble), as opposed to a
+    /// decision that retrying cannot change (host key, authentication,
+    /// configuration).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Resolve { .. } | SessionError::Connect { .. } | SessionError::Io(_) => {
+                true
+            }
+            SessionError::Protocol { .. } | SessionError::Russh(_) => true,
+            SessionError::HostKey(_)
+            | SessionError::Auth(_)
+            | SessionError::Algorithms(_)
+            | SessionError::NoCommonAlgorithm { .. } => false,
+        }
+    }
+
+    /// One line telling the user what to do, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SessionError::Connect { cause: ConnectCause::Refused, host, port } => Some(format!(
+                "nothing accepts connections on {host}:{port}: check the port (-p / Port) and that sshd runs there"
+            )),
+            SessionError::Connect { cause: ConnectCause::TimedOut, .. } => Some(
+                "no answer: a firewall may drop the packets, or the host is down; ConnectTimeout bounds the wait"
+                    .into(),
+            ),
+            SessionError::Resolve { .. } => Some("check the name, or set HostName in ~/.ssh/config".into()),
+            SessionError::HostKey(e) => e.hint(),
+            SessionError::Auth(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// Host key verification refused the server.
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyError {
+    #[error("{0}")]
+    Changed(Box<ChangedKey>),
+
+    #[error(
+        "The {algorithm} host key for {host} ({fingerprint}) is marked as revoked in {file}:{line}.\n\
+         Host key verification failed."
+    )]
+    Revoked {
+        host: String,
+        algorithm: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+
+    #[error(
+        "No {algorithm} host key is known for {host} and StrictHostKeyChecking is {mode}. ({fingerprint})\nHost key verification failed."
+    )]
+    Unknown {
+        host: String,
+        algorithm: String,
+        fingerprint: String,
+        mode: &'static str,
+        other_keys: Vec<String>,
+    },
+
+    #[error("Host key verification failed: {host}: {reason}")]
+    Certificate { host: String, reason: String },
+
+    #[error(
+        "Host key verification failed: the user declined the {algorithm} key {fingerprint} for {host}."
+    )]
+    Declined {
+        host: String,
+        algorithm: String,
+        fingerprint: String,
+    },
+
+    #[error("Host key verification failed: the server's key could not be read: {reason}")]
+    Malformed { reason: String },
+
+    #[error("could not record the host key for {host} in {file}: {source}")]
+    Write {
+        host: String,
+        file: String,
+        source: std::io::Error,
+    },
+}
+
+impl HostKeyError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HostKeyError::Changed(c) => Some(format!(
+                "if the server's key really changed, remove the old entry with: {}",
+                c.remove_command
+            )),
+            HostKeyError::Unknown { .. } => Some(
+                "connect once interactively to check and accept the fingerprint, or add it to known_hosts".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A host whose recorded key differs from the one it presented.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+     @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+     IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+     The {algorithm} host key for {host} has changed; it is now {fingerprint}.\n\
+     Offending {old_algorithm} key in {file}:{line}\n\
+     Host key verification failed."
+)]
+pub struct ChangedKey {
+    pub host: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    pub old_algorithm: String,
+    pub file: String,
+    pub line: usize,
+    pub remove_command: String,
+}
+
+/// The server accepted none of the credentials we had.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{user}@{host}: Permission denied ({offered}).{tried}", tried = tried_line(tried))]
+    Denied {
+        user: String,
+        host: String,
+        offered: String,
+        tried: Vec<String>,
+    },
+
+    #[error("Load key \"{path}\": {reason}")]
+    Key { path: String, reason: String },
+}
+
+impl AuthError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AuthError::Denied { tried, .. } if tried.is_empty() => Some(
+                "no credentials were available: add a key with -i, start an agent, or allow prompts (BatchMode no)"
+                    .into(),
+            ),
+            AuthError::Denied { .. } => {
+                Some("check that the key is in the server's authorized_keys for this user (-v shows each attempt)".into())
+            }
+            AuthError::Key { .. } => None,
+        }
+    }
+}
+
+fn tried_line(tried: &[String]) -> String {
+    if tried.is_empty() {
+        " Tried: nothing (no usable credential)".into()
+    } else {
+        format!(" Tried: {}", tried.join(", "))
+    }
+}

@@ -1,0 +1,352 @@
+//! Host key verification against known_hosts (warren-knownhosts), with
+//! StrictHostKeyChecking, HostKeyAlias, CheckHostIP, @revoked and
+//! @cert-authority, and the first-connection prompt.
+//!
+//! Design choice: a changed or revoked key never connects, whatever
+//! StrictHostKeyChecking says; the error names the file:line of the old
+//! entry and the command that removes it.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
+use tracing::{debug, info, warn};
+use warren_knownhosts::{HostKey, HostNames, IpStatus, KnownHosts, KnownHostsFile, Verdict};
+
+use super::error::{ChangedKey, HostKeyError};
+use super::options::{ConnectOptions, HostKeyOptions, StrictHostKeyChecking};
+use crate::prompt::Prompter;
+
+/// Checks the server's key for one connection.
+pub struct HostKeyVerifier {
+    opts: HostKeyOptions,
+    names: HostNames,
+    /// The name looked up (alias, or `host` / `[host]:port`), for messages.
+    lookup_name: String,
+    /// The bare host name, for certificate principals.
+    host: String,
+    peer_ip: Option<IpAddr>,
+    prompter: Arc<dyn Prompter>,
+}
+
+impl HostKeyVerifier {
+    pub fn new(
+        opts: &ConnectOptions,
+        peer_ip: Option<IpAddr>,
+        prompter: Arc<dyn Prompter>,
+    ) -> Self {
+        let peer_ip = peer_ip.map(|ip| ip.to_canonical());
+        let mut names = HostNames::new(&opts.hostname.to_ascii_lowercase(), opts.port);
+        if let Some(alias) = &opts.host_keys.host_key_alias {
+            names = names.with_host_key_alias(alias);
+        }
+        // Like OpenSSH, CheckHostIP is pointless for a loopback peer.
+        if let Some(ip) = peer_ip.filter(|ip| opts.host_keys.check_host_ip && !ip.is_loopback()) {
+            names = names.with_ip(&ip.to_string());
+        }
+        HostKeyVerifier {
+            opts: opts.host_keys.clone(),
+            lookup_name: names.host(),
+            names,
+            host: opts.hostname.clone(),
+            peer_ip,
+            prompter,
+        }
+    }
+
+    fn load(&self) -> KnownHosts {
+        let files = self
+            .opts
+            .user_known_hosts
+            .iter()
+            .chain(&self.opts.global_known_hosts);
+        KnownHosts::new(files.filter_map(|p| read_known_hosts(p)).collect())
+    }
+
+    /// Accepts the key or says why not.
+    pub fn verify(&self, key: &PublicKeyOrCertificate) -> Result<(), HostKeyError> {
+        let known = self.load();
+        match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify_key(&known, key),
+            PublicKeyOrCertificate::Certificate(cert) => self.verify_certificate(&known, cert),
+        }
+    }
+
+    fn verify_key(&self, known: &KnownHosts, key: &PublicKey) -> Result<(), HostKeyError> {
+        let hk = to_host_key(key)?;
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let algorithm = key.algorithm().as_str().to_owned();
+        info!("Server host key: {algorithm} {fingerprint}");
+        match known.check(&self.names, &hk) {
+            Verdict::Known { at, ip, .. } => {
+                debug!(
+                    "Host '{}' is known and matches the {algorithm} host key.",
+                    self.lookup_name
+                );
+                debug!("Found key in {at}");
+                self.warn_ip(&ip);
+                if self.opts.visual_host_key {
+                    self.prompter.inform(&randomart(key));
+                }
+                Ok(())
+            }
+            Verdict::Revoked { at } => Err(HostKeyError::Revoked {
+                host: self.lookup_name.clone(),
+                algorithm,
+                fingerprint,
+                file: at.file,
+                line: at.line,
+            }),
+            Verdict::Changed {
+                at, old_algorithm, ..
+            } => Err(HostKeyError::Changed(Box::new(ChangedKey {
+                host: self.lookup_name.clone(),
+                algorithm,
+                fingerprint,
+                old_algorithm,
+                remove_command: format!(
+                    "warren keygen -f \"{}\" -R \"{}\"",
+                    at.file, self.lookup_name
+                ),
+                file: at.file,
+                line: at.line,
+            }))),
+            Verdict::Unknown { .. } => self.unknown(key, algorithm, fingerprint),
+        }
+    }
+
+    /// CheckHostIP: warn when the address is recorded with another key.
+    fn warn_ip(&self, ip: &IpStatus) {
+        if let IpStatus::Changed { at, .. } = ip {
+            warn!(
+                "Warning: the host key for '{}' differs from the key for the IP address '{}'\nOffending key for IP in {at}",
+                self.lookup_name,
+                self.names.ip().unwrap_or_default()
+            );
+        }
+    }
+
+    fn unknown(
+        &self,
+        key: &PublicKey,
+        algorithm: String,
+        fingerprint: String,
+    ) -> Result<(), HostKeyError> {
+        let refuse = |mode: &'static str| HostKeyError::Unknown {
+            host: self.lookup_name.clone(),
+            algorithm: algorithm.clone(),
+            fingerprint: fingerprint.clone(),
+            mode,
+            other_keys: Vec::new(),
+        };
+        match self.opts.strict {
+            StrictHostKeyChecking::Yes => return Err(refuse("yes")),
+            StrictHostKeyChecking::No | StrictHostKeyChecking::AcceptNew => {}
+            StrictHostKeyChecking::Ask => self.ask(key, &algorithm, &fingerprint, refuse("ask"))?,
+        }
+        self.record(key, &algorithm)
+    }
+
+    fn ask(
+        &self,
+        key: &PublicKey,
+        algorithm: &str,
+        fingerprint: &str,
+        cannot_ask: HostKeyError,
+    ) -> Result<(), HostKeyError> {
+        let ip = self
+            .peer_ip
+            .map(|ip| format!(" ({ip})"))
+            .unwrap_or_default();
+        let mut prompt = format!(
+            "The authenticity of host '{}{ip}' can't be established.\n{} key fingerprint is {fingerprint}.\n",
+            self.lookup_name,
+            key_type_label(algorithm),
+        );
+        if self.opts.visual_host_key {
+            prompt.push_str(&randomart(key));
+            prompt.push('\n');
+        }
+        prompt.push_str("This key is not known by any other names.\n");
+        prompt.push_str("Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+        loop {
+            let Some(answer) = self.prompter.ask(&prompt) else {
+                return Err(cannot_ask);
+            };
+            let answer = answer.trim();
+            if answer.eq_ignore_ascii_case("yes") || answer == fingerprint {
+                return Ok(());
+            }
+            if answer.eq_ignore_ascii_case("no") {
+                return Err(HostKeyError::Declined {
+                    host: self.lookup_name.clone(),
+                    algorithm: algorithm.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                });
+            }
+            prompt = "Please type 'yes', 'no' or the fingerprint: ".into();
+        }
+    }
+
+    /// Appends the key to the first user known_hosts file, hashed when
+    /// HashKnownHosts says so.
+    fn record(&self, key: &PublicKey, algorithm: &str) -> Result<(), HostKeyError> {
+        let Some(path) = self.opts.user_known_hosts.first() else {
+            return Ok(());
+        };
+        let hk = to_host_key(key)?;
+        let names = [self.lookup_name.as_str()];
+        let entry = if self.opts.hash_known_hosts {
+            warren_knownhosts::format_hashed_entry(&names, &hk, rand::random::<[u8; 20]>)
+        } else {
+            warren_knownhosts::format_entry(&names, &hk)
+        };
+        let write_err = |source| HostKeyError::Write {
+            host: self.lookup_name.clone(),
+            file: path.display().to_string(),
+            source,
+        };
+        let entry = entry.map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
+        append_entry(path, &entry).map_err(write_err)?;
+        self.prompter.inform(&format!(
+            "Warning: Permanently added '{}' ({}) to the list of known hosts.",
+            self.lookup_name,
+            key_type_label(algorithm)
+        ));
+        Ok(())
+    }
+
+    /// A host certificate: its CA must be a trusted @cert-authority for the
+    /// host, the certificate valid now and naming the host. Otherwise the
+    /// plain key inside is checked as a host key, as OpenSSH does.
+    fn verify_certificate(
+        &self,
+        known: &KnownHosts,
+        cert: &russh::keys::Certificate,
+    ) -> Result<(), HostKeyError> {
+        let blob = cert.to_bytes().unwrap_or_default();
+        let plain = PublicKey::from(cert.public_key().clone());
+        let Ok(hk) = HostKey::from_blob(blob) else {
+            return self.verify_key(known, &plain);
+        };
+        match known.check(&self.names, &hk) {
+            Verdict::Revoked { at } => Err(HostKeyError::Revoked {
+                host: self.lookup_name.clone(),
+                algorithm: hk.algorithm().to_owned(),
+                fingerprint: plain.fingerprint(HashAlg::Sha256).to_string(),
+                file: at.file,
+                line: at.line,
+            }),
+            Verdict::Known { .. } => match self.certificate_problem(cert) {
+                None => Ok(()),
+                Some(reason) => {
+                    warn!(
+                        "Host certificate for {} not accepted: {reason}; checking its key instead",
+                        self.lookup_name
+                    );
+                    self.verify_key(known, &plain)
+                }
+            },
+            _ => self.verify_key(known, &plain),
+        }
+    }
+
+    fn certificate_problem(&self, cert: &russh::keys::Certificate) -> Option<String> {
+        if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
+            return Some("not a host certificate".into());
+        }
+        let ca = PublicKey::from(cert.signature_key().clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Err(e) = cert.validate_at(now, [&ca.fingerprint(HashAlg::Sha256)]) {
+            return Some(format!("invalid: {e}"));
+        }
+        let principals = cert.valid_principals();
+        let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);
+        if !principals.is_empty() && !principals.iter().any(|p| p == wanted) {
+            return Some(format!("principals {principals:?} do not include {wanted}"));
+        }
+        info!(
+            "Host certificate signed by CA {} accepted",
+            ca.fingerprint(HashAlg::Sha256)
+        );
+        None
+    }
+}
+
+fn read_known_hosts(path: &Path) -> Option<KnownHostsFile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(KnownHostsFile::parse(&path.display().to_string(), &text)),
+        Err(e) => {
+            debug!(path = %path.display(), error = %e, "known_hosts not read");
+            None
+        }
+    }
+}
+
+fn to_host_key(key: &PublicKey) -> Result<HostKey, HostKeyError> {
+    let malformed = |reason: String| HostKeyError::Malformed { reason };
+    let blob = key.to_bytes().map_err(|e| malformed(e.to_string()))?;
+    HostKey::from_blob(blob).map_err(|e| malformed(e.to_string()))
+}
+
+/// "ED25519", "ECDSA", "RSA" as OpenSSH prints key types.
+fn key_type_label(algorithm: &str) -> &'static str {
+    match algorithm {
+        a if a.contains("ed25519") => "ED25519",
+        a if a.contains("ecdsa") => "ECDSA",
+        a if a.contains("rsa") => "RSA",
+        _ => "UNKNOWN",
+    }
+}
+
+fn randomart(key: &PublicKey) -> String {
+    let header = format!(
+        "{} {}",
+        key_type_label(key.algorithm().as_str()),
+        key_bits(key)
+    );
+    key.fingerprint(HashAlg::Sha256).to_randomart(&header)
+}
+
+fn key_bits(key: &PublicKey) -> u32 {
+    use russh::keys::ssh_key::public::KeyData;
+    match key.key_data() {
+        KeyData::Ed25519(_) => 256,
+        KeyData::Ecdsa(e) => match e.curve() {
+            russh::keys::EcdsaCurve::NistP256 => 256,
+            russh::keys::EcdsaCurve::NistP384 => 384,
+            russh::keys::EcdsaCurve::NistP521 => 521,
+        },
+        KeyData::Rsa(r) => r.key_size(),
+        _ => 0,
+    }
+}
+
+/// Appends an entry so it never fuses with an unterminated last line;
+/// creates the directory (0700) and file (0600) if needed.
+fn append_entry(path: &Path, entry: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let last = std::fs::read(path).ok().and_then(|b| b.last().copied());
+    let text = warren_knownhosts::append_text(last, entry);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
