@@ -1,1 +1,56 @@
-//! warren-config
+//! warren-config: an ssh_config engine with OpenSSH 9.2's semantics.
+//!
+//! It owns everything between "what the user typed" and "what the client
+//! will do": the `-o` options and typed flags, `~/.ssh/config` and
+//! `/etc/ssh/ssh_config` (Host, Match, Include, first-value-wins), the
+//! `%`-token, `~` and `${ENV}` expansions, OpenSSH's defaults, and an
+//! `ssh -G`-compatible dump.
+//!
+//! The one design choice: the engine is pure. Every file read, glob,
+//! `Match exec` and lookup of the local user goes through the
+//! [`Environment`] trait, so the whole engine is tested from string literals
+//! with a fake environment; [`SystemEnvironment`] is the real one.
+//!
+//! ```no_run
+//! use warren_config::{resolve, Algorithms, CommandLine, SystemEnvironment};
+//!
+//! let mut cli = CommandLine::new("app");
+//! cli.option("User=deploy");
+//! let config = resolve(&cli, &SystemEnvironment::new(), &Algorithms::openssh())?;
+//! println!("{}", config.hostname());
+//! print!("{}", config.dump());
+//! # Ok::<(), warren_config::ConfigError>(())
+//! ```
+
+mod algorithms;
+mod cli;
+mod engine;
+mod env;
+mod error;
+mod expand;
+mod forward;
+mod host_config;
+mod jump;
+mod keyword;
+mod lexer;
+mod options;
+mod pattern;
+mod sha1;
+mod system;
+mod values;
+
+pub use algorithms::{AlgorithmList, Algorithms};
+pub use cli::{CommandLine, ConfigFile, Flag};
+pub use engine::resolve;
+pub use env::Environment;
+pub use error::{ConfigError, LineError, LineErrorKind};
+pub use forward::{Forward, ForwardEndpoint};
+pub use host_config::HostConfig;
+pub use jump::JumpHost;
+pub use pattern::{match_host_pattern_list, match_pattern, match_pattern_list};
+pub use system::SystemEnvironment;
+pub use values::{
+    AddKeysToAgent, AddressFamily, CanonicalizeHostname, ControlMaster, ControlPersist,
+    LogLevel, PubkeyAuthentication, RequestTty, SessionType, StrictHostKeyChecking, Tunnel,
+    YesNoAsk, parse_duration,
+};

@@ -1,0 +1,126 @@
+//! The [`Environment`] trait: every side effect the engine may need.
+//!
+//! Design choice: the engine never touches the file system, processes or
+//! the network itself; it asks this trait. Tests implement it with a
+//! `HashMap` of file contents, the CLI uses [`crate::SystemEnvironment`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// What the engine needs from the machine it runs on.
+pub trait Environment {
+    /// Contents of a config file. `ErrorKind::NotFound` means "no such file"
+    /// and is not an error for the default config files or globbed includes.
+    fn read_file(&self, path: &Path) -> std::io::Result<String>;
+    /// Paths matching `pattern` (already `~`-expanded, absolute), sorted as
+    /// glob(3) sorts them; only paths that exist.
+    fn glob(&self, pattern: &str) -> Vec<PathBuf>;
+    /// Whether a path exists (`-i` skips identity files that do not).
+    fn file_exists(&self, path: &Path) -> bool;
+    /// Run `command` through the shell (`$SHELL -c`); true on exit status 0.
+    fn exec(&self, command: &str) -> bool;
+    /// The value of an environment variable, for `${NAME}` expansion.
+    fn env_var(&self, name: &str) -> Option<String>;
+    /// The local user's home directory (`pw_dir`, used for `~` and `%d`).
+    fn home_dir(&self) -> PathBuf;
+    /// Home directory of another user, for `~user/` paths.
+    fn user_home(&self, user: &str) -> Option<PathBuf>;
+    /// The local user name (`%u`, the default remote user).
+    fn local_user(&self) -> String;
+    /// The local numeric user id (`%i`).
+    fn uid(&self) -> u32;
+    /// The full local host name (`%l`); `%L` is its first component.
+    fn local_hostname(&self) -> String;
+    /// Local interface networks. OpenSSH 9.2 has no `Match localnetwork`
+    /// (it arrived in 9.4), so the engine does not consult this yet; it is
+    /// here so callers implement it once.
+    fn local_networks(&self) -> Vec<(IpAddr, u8)> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! A fake [`Environment`] for unit tests: files in a map, commands
+    //! answered from a table and recorded.
+    use super::*;
+    use crate::pattern::match_pattern;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug)]
+    pub(crate) struct FakeEnv {
+        pub(crate) files: BTreeMap<PathBuf, String>,
+        pub(crate) vars: BTreeMap<String, String>,
+        pub(crate) exec_ok: Vec<String>,
+        pub(crate) executed: RefCell<Vec<String>>,
+    }
+
+    impl Default for FakeEnv {
+        fn default() -> Self {
+            Self {
+                files: BTreeMap::new(),
+                vars: BTreeMap::new(),
+                exec_ok: Vec::new(),
+                executed: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl FakeEnv {
+        pub(crate) fn file(mut self, path: &str, contents: &str) -> Self {
+            self.files.insert(PathBuf::from(path), contents.to_owned());
+            self
+        }
+
+        pub(crate) fn var(mut self, name: &str, value: &str) -> Self {
+            self.vars.insert(name.to_owned(), value.to_owned());
+            self
+        }
+
+        pub(crate) fn exec_succeeds(mut self, command: &str) -> Self {
+            self.exec_ok.push(command.to_owned());
+            self
+        }
+    }
+
+    fn glob_match(path: &Path, pattern: &str) -> bool {
+        let path = path.to_string_lossy();
+        let (p, q): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), pattern.split('/').collect());
+        p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| match_pattern(a, b))
+    }
+
+    impl Environment for FakeEnv {
+        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+            self.files.get(path).cloned().ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        }
+        fn glob(&self, pattern: &str) -> Vec<PathBuf> {
+            self.files.keys().filter(|p| glob_match(p, pattern)).cloned().collect()
+        }
+        fn file_exists(&self, path: &Path) -> bool {
+            self.files.contains_key(path)
+        }
+        fn exec(&self, command: &str) -> bool {
+            self.executed.borrow_mut().push(command.to_owned());
+            self.exec_ok.iter().any(|c| c == command)
+        }
+        fn env_var(&self, name: &str) -> Option<String> {
+            self.vars.get(name).cloned()
+        }
+        fn home_dir(&self) -> PathBuf {
+            PathBuf::from("/home/me")
+        }
+        fn user_home(&self, user: &str) -> Option<PathBuf> {
+            (user == "other").then(|| PathBuf::from("/home/other"))
+        }
+        fn local_user(&self) -> String {
+            "me".to_owned()
+        }
+        fn uid(&self) -> u32 {
+            1000
+        }
+        fn local_hostname(&self) -> String {
+            "myhost.example.org".to_owned()
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! ProxyJump / `-J` specifications and `ssh://` URIs (`parse_jump`,
+//! `parse_ssh_uri`, `parse_user_host_port`).
+//!
+//! Design choice: only the last hop is kept as structured data (user, host,
+//! port), the earlier hops stay one string, exactly as OpenSSH stores them:
+//! the client runs `ssh -J <earlier hops> <last hop>` recursively.
+
+use crate::values::{a2port, valid_domain};
+
+/// A parsed ProxyJump value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpHost {
+    /// User for the last hop, if given.
+    pub user: Option<String>,
+    /// Host of the last hop (brackets removed).
+    pub host: String,
+    /// Port of the last hop, if given.
+    pub port: Option<u16>,
+    /// The hops before the last one, comma separated, as written.
+    pub extra: Option<String>,
+}
+
+/// What a ProxyJump line sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Jump {
+    /// `ProxyJump none`: blocks later ProxyJump/ProxyCommand lines.
+    None,
+    Hosts(JumpHost),
+}
+
+impl JumpHost {
+    /// `[user@]host[:port]` as `ssh -G` prints the last hop.
+    pub(crate) fn dump_value(&self) -> String {
+        let numeric = self.host.contains(':') || self.host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let mut out = String::new();
+        if let Some(extra) = &self.extra {
+            out.push_str(extra);
+            out.push(',');
+        }
+        if let Some(user) = &self.user {
+            out.push_str(user);
+            out.push('@');
+        }
+        if numeric {
+            out.push_str(&format!("[{}]", self.host));
+        } else {
+            out.push_str(&self.host);
+        }
+        if let Some(port) = self.port {
+            out.push_str(&format!(":{port}"));
+        }
+        out
+    }
+}
+
+/// OpenSSH's `parse_jump`: `None` when the syntax is invalid.
+pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
+    let cleaned = s.split('#').next().unwrap_or(s).trim_end_matches([' ', '\t', '\r', '\n']);
+    if s.eq_ignore_ascii_case("none") {
+        return Some(Jump::None);
+    }
+    let mut hops = cleaned.rsplit(',');
+    let last = hops.next().unwrap_or("");
+    let (user, host, port) = parse_hop(last)?;
+    for hop in hops {
+        parse_hop(hop)?;
+    }
+    let extra = s.rfind(',').filter(|&i| i > 0).map(|i| s[..i].to_owned());
+    Some(Jump::Hosts(JumpHost { user, host, port, extra }))
+}
+
+type Hop = (Option<String>, String, Option<u16>);
+
+fn parse_hop(hop: &str) -> Option<Hop> {
+    match parse_ssh_uri(hop) {
+        UriParse::Uri { path: Some(_), .. } | UriParse::Invalid => None,
+        UriParse::Uri { user, host, port, path: None } => Some((user, host, port)),
+        UriParse::NotUri => parse_user_host_port(hop),
+    }
+}
+
+/// Result of OpenSSH's `parse_uri("ssh", ...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UriParse {
+    NotUri,
+    Invalid,
+    Uri { user: Option<String>, host: String, port: Option<u16>, path: Option<String> },
+}
+
+/// OpenSSH's `parse_uri` for the `ssh` scheme.
+pub(crate) fn parse_ssh_uri(uri: &str) -> UriParse {
+    let Some(rest) = uri.strip_prefix("ssh://") else {
+        return UriParse::NotUri;
+    };
+    parse_uri_body(rest).unwrap_or(UriParse::Invalid)
+}
+
+fn parse_uri_body(rest: &str) -> Option<UriParse> {
+    let (user, rest) = match rest.split_once('@') {
+        Some((info, rest)) => {
+            let name = info.split(';').next().unwrap_or(info);
+            if name.is_empty() {
+                return None;
+            }
+            (Some(urldecode(name)?), rest)
+        }
+        None => (None, rest),
+    };
+    let (host, delimiter, tail) = hpdelim2(rest)?;
+    if host.is_empty() {
+        return None;
+    }
+    let host = clean_hostname(host).to_owned();
+    valid_domain(&host).ok()?;
+    let (port, path_part) = match (delimiter, tail) {
+        (Some(':'), Some(t)) if !t.is_empty() => {
+            let (p, after) = t.split_once('/').map_or((t, None), |(p, a)| (p, Some(a)));
+            (Some(a2port(p).filter(|&p| p > 0)?), after)
+        }
+        (_, t) => (None, t),
+    };
+    let path = match path_part {
+        Some(p) if !p.is_empty() => Some(urldecode(p)?),
+        _ => None,
+    };
+    Some(UriParse::Uri { user, host, port, path })
+}
+
+fn urldecode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// OpenSSH's `hpdelim2`: the host part, the delimiter (`:` or `/`) that
+/// ended it, and the rest.
+fn hpdelim2(s: &str) -> Option<(&str, Option<char>, Option<&str>)> {
+    let end = if s.starts_with('[') {
+        s.find(']')? + 1
+    } else {
+        s.find([':', '/']).unwrap_or(s.len())
+    };
+    match s[end..].chars().next() {
+        None => Some((s, None, None)),
+        Some(c @ (':' | '/')) => Some((&s[..end], Some(c), Some(&s[end + 1..]))),
+        Some(_) => None,
+    }
+}
+
+/// OpenSSH's `cleanhostname`: strip one pair of surrounding brackets.
+pub(crate) fn clean_hostname(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
+/// OpenSSH's `parse_user_host_port`: `[user@]host[:port]`.
+pub(crate) fn parse_user_host_port(s: &str) -> Option<Hop> {
+    let (user, rest) = match s.rfind('@') {
+        Some(0) => return None,
+        Some(i) => (Some(s[..i].to_owned()), &s[i + 1..]),
+        None => (None, s),
+    };
+    let (host, delimiter, tail) = hpdelim2(rest)?;
+    if delimiter == Some('/') || host.is_empty() {
+        return None;
+    }
+    let port = match tail {
+        Some(t) if !t.is_empty() => Some(a2port(t).filter(|&p| p > 0)?),
+        _ => None,
+    };
+    Some((user, clean_hostname(host).to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(s: &str) -> Option<JumpHost> {
+        match parse_jump(s)? {
+            Jump::Hosts(h) => Some(h),
+            Jump::None => None,
+        }
+    }
+
+    #[test]
+    fn jumps() {
+        let cases = [
+            ("bastion", Some("bastion")),
+            ("me@bastion:2222", Some("me@bastion:2222")),
+            ("a,b@c:3", Some("a,b@c:3")),
+            ("ssh://me@bastion:2200", Some("me@bastion:2200")),
+            ("10.0.0.1", Some("[10.0.0.1]")),
+            ("[::1]:22", Some("[::1]:22")),
+            ("bastion:0", None),
+            ("@bastion", None),
+            ("a,@b", None),
+            ("ssh://bastion/path", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(hosts(input).map(|h| h.dump_value()).as_deref(), want, "{input:?}");
+        }
+        assert_eq!(parse_jump("NONE"), Some(Jump::None));
+    }
+
+    #[test]
+    fn uris() {
+        assert_eq!(parse_ssh_uri("host"), UriParse::NotUri);
+        assert_eq!(
+            parse_ssh_uri("ssh://a%40b@host:2222"),
+            UriParse::Uri { user: Some("a@b".into()), host: "host".into(), port: Some(2222), path: None }
+        );
+        assert_eq!(parse_ssh_uri("ssh://@host"), UriParse::Invalid);
+        assert_eq!(parse_ssh_uri("ssh://host:x"), UriParse::Invalid);
+    }
+}
