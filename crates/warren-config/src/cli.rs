@@ -242,10 +242,8 @@ fn apply_simple(opts: &mut Options, flag: &Flag) -> bool {
 fn apply_checked(opts: &mut Options, flag: &Flag, reader: &mut Reader<'_>) -> Result<(), ConfigError> {
     let env = reader.env();
     match flag {
-        Flag::Port(p) => {
-            if opts.port.is_none() {
-                opts.port = Some(a2port(p).filter(|&v| v > 0).ok_or_else(|| invalid(format!("Bad port '{p}'")))?);
-            }
+        Flag::Port(p) if opts.port.is_none() => {
+            opts.port = Some(a2port(p).filter(|&v| v > 0).ok_or_else(|| invalid(format!("Bad port '{p}'")))?);
         }
         Flag::Identity(file) => identity_flag(opts, file, reader)?,
         Flag::Ciphers(c) => {

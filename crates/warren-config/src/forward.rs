@@ -181,7 +181,7 @@ impl RawForward {
             }
         } else {
             let has_path = self.connect_path.is_some() || self.listen_path.is_some();
-            if !(fields == 3 || fields == 4) && !has_path {
+            if !(fields == 3 || fields == 4 || has_path) {
                 return None;
             }
             if self.connect_port <= 0 && self.connect_path.is_none() {

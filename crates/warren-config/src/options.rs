@@ -316,7 +316,8 @@ impl Options {
             K::CertificateFile => add_file(&mut self.certificate_files, MAX_CERTIFICATE_FILES, "certificate", args, line),
             K::GlobalKnownHostsFile => string_array(&mut self.system_hostfiles, args, line),
             K::UserKnownHostsFile => string_array(&mut self.user_hostfiles, args, line),
-            K::ProxyCommand => self.parse_proxy_command(args, line),
+            // A ProxyJump already seen set ProxyCommand to "none", so it wins.
+            K::ProxyCommand => parse_command(&mut self.proxy_command, args, line),
             K::ProxyJump => self.parse_proxy_jump(args, line),
             K::Port => self.parse_port(args, active),
             K::Ciphers => self.parse_algorithms(keyword, args, line),
@@ -384,15 +385,6 @@ impl Options {
         }
     }
 
-    fn parse_proxy_command(&mut self, args: &mut Args, line: &Line<'_>) -> Outcome {
-        // A ProxyJump already seen wins over any ProxyCommand.
-        if self.jump.is_some() {
-            args.consume();
-            return Ok(());
-        }
-        parse_command(&mut self.proxy_command, args, line)
-    }
-
     fn parse_proxy_jump(&mut self, args: &mut Args, line: &Line<'_>) -> Outcome {
         let value = line.raw.trim_start_matches([' ', '\t', '\r', '\n', '=']);
         let jump = parse_jump(value).ok_or_else(|| E::BadProxyJump(value.to_owned()))?;
@@ -455,13 +447,14 @@ impl Options {
         Ok(())
     }
 
+    /// OpenSSH checks "still empty" per argument here, so only the first
+    /// argument of the first LogVerbose line is kept.
     fn parse_log_verbose(&mut self, args: &mut Args, line: &Line<'_>) -> Outcome {
-        let was_empty = self.log_verbose.is_empty();
         let mut first = true;
         while let Some(arg) = args.next_arg() {
             check_list_entry(&arg, first, args, line.keyword)?;
             first = false;
-            if line.active && was_empty {
+            if line.active && self.log_verbose.is_empty() {
                 self.log_verbose.push(arg);
             }
         }

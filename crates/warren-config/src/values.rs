@@ -93,9 +93,10 @@ multistate! {
 }
 
 multistate! {
-    /// LogLevel (`-q`, `-v`); ordered from quietest to noisiest.
+    /// LogLevel (`-q`, `-v`); ordered from quietest to noisiest. Debian's
+    /// ssh prints QUIET as SILENT.
     LogLevel { Quiet, Fatal, Error, Info, Verbose, Debug1, Debug2, Debug3 }
-    [("QUIET", Quiet), ("FATAL", Fatal), ("ERROR", Error), ("INFO", Info),
+    [("SILENT", Quiet), ("QUIET", Quiet), ("FATAL", Fatal), ("ERROR", Error), ("INFO", Info),
      ("VERBOSE", Verbose), ("DEBUG", Debug1), ("DEBUG1", Debug1), ("DEBUG2", Debug2),
      ("DEBUG3", Debug3)]
 }
@@ -512,6 +513,7 @@ mod tests {
         assert_eq!(ControlMaster::Yes.as_str(), "true");
         assert_eq!(LogLevel::parse("debug1"), Some(LogLevel::Debug1));
         assert_eq!(LogLevel::Debug1.as_str(), "DEBUG");
+        assert_eq!(LogLevel::parse("quiet").map(LogLevel::as_str), Some("SILENT"));
         assert_eq!(PubkeyAuthentication::parse("bogus"), None);
         assert_eq!(parse_flag("YES"), Some(true));
         assert_eq!(parse_flag("ask"), None);
