@@ -37,7 +37,10 @@ fn list(names: &str) -> Vec<String> {
 }
 
 fn family(default: &str, supported: &str) -> AlgorithmList {
-    AlgorithmList { default: list(default), supported: list(supported) }
+    AlgorithmList {
+        default: list(default),
+        supported: list(supported),
+    }
 }
 
 const CIPHERS_DEFAULT: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
@@ -100,7 +103,10 @@ impl AlgorithmList {
         let patterns: Vec<String> = if let Some(add) = spec.strip_prefix('+') {
             cat(&self.default, &list(add))
         } else if let Some(remove) = spec.strip_prefix('-') {
-            let kept = self.default.iter().filter(|n| match_pattern_list(n, remove, false) != ListMatch::Positive);
+            let kept = self
+                .default
+                .iter()
+                .filter(|n| match_pattern_list(n, remove, false) != ListMatch::Positive);
             return Some(kept.cloned().collect());
         } else if let Some(first) = spec.strip_prefix('^') {
             cat(&list(first), &self.default)
@@ -112,8 +118,12 @@ impl AlgorithmList {
             if pattern.starts_with('!') {
                 return None;
             }
-            let matching: Vec<String> =
-                self.supported.iter().filter(|n| match_pattern_list(n, pattern, false) == ListMatch::Positive).cloned().collect();
+            let matching: Vec<String> = self
+                .supported
+                .iter()
+                .filter(|n| match_pattern_list(n, pattern, false) == ListMatch::Positive)
+                .cloned()
+                .collect();
             out = cat(&out, &matching);
         }
         (!out.is_empty()).then_some(out)
@@ -139,19 +149,32 @@ mod tests {
     fn modifiers_like_openssh() {
         let a = Algorithms::openssh();
         let ciphers = |spec: &str| a.ciphers.assemble(Some(spec)).map(|v| v.join(","));
-        assert_eq!(ciphers("+aes128-cbc").as_deref(), Some(&*format!("{CIPHERS_DEFAULT},aes128-cbc")));
+        assert_eq!(
+            ciphers("+aes128-cbc").as_deref(),
+            Some(&*format!("{CIPHERS_DEFAULT},aes128-cbc"))
+        );
         assert_eq!(
             ciphers("-chacha*").as_deref(),
             Some("aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com")
         );
         assert_eq!(
             ciphers("^aes256-gcm@openssh.com").as_deref(),
-            Some("aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com")
+            Some(
+                "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com"
+            )
         );
-        assert_eq!(ciphers("aes*-ctr").as_deref(), Some("aes128-ctr,aes192-ctr,aes256-ctr"));
+        assert_eq!(
+            ciphers("aes*-ctr").as_deref(),
+            Some("aes128-ctr,aes192-ctr,aes256-ctr")
+        );
         assert_eq!(ciphers("nothing*"), None);
-        assert_eq!(a.host_key.assemble(Some("ssh-ed25519*")).map(|v| v.join(",")).as_deref(),
-            Some("ssh-ed25519,ssh-ed25519-cert-v01@openssh.com"));
+        assert_eq!(
+            a.host_key
+                .assemble(Some("ssh-ed25519*"))
+                .map(|v| v.join(","))
+                .as_deref(),
+            Some("ssh-ed25519,ssh-ed25519-cert-v01@openssh.com")
+        );
     }
 
     #[test]

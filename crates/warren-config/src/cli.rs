@@ -32,7 +32,11 @@ pub enum ConfigFile {
 impl ConfigFile {
     /// The value of `-F` (`none`, in any case, means no file).
     pub fn from_flag(value: &str) -> Self {
-        if value.eq_ignore_ascii_case("none") { Self::None } else { Self::Path(PathBuf::from(value)) }
+        if value.eq_ignore_ascii_case("none") {
+            Self::None
+        } else {
+            Self::Path(PathBuf::from(value))
+        }
     }
 }
 
@@ -44,7 +48,10 @@ pub enum Flag {
     Option(String),
     /// The user and port parsed from `user@host` or `ssh://user@host:port`,
     /// at the position the destination appeared.
-    Destination { user: Option<String>, port: Option<u16> },
+    Destination {
+        user: Option<String>,
+        port: Option<u16>,
+    },
     /// `-p port` (only if no port is set yet).
     Port(String),
     /// `-l user` (only if no user is set yet).
@@ -135,7 +142,12 @@ pub struct CommandLine {
 impl CommandLine {
     /// A destination with no flags, reading the default config files.
     pub fn new(host: impl Into<String>) -> Self {
-        Self { host: host.into(), flags: Vec::new(), config: ConfigFile::Default, command: Vec::new() }
+        Self {
+            host: host.into(),
+            flags: Vec::new(),
+            config: ConfigFile::Default,
+            command: Vec::new(),
+        }
     }
 
     /// Append a flag.
@@ -161,7 +173,11 @@ fn invalid(message: String) -> ConfigError {
 }
 
 /// Apply the flags in order; returns how many `-v` took effect.
-pub(crate) fn apply_flags(opts: &mut Options, cli: &CommandLine, reader: &mut Reader<'_>) -> Result<u32, ConfigError> {
+pub(crate) fn apply_flags(
+    opts: &mut Options,
+    cli: &CommandLine,
+    reader: &mut Reader<'_>,
+) -> Result<u32, ConfigError> {
     let mut debug_flag = 0;
     for flag in &cli.flags {
         match flag {
@@ -205,7 +221,11 @@ fn apply_simple(opts: &mut Options, flag: &Flag) -> bool {
         Flag::Compression => opts.compression = Some(true),
         Flag::Tty => {
             let forced = opts.request_tty == Some(RequestTty::Yes);
-            opts.request_tty = Some(if forced { RequestTty::Force } else { RequestTty::Yes });
+            opts.request_tty = Some(if forced {
+                RequestTty::Force
+            } else {
+                RequestTty::Yes
+            });
         }
         Flag::NoTty => opts.request_tty = Some(RequestTty::No),
         Flag::StdinNull => opts.stdin_null = Some(true),
@@ -218,7 +238,11 @@ fn apply_simple(opts: &mut Options, flag: &Flag) -> bool {
         Flag::NoForwardAgent => opts.forward_agent = Some(false),
         Flag::Master => {
             let ask = opts.control_master == Some(ControlMaster::Yes);
-            opts.control_master = Some(if ask { ControlMaster::Ask } else { ControlMaster::Yes });
+            opts.control_master = Some(if ask {
+                ControlMaster::Ask
+            } else {
+                ControlMaster::Yes
+            });
         }
         Flag::ControlPath(p) => opts.control_path = Some(p.clone()),
         Flag::GatewayPorts => opts.gateway_ports = Some(true),
@@ -239,11 +263,19 @@ fn apply_simple(opts: &mut Options, flag: &Flag) -> bool {
     true
 }
 
-fn apply_checked(opts: &mut Options, flag: &Flag, reader: &mut Reader<'_>) -> Result<(), ConfigError> {
+fn apply_checked(
+    opts: &mut Options,
+    flag: &Flag,
+    reader: &mut Reader<'_>,
+) -> Result<(), ConfigError> {
     let env = reader.env();
     match flag {
         Flag::Port(p) if opts.port.is_none() => {
-            opts.port = Some(a2port(p).filter(|&v| v > 0).ok_or_else(|| invalid(format!("Bad port '{p}'")))?);
+            opts.port = Some(
+                a2port(p)
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| invalid(format!("Bad port '{p}'")))?,
+            );
         }
         Flag::Identity(file) => identity_flag(opts, file, reader)?,
         Flag::Ciphers(c) => {
@@ -259,10 +291,18 @@ fn apply_checked(opts: &mut Options, flag: &Flag, reader: &mut Reader<'_>) -> Re
             opts.macs = Some(m.clone());
         }
         Flag::NoCommand => {
-            session_type(opts, SessionType::None, "Cannot specify -N with -s/SessionType")?;
+            session_type(
+                opts,
+                SessionType::None,
+                "Cannot specify -N with -s/SessionType",
+            )?;
             opts.request_tty = Some(RequestTty::No);
         }
-        Flag::Subsystem => session_type(opts, SessionType::Subsystem, "Cannot specify -s with -N/SessionType")?,
+        Flag::Subsystem => session_type(
+            opts,
+            SessionType::Subsystem,
+            "Cannot specify -s with -N/SessionType",
+        )?,
         Flag::ProxyJump(hops) => jump_flag(opts, hops)?,
         Flag::LocalForward(spec) => {
             let f = Forward::parse(spec, false, false, env)
@@ -284,7 +324,8 @@ fn apply_checked(opts: &mut Options, flag: &Flag, reader: &mut Reader<'_>) -> Re
         Flag::StdioForward(spec) => stdio_flag(opts, spec, reader)?,
         Flag::TunnelDevice(spec) => {
             opts.tun_open.get_or_insert(Tunnel::Yes);
-            let device = parse_tun_device(spec).ok_or_else(|| invalid(format!("Bad tun device '{spec}'")))?;
+            let device = parse_tun_device(spec)
+                .ok_or_else(|| invalid(format!("Bad tun device '{spec}'")))?;
             opts.tun_device = Some(device);
         }
         _ => {}
@@ -298,7 +339,11 @@ fn push_unique(list: &mut Vec<Forward>, forward: Forward) {
     }
 }
 
-fn session_type(opts: &mut Options, wanted: SessionType, conflict: &str) -> Result<(), ConfigError> {
+fn session_type(
+    opts: &mut Options,
+    wanted: SessionType,
+    conflict: &str,
+) -> Result<(), ConfigError> {
     if opts.session_type.is_some_and(|t| t != wanted) {
         return Err(invalid(conflict.to_owned()));
     }
@@ -306,12 +351,18 @@ fn session_type(opts: &mut Options, wanted: SessionType, conflict: &str) -> Resu
     Ok(())
 }
 
-fn identity_flag(opts: &mut Options, file: &str, reader: &mut Reader<'_>) -> Result<(), ConfigError> {
+fn identity_flag(
+    opts: &mut Options,
+    file: &str,
+    reader: &mut Reader<'_>,
+) -> Result<(), ConfigError> {
     let path = tilde_expand(file, reader.env())?;
     if reader.env().file_exists(std::path::Path::new(&path)) {
         add_unique(&mut opts.identity_files, path, Origin::Flag);
     } else {
-        reader.warnings.push(format!("Warning: Identity file {path} not accessible: No such file or directory."));
+        reader.warnings.push(format!(
+            "Warning: Identity file {path} not accessible: No such file or directory."
+        ));
     }
     Ok(())
 }
@@ -319,7 +370,8 @@ fn identity_flag(opts: &mut Options, file: &str, reader: &mut Reader<'_>) -> Res
 fn jump_flag(opts: &mut Options, hops: &str) -> Result<(), ConfigError> {
     if opts.jump.is_some() {
         return Err(invalid(
-            "Only a single -J option is permitted (use commas to separate multiple jump hops)".into(),
+            "Only a single -J option is permitted (use commas to separate multiple jump hops)"
+                .into(),
         ));
     }
     if opts.proxy_command.is_some() {

@@ -11,7 +11,9 @@ use crate::algorithms::Algorithms;
 use crate::cli::{CommandLine, ConfigFile, apply_flags};
 use crate::env::Environment;
 use crate::error::{ConfigError, LineError, LineErrorKind as E};
-use crate::expand::{ConnInfo, ExpandError, connection_hash, percent_expand, short_hostname, tilde_expand};
+use crate::expand::{
+    ConnInfo, ExpandError, connection_hash, percent_expand, short_hostname, tilde_expand,
+};
 use crate::host_config::HostConfig;
 use crate::keyword::{self, Keyword as K};
 use crate::lexer::{Args, argv_split, strdelim, trim_line_end};
@@ -24,14 +26,20 @@ const SYSTEM_CONFIG: &str = "/etc/ssh/ssh_config";
 
 /// Resolve the configuration for one destination, as `ssh` would before
 /// connecting (and as `ssh -G` prints it).
-pub fn resolve(cli: &CommandLine, env: &dyn Environment, algorithms: &Algorithms) -> Result<HostConfig, ConfigError> {
+pub fn resolve(
+    cli: &CommandLine,
+    env: &dyn Environment,
+    algorithms: &Algorithms,
+) -> Result<HostConfig, ConfigError> {
     let mut opts = Options::default();
     let mut reader = Reader::new(env, algorithms, &cli.host);
     let debug_flag = apply_flags(&mut opts, cli, &mut reader)?;
     reader.process_config_files(&mut opts, &cli.config)?;
     let want_final = reader.want_final_pass;
     let host = first_pass_host(&mut opts, &cli.host).map_err(ExpandError::into_config_error)?;
-    let canonicalize = opts.canonicalize_hostname.unwrap_or(CanonicalizeHostname::No);
+    let canonicalize = opts
+        .canonicalize_hostname
+        .unwrap_or(CanonicalizeHostname::No);
     if want_final || canonicalize != CanonicalizeHostname::No {
         // Hostname canonicalisation needs DNS, which this crate does not
         // do; like OpenSSH, its mere request re-parses the configuration.
@@ -40,7 +48,15 @@ pub fn resolve(cli: &CommandLine, env: &dyn Environment, algorithms: &Algorithms
         reader.final_pass = true;
         reader.process_config_files(&mut opts, &cli.config)?;
     }
-    HostConfig::finish(opts, cli, &host, env, algorithms, reader.warnings, debug_flag)
+    HostConfig::finish(
+        opts,
+        cli,
+        &host,
+        env,
+        algorithms,
+        reader.warnings,
+        debug_flag,
+    )
 }
 
 /// After the first pass: HostName (with `%h`) replaces the destination,
@@ -100,7 +116,11 @@ fn inet_aton(name: &str) -> Option<std::net::Ipv4Addr> {
 
 fn c_number(s: &str) -> Option<u64> {
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return if hex.is_empty() { Some(0) } else { u64::from_str_radix(hex, 16).ok() };
+        return if hex.is_empty() {
+            Some(0)
+        } else {
+            u64::from_str_radix(hex, 16).ok()
+        };
     }
     if s.len() > 1 && s.starts_with('0') {
         return u64::from_str_radix(&s[1..], 8).ok();
@@ -178,34 +198,60 @@ impl<'a> Reader<'a> {
     }
 
     /// Apply one `-o` option.
-    pub(crate) fn command_line_option(&mut self, opts: &mut Options, text: &str) -> Result<(), ConfigError> {
-        let source = Source { file: "command-line", line: 0, command_line: true };
-        let flags = FileFlags { user_config: true, never_match: false };
+    pub(crate) fn command_line_option(
+        &mut self,
+        opts: &mut Options,
+        text: &str,
+    ) -> Result<(), ConfigError> {
+        let source = Source {
+            file: "command-line",
+            line: 0,
+            command_line: true,
+        };
+        let flags = FileFlags {
+            user_config: true,
+            never_match: false,
+        };
         let mut active = true;
         match self.process_line(opts, text, &source, &mut active, flags, 0) {
             Ok(()) => Ok(()),
             Err(LineFail::Abort(e)) => Err(e),
-            Err(LineFail::Bad(kind)) => {
-                Err(ConfigError::CommandLine(LineError { file: "command-line".into(), line: 0, kind }))
-            }
+            Err(LineFail::Bad(kind)) => Err(ConfigError::CommandLine(LineError {
+                file: "command-line".into(),
+                line: 0,
+                kind,
+            })),
         }
     }
 
-    fn process_config_files(&mut self, opts: &mut Options, config: &ConfigFile) -> Result<(), ConfigError> {
-        let user = FileFlags { user_config: true, never_match: false };
+    fn process_config_files(
+        &mut self,
+        opts: &mut Options,
+        config: &ConfigFile,
+    ) -> Result<(), ConfigError> {
+        let user = FileFlags {
+            user_config: true,
+            never_match: false,
+        };
         match config {
             ConfigFile::None => Ok(()),
             ConfigFile::Path(path) => {
                 let name = path.to_string_lossy();
                 match self.read_file(opts, &name, user, &mut true, 0)? {
                     FileRead::Found => Ok(()),
-                    FileRead::Missing(source) => Err(ConfigError::Open { path: name.into_owned(), source }),
+                    FileRead::Missing(source) => Err(ConfigError::Open {
+                        path: name.into_owned(),
+                        source,
+                    }),
                 }
             }
             ConfigFile::Default => {
                 let user_file = format!("{}/.ssh/config", self.env.home_dir().to_string_lossy());
                 self.read_file(opts, &user_file, user, &mut true, 0)?;
-                let system = FileFlags { user_config: false, never_match: false };
+                let system = FileFlags {
+                    user_config: false,
+                    never_match: false,
+                };
                 self.read_file(opts, SYSTEM_CONFIG, system, &mut true, 0)?;
                 Ok(())
             }
@@ -229,17 +275,28 @@ impl<'a> Reader<'a> {
         };
         let mut errors = Vec::new();
         for (index, text) in contents.split('\n').enumerate() {
-            let source = Source { file: path, line: index + 1, command_line: false };
+            let source = Source {
+                file: path,
+                line: index + 1,
+                command_line: false,
+            };
             match self.process_line(opts, text, &source, active, flags, depth) {
                 Ok(()) => {}
-                Err(LineFail::Bad(kind)) => errors.push(LineError { file: path.to_owned(), line: index + 1, kind }),
+                Err(LineFail::Bad(kind)) => errors.push(LineError {
+                    file: path.to_owned(),
+                    line: index + 1,
+                    kind,
+                }),
                 Err(LineFail::Abort(e)) => return Err(e),
             }
         }
         if errors.is_empty() {
             Ok(FileRead::Found)
         } else {
-            Err(ConfigError::BadOptions { file: path.to_owned(), errors })
+            Err(ConfigError::BadOptions {
+                file: path.to_owned(),
+                errors,
+            })
         }
     }
 
@@ -254,7 +311,9 @@ impl<'a> Reader<'a> {
     ) -> Result<(), LineFail> {
         let text = trim_line_end(text);
         let mut rest = Some(text);
-        let Some(mut keyword) = strdelim(&mut rest) else { return Ok(()) };
+        let Some(mut keyword) = strdelim(&mut rest) else {
+            return Ok(());
+        };
         if keyword.is_empty() {
             match strdelim(&mut rest) {
                 Some(k) => keyword = k,
@@ -265,13 +324,21 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         keyword.make_ascii_lowercase();
-        let raw = rest.map(|r| r.trim_start_matches([' ', '\t', '\r', '\n'])).unwrap_or("");
+        let raw = rest
+            .map(|r| r.trim_start_matches([' ', '\t', '\r', '\n']))
+            .unwrap_or("");
         if raw.is_empty() {
             return Err(E::NoArgument(keyword).into());
         }
         let opcode = self.lookup(opts, &keyword)?;
         let mut args = Args::new(argv_split(raw).map_err(|()| E::InvalidQuotes)?);
-        let ctx = LineCtx { keyword: &keyword, raw, source, flags, depth };
+        let ctx = LineCtx {
+            keyword: &keyword,
+            raw,
+            source,
+            flags,
+            depth,
+        };
         self.dispatch(opts, opcode, &mut args, &ctx, active)?;
         if args.remaining() > 0 {
             return Err(E::ExtraArguments(keyword).into());
@@ -285,7 +352,11 @@ impl<'a> Reader<'a> {
             return Ok(Some(opcode));
         }
         match &opts.ignored_unknown {
-            Some(patterns) if match_pattern_list(keyword, patterns, true) == ListMatch::Positive => Ok(None),
+            Some(patterns)
+                if match_pattern_list(keyword, patterns, true) == ListMatch::Positive =>
+            {
+                Ok(None)
+            }
             _ => Err(E::BadOption(keyword.to_owned())),
         }
     }
@@ -302,14 +373,21 @@ impl<'a> Reader<'a> {
             None | Some(K::Ignore | K::Deprecated) => args.consume(),
             Some(K::Unsupported) => {
                 let s = ctx.source;
-                self.warnings.push(format!("{} line {}: Unsupported option \"{}\"", s.file, s.line, ctx.keyword));
+                self.warnings.push(format!(
+                    "{} line {}: Unsupported option \"{}\"",
+                    s.file, s.line, ctx.keyword
+                ));
                 args.consume();
             }
             Some(K::Host) => self.host_line(args, ctx, active)?,
             Some(K::Match) => self.match_line(opts, args, ctx, active)?,
             Some(K::Include) => self.include_line(opts, args, ctx, active)?,
             Some(opcode) => {
-                let origin = if ctx.flags.user_config { Origin::User } else { Origin::System };
+                let origin = if ctx.flags.user_config {
+                    Origin::User
+                } else {
+                    Origin::System
+                };
                 let line = Line {
                     keyword: ctx.keyword,
                     raw: ctx.raw,
@@ -331,7 +409,12 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn host_line(&mut self, args: &mut Args, ctx: &LineCtx<'_>, active: &mut bool) -> Result<(), LineFail> {
+    fn host_line(
+        &mut self,
+        args: &mut Args,
+        ctx: &LineCtx<'_>,
+        active: &mut bool,
+    ) -> Result<(), LineFail> {
         if ctx.source.command_line {
             return Err(E::HostOnCommandLine.into());
         }
@@ -360,7 +443,13 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn match_line(&mut self, opts: &Options, args: &mut Args, ctx: &LineCtx<'_>, active: &mut bool) -> Result<(), LineFail> {
+    fn match_line(
+        &mut self,
+        opts: &Options,
+        args: &mut Args,
+        ctx: &LineCtx<'_>,
+        active: &mut bool,
+    ) -> Result<(), LineFail> {
         if ctx.source.command_line {
             return Err(E::HostOnCommandLine.into());
         }
@@ -377,7 +466,11 @@ impl<'a> Reader<'a> {
     }
 
     /// OpenSSH's `match_cfg_line`.
-    fn match_criteria(&mut self, opts: &Options, rest: &mut Option<&str>) -> Result<bool, MatchFail> {
+    fn match_criteria(
+        &mut self,
+        opts: &Options,
+        rest: &mut Option<&str>,
+    ) -> Result<bool, MatchFail> {
         let facts = MatchFacts::new(self, opts)?;
         let mut result = true;
         let mut attributes = 0;
@@ -402,34 +495,55 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let Some(arg) = strdelim(rest).filter(|a| !a.is_empty() && !a.starts_with('#')) else {
-                return Err(MatchFail::Bad(format!("Missing Match criteria for {attribute}")));
+                return Err(MatchFail::Bad(format!(
+                    "Missing Match criteria for {attribute}"
+                )));
             };
             let matched = match attribute.as_str() {
                 "host" => match_host_pattern_list(&facts.host, &arg) == ListMatch::Positive,
-                "originalhost" => match_host_pattern_list(&self.original_host, &arg) == ListMatch::Positive,
-                "user" => match_pattern_list(&facts.remote_user, &arg, false) == ListMatch::Positive,
-                "localuser" => match_pattern_list(&facts.local_user, &arg, false) == ListMatch::Positive,
+                "originalhost" => {
+                    match_host_pattern_list(&self.original_host, &arg) == ListMatch::Positive
+                }
+                "user" => {
+                    match_pattern_list(&facts.remote_user, &arg, false) == ListMatch::Positive
+                }
+                "localuser" => {
+                    match_pattern_list(&facts.local_user, &arg, false) == ListMatch::Positive
+                }
                 "exec" => {
-                    let command = percent_expand(&arg, &facts.exec_tokens()).map_err(MatchFail::Expand)?;
+                    let command =
+                        percent_expand(&arg, &facts.exec_tokens()).map_err(MatchFail::Expand)?;
                     if !result {
                         // A previous criterion failed: OpenSSH skips the command.
                         continue;
                     }
                     self.env.exec(&command)
                 }
-                _ => return Err(MatchFail::Bad(format!("Unsupported Match attribute {attribute}"))),
+                _ => {
+                    return Err(MatchFail::Bad(format!(
+                        "Unsupported Match attribute {attribute}"
+                    )));
+                }
             };
             if matched == negate {
                 result = false;
             }
         }
         if attributes == 0 {
-            return Err(MatchFail::Bad("One or more attributes required for Match".into()));
+            return Err(MatchFail::Bad(
+                "One or more attributes required for Match".into(),
+            ));
         }
         Ok(result)
     }
 
-    fn include_line(&mut self, opts: &mut Options, args: &mut Args, ctx: &LineCtx<'_>, active: &mut bool) -> Result<(), LineFail> {
+    fn include_line(
+        &mut self,
+        opts: &mut Options,
+        args: &mut Args,
+        ctx: &LineCtx<'_>,
+        active: &mut bool,
+    ) -> Result<(), LineFail> {
         if ctx.source.command_line {
             return Err(E::IncludeOnCommandLine.into());
         }
@@ -448,10 +562,15 @@ impl<'a> Reader<'a> {
             };
             let pattern = tilde_expand(&pattern, self.env).map_err(LineFail::Abort)?;
             let outer = *active;
-            let flags = FileFlags { never_match: ctx.flags.never_match || !outer, ..ctx.flags };
+            let flags = FileFlags {
+                never_match: ctx.flags.never_match || !outer,
+                ..ctx.flags
+            };
             for path in self.env.glob(&pattern) {
                 let path = path.to_string_lossy().into_owned();
-                let read = self.read_file(opts, &path, flags, active, ctx.depth + 1).map_err(LineFail::Abort)?;
+                let read = self
+                    .read_file(opts, &path, flags, active, ctx.depth + 1)
+                    .map_err(LineFail::Abort)?;
                 // A Match inside the included file must not leak out of it.
                 *active = outer;
                 if let FileRead::Missing(e) = read {
@@ -478,10 +597,22 @@ enum MatchFail {
 
 /// `Match all`: alone (or after at most one other criterion, an OpenSSH
 /// quirk), optionally followed by a comment.
-fn match_all(rest: &mut Option<&str>, attributes: usize, negate: bool, result: bool, original: &str) -> Result<bool, MatchFail> {
+fn match_all(
+    rest: &mut Option<&str>,
+    attributes: usize,
+    negate: bool,
+    result: bool,
+    original: &str,
+) -> Result<bool, MatchFail> {
     let next = strdelim(rest);
-    if attributes > 1 || next.as_deref().is_some_and(|a| !a.is_empty() && !a.starts_with('#')) {
-        return Err(MatchFail::Bad(format!("'{original}' cannot be combined with other Match attributes")));
+    if attributes > 1
+        || next
+            .as_deref()
+            .is_some_and(|a| !a.is_empty() && !a.starts_with('#'))
+    {
+        return Err(MatchFail::Bad(format!(
+            "'{original}' cannot be combined with other Match attributes"
+        )));
     }
     if next.as_deref().is_some_and(|a| a.starts_with('#')) {
         *rest = None;
@@ -525,7 +656,12 @@ impl MatchFacts {
             remote_user: remote_user.clone(),
             local_user: local_user.clone(),
         };
-        Ok(Self { host, remote_user, local_user, info })
+        Ok(Self {
+            host,
+            remote_user,
+            local_user,
+            info,
+        })
     }
 
     fn exec_tokens(&self) -> [(char, &str); 11] {

@@ -86,16 +86,24 @@ pub(crate) mod tests {
 
     fn glob_match(path: &Path, pattern: &str) -> bool {
         let path = path.to_string_lossy();
-        let (p, q): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), pattern.split('/').collect());
+        let (p, q): (Vec<&str>, Vec<&str>) =
+            (path.split('/').collect(), pattern.split('/').collect());
         p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| match_pattern(a, b))
     }
 
     impl Environment for FakeEnv {
         fn read_file(&self, path: &Path) -> std::io::Result<String> {
-            self.files.get(path).cloned().ok_or_else(|| std::io::ErrorKind::NotFound.into())
+            self.files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
         }
         fn glob(&self, pattern: &str) -> Vec<PathBuf> {
-            self.files.keys().filter(|p| glob_match(p, pattern)).cloned().collect()
+            self.files
+                .keys()
+                .filter(|p| glob_match(p, pattern))
+                .cloned()
+                .collect()
         }
         fn file_exists(&self, path: &Path) -> bool {
             self.files.contains_key(path)

@@ -136,13 +136,19 @@ pub enum LineErrorKind {
 pub enum ConfigError {
     /// A file had bad lines; OpenSSH reports each, then stops.
     #[error("{file}: terminating, {} bad configuration options{}", errors.len(), list(errors))]
-    BadOptions { file: String, errors: Vec<LineError> },
+    BadOptions {
+        file: String,
+        errors: Vec<LineError>,
+    },
     /// A `-o` option was rejected (ssh exits 255 at once).
     #[error("{0}")]
     CommandLine(LineError),
     /// The `-F` file, or an included file, exists but cannot be read.
     #[error("Can't open user config file {path}: {source}")]
-    Open { path: String, source: std::io::Error },
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
     /// Includes nested deeper than OpenSSH's limit of 16.
     #[error("Too many recursive configuration includes")]
     IncludeDepth,
@@ -151,7 +157,11 @@ pub enum ConfigError {
     Expand(String),
     /// Something OpenSSH treats as fatal at a known line.
     #[error("{file} line {line}: {message}")]
-    FatalLine { file: String, line: usize, message: String },
+    FatalLine {
+        file: String,
+        line: usize,
+        message: String,
+    },
     /// An invalid combination of flags and options, worded as OpenSSH does.
     #[error("{0}")]
     Invalid(String),

@@ -88,7 +88,10 @@ fn expand(
             out.push('%');
             continue;
         }
-        let value = tokens.iter().find(|(k, _)| *k == key).ok_or(ExpandError::UnknownKey(key))?;
+        let value = tokens
+            .iter()
+            .find(|(k, _)| *k == key)
+            .ok_or(ExpandError::UnknownKey(key))?;
         out.push_str(value.1);
     }
     match missing {
@@ -191,14 +194,23 @@ mod tests {
             ("${SOCK}/x", Ok("/run/agent/x".to_owned())),
             ("$SOCK", Ok("$SOCK".to_owned())),
             ("%h${SOCK}", Ok("%h/run/agent".to_owned())),
-            ("${NOPE}", Err(ExpandError::UnsetVariable("NOPE".to_owned()))),
+            (
+                "${NOPE}",
+                Err(ExpandError::UnsetVariable("NOPE".to_owned())),
+            ),
             ("${}", Err(ExpandError::EmptyVariable)),
-            ("${SOCK", Err(ExpandError::UnclosedVariable("SOCK".to_owned()))),
+            (
+                "${SOCK",
+                Err(ExpandError::UnclosedVariable("SOCK".to_owned())),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(dollar_expand(input, &env), want, "{input:?}");
         }
-        assert_eq!(percent_dollar_expand("%h${SOCK}", &[('h', "H")], &env), Ok("H/run/agent".into()));
+        assert_eq!(
+            percent_dollar_expand("%h${SOCK}", &[('h', "H")], &env),
+            Ok("H/run/agent".into())
+        );
     }
 
     #[test]
@@ -214,7 +226,11 @@ mod tests {
             ("rel~", "rel~"),
         ];
         for (input, want) in cases {
-            assert_eq!(tilde_expand(input, &env).ok().as_deref(), Some(want), "{input:?}");
+            assert_eq!(
+                tilde_expand(input, &env).ok().as_deref(),
+                Some(want),
+                "{input:?}"
+            );
         }
         assert!(tilde_expand("~nobody/x", &env).is_err());
     }

@@ -45,7 +45,12 @@ impl Forward {
 
     /// Parse a specification as `parse_forward(spec, dynamic, remote)` does,
     /// after `${VAR}` expansion.
-    pub(crate) fn parse(spec: &str, dynamic: bool, remote: bool, env: &dyn Environment) -> Option<Self> {
+    pub(crate) fn parse(
+        spec: &str,
+        dynamic: bool,
+        remote: bool,
+        env: &dyn Environment,
+    ) -> Option<Self> {
         let expanded = dollar_expand(spec, env).ok()?;
         let fields = split_fields(expanded.trim_start_matches(|c: char| c.is_ascii_whitespace()))?;
         let raw = RawForward::from_fields(&fields)?;
@@ -58,7 +63,10 @@ impl Forward {
         let side = |e: &ForwardEndpoint| match e {
             ForwardEndpoint::Unix(path) => path.clone(),
             ForwardEndpoint::Tcp { host: None, port } => port.to_string(),
-            ForwardEndpoint::Tcp { host: Some(h), port } => format!("[{h}]:{port}"),
+            ForwardEndpoint::Tcp {
+                host: Some(h),
+                port,
+            } => format!("[{h}]:{port}"),
         };
         if keyword == "dynamicforward" {
             format!("{keyword} {}", side(&self.listen))
@@ -92,7 +100,13 @@ fn next_field(s: &str) -> Option<(Field, &str)> {
             None => return None,
         };
         let text = &inner[..close];
-        return Some((Field { text: text.to_owned(), is_path: text.contains('/') }, tail));
+        return Some((
+            Field {
+                text: text.to_owned(),
+                is_path: text.contains('/'),
+            },
+            tail,
+        ));
     }
     let mut text = String::new();
     let mut is_path = false;
@@ -188,7 +202,9 @@ impl RawForward {
                 return None;
             }
         }
-        if (self.listen_port < 0 && self.listen_path.is_none()) || (!remote && self.listen_port == 0) {
+        if (self.listen_port < 0 && self.listen_path.is_none())
+            || (!remote && self.listen_port == 0)
+        {
             return None;
         }
         let too_long = |s: &Option<String>, max: usize| s.as_ref().is_some_and(|s| s.len() >= max);
@@ -209,7 +225,10 @@ impl RawForward {
 fn endpoint(host: Option<String>, port: i32, path: Option<String>) -> ForwardEndpoint {
     match path {
         Some(path) => ForwardEndpoint::Unix(path),
-        None => ForwardEndpoint::Tcp { host, port: u16::try_from(port).unwrap_or(0) },
+        None => ForwardEndpoint::Tcp {
+            host,
+            port: u16::try_from(port).unwrap_or(0),
+        },
     }
 }
 
@@ -221,7 +240,11 @@ mod tests {
     fn parse(spec: &str, dynamic: bool, remote: bool) -> Option<String> {
         let env = FakeEnv::default().var("SOCKDIR", "/run");
         let f = Forward::parse(spec, dynamic, remote, &env)?;
-        let keyword = if f.is_dynamic() && dynamic { "dynamicforward" } else { "localforward" };
+        let keyword = if f.is_dynamic() && dynamic {
+            "dynamicforward"
+        } else {
+            "localforward"
+        };
         Some(f.dump_line(keyword))
     }
 
@@ -229,10 +252,19 @@ mod tests {
     fn local_forwards() {
         let cases = [
             ("5432:db:5432", Some("localforward 5432 [db]:5432")),
-            ("127.0.0.1:5432:db:5432", Some("localforward [127.0.0.1]:5432 [db]:5432")),
-            ("[::1]:5432:[fe80::1]:22", Some("localforward [::1]:5432 [fe80::1]:22")),
+            (
+                "127.0.0.1:5432:db:5432",
+                Some("localforward [127.0.0.1]:5432 [db]:5432"),
+            ),
+            (
+                "[::1]:5432:[fe80::1]:22",
+                Some("localforward [::1]:5432 [fe80::1]:22"),
+            ),
             ("*:80:web:80", Some("localforward [*]:80 [web]:80")),
-            ("/tmp/l.sock:/tmp/r.sock", Some("localforward /tmp/l.sock /tmp/r.sock")),
+            (
+                "/tmp/l.sock:/tmp/r.sock",
+                Some("localforward /tmp/l.sock /tmp/r.sock"),
+            ),
             ("5432:/run/pg.sock", Some("localforward 5432 /run/pg.sock")),
             ("${SOCKDIR}/a:db:1", Some("localforward /run/a [db]:1")),
             ("0:db:5432", None),
@@ -250,8 +282,14 @@ mod tests {
 
     #[test]
     fn dynamic_and_remote() {
-        assert_eq!(parse("1080", true, false).as_deref(), Some("dynamicforward 1080"));
-        assert_eq!(parse("localhost:1080", true, false).as_deref(), Some("dynamicforward [localhost]:1080"));
+        assert_eq!(
+            parse("1080", true, false).as_deref(),
+            Some("dynamicforward 1080")
+        );
+        assert_eq!(
+            parse("localhost:1080", true, false).as_deref(),
+            Some("dynamicforward [localhost]:1080")
+        );
         assert_eq!(parse("0", true, false), None);
         assert_eq!(parse("1:2:3", true, false), None);
         // Remote forwards may listen on port 0 (server allocates).

@@ -14,7 +14,10 @@ use crate::algorithms::Algorithms;
 use crate::cli::CommandLine;
 use crate::env::Environment;
 use crate::error::ConfigError;
-use crate::expand::{ConnInfo, ExpandError, connection_hash, percent_dollar_expand, percent_expand, short_hostname, tilde_expand};
+use crate::expand::{
+    ConnInfo, ExpandError, connection_hash, percent_dollar_expand, percent_expand, short_hostname,
+    tilde_expand,
+};
 use crate::forward::{Forward, ForwardEndpoint};
 use crate::jump::{Jump, JumpHost};
 use crate::options::{Options, Origin};
@@ -82,8 +85,16 @@ impl HostConfig {
         }
         check_consistency(&mut opts, cli)?;
         let conn = conn_info(&opts, cli, host, port, &user, env);
-        let mut config =
-            Self { opts, host_arg: cli.host.clone(), hostname: host.to_owned(), user, port, algorithms, conn, warnings };
+        let mut config = Self {
+            opts,
+            host_arg: cli.host.clone(),
+            hostname: host.to_owned(),
+            user,
+            port,
+            algorithms,
+            conn,
+            warnings,
+        };
         config.expand_paths(env)?;
         Ok(config)
     }
@@ -95,22 +106,37 @@ impl HostConfig {
         if let Some(command) = &o.remote_command {
             o.remote_command = Some(percent_expand(command, &tokens).map_err(expand_err)?);
         }
-        for field in [&mut o.control_path, &mut o.identity_agent, &mut o.forward_agent_sock_path] {
+        for field in [
+            &mut o.control_path,
+            &mut o.identity_agent,
+            &mut o.forward_agent_sock_path,
+        ] {
             if let Some(value) = field.as_deref() {
                 let tilded = tilde_expand(value, env)?;
                 *field = Some(percent_dollar_expand(&tilded, &tokens, env).map_err(expand_err)?);
             }
         }
-        if o.system_hostfiles.first().is_some_and(|f| f.eq_ignore_ascii_case("none")) {
+        if o.system_hostfiles
+            .first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("none"))
+        {
             o.system_hostfiles.clear();
         }
-        if o.user_hostfiles.first().is_some_and(|f| f.eq_ignore_ascii_case("none")) {
+        if o.user_hostfiles
+            .first()
+            .is_some_and(|f| f.eq_ignore_ascii_case("none"))
+        {
             o.user_hostfiles.clear();
         }
         for file in &mut o.user_hostfiles {
-            *file = percent_dollar_expand(&tilde_expand(file, env)?, &tokens, env).map_err(expand_err)?;
+            *file = percent_dollar_expand(&tilde_expand(file, env)?, &tokens, env)
+                .map_err(expand_err)?;
         }
-        for forward in o.local_forwards.iter_mut().chain(o.remote_forwards.iter_mut()) {
+        for forward in o
+            .local_forwards
+            .iter_mut()
+            .chain(o.remote_forwards.iter_mut())
+        {
             for side in [&mut forward.listen, &mut forward.connect] {
                 if let ForwardEndpoint::Unix(path) = side {
                     *path = percent_expand(path, &tokens).map_err(expand_err)?;
@@ -131,16 +157,26 @@ fn fill_defaults(o: &mut Options) {
         o.tun_open = Some(Tunnel::No);
     }
     if o.identity_files.is_empty() {
-        o.identity_files = DEFAULT_IDENTITIES.iter().map(|p| ((*p).to_owned(), Origin::System)).collect();
+        o.identity_files = DEFAULT_IDENTITIES
+            .iter()
+            .map(|p| ((*p).to_owned(), Origin::System))
+            .collect();
     }
     if o.system_hostfiles.is_empty() {
-        o.system_hostfiles = vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()];
+        o.system_hostfiles = vec![
+            "/etc/ssh/ssh_known_hosts".into(),
+            "/etc/ssh/ssh_known_hosts2".into(),
+        ];
     }
     if o.update_hostkeys.is_none() {
         let dns = matches!(o.verify_host_key_dns, Some(YesNoAsk::Yes | YesNoAsk::Ask));
         let default_files = o.user_hostfiles.is_empty()
             || (o.user_hostfiles.len() == 1 && o.user_hostfiles[0] == "~/.ssh/known_hosts");
-        o.update_hostkeys = Some(if !dns && default_files { YesNoAsk::Yes } else { YesNoAsk::No });
+        o.update_hostkeys = Some(if !dns && default_files {
+            YesNoAsk::Yes
+        } else {
+            YesNoAsk::No
+        });
     }
     if o.user_hostfiles.is_empty() {
         o.user_hostfiles = vec!["~/.ssh/known_hosts".into(), "~/.ssh/known_hosts2".into()];
@@ -150,17 +186,25 @@ fn fill_defaults(o: &mut Options) {
 }
 
 fn resolve_algorithms(o: &Options, a: &Algorithms) -> Result<ResolvedAlgorithms, ConfigError> {
-    let assemble = |family: &crate::algorithms::AlgorithmList, spec: &Option<String>, what: &str| {
-        family
-            .assemble(spec.as_deref())
-            .ok_or_else(|| ConfigError::Invalid(format!("{what}: invalid algorithm list '{}'", spec.as_deref().unwrap_or(""))))
-    };
+    let assemble =
+        |family: &crate::algorithms::AlgorithmList, spec: &Option<String>, what: &str| {
+            family.assemble(spec.as_deref()).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{what}: invalid algorithm list '{}'",
+                    spec.as_deref().unwrap_or("")
+                ))
+            })
+        };
     Ok(ResolvedAlgorithms {
         ciphers: assemble(&a.ciphers, &o.ciphers, "ciphers")?,
         macs: assemble(&a.macs, &o.macs, "macs")?,
         kex: assemble(&a.kex, &o.kex_algorithms, "kex_algorithms")?,
         host_key: assemble(&a.host_key, &o.host_key_algorithms, "HostKeyAlgorithms")?,
-        hostbased: assemble(&a.hostbased, &o.hostbased_algorithms, "hostbased_accepted_algos")?,
+        hostbased: assemble(
+            &a.hostbased,
+            &o.hostbased_algorithms,
+            "hostbased_accepted_algos",
+        )?,
         pubkey: assemble(&a.pubkey, &o.pubkey_algorithms, "pubkey_accepted_algos")?,
         ca_signature: assemble(&a.ca_signature, &o.ca_sign_algorithms, "ca_sign_algorithms")?,
         gssapi_kex: assemble(&a.gssapi_kex, &o.gss_kex_algorithms, "gss_kex_algorithms")?,
@@ -179,24 +223,35 @@ fn clear_on_none(o: &mut Options) {
         &mut o.sk_provider,
         &mut o.known_hosts_command,
     ] {
-        if field.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("none")) {
+        if field
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("none"))
+        {
             *field = None;
         }
     }
     if matches!(o.jump, Some(Jump::None)) {
         o.jump = None;
     }
-    if o.permitted_cnames.len() == 1 && o.permitted_cnames[0].0.eq_ignore_ascii_case("none") && o.permitted_cnames[0].1.is_empty() {
+    if o.permitted_cnames.len() == 1
+        && o.permitted_cnames[0].0.eq_ignore_ascii_case("none")
+        && o.permitted_cnames[0].1.is_empty()
+    {
         o.permitted_cnames.clear();
     }
 }
 
 fn check_jump_loop(o: &Options, host: &str, port: u16, user: &str) -> Result<(), ConfigError> {
-    let Some(Jump::Hosts(jump)) = &o.jump else { return Ok(()) };
+    let Some(Jump::Hosts(jump)) = &o.jump else {
+        return Ok(());
+    };
     let jump_port = jump.port.unwrap_or(22);
     let jump_user = jump.user.as_deref().unwrap_or(user);
     if jump.host == host && jump_port == port && jump_user == user {
-        return Err(ConfigError::Invalid(format!("jumphost loop via {}", jump.host)));
+        return Err(ConfigError::Invalid(format!(
+            "jumphost loop via {}",
+            jump.host
+        )));
     }
     Ok(())
 }
@@ -205,32 +260,51 @@ fn check_jump_loop(o: &Options, host: &str, port: u16, user: &str) -> Result<(),
 fn check_consistency(o: &mut Options, cli: &CommandLine) -> Result<(), ConfigError> {
     let has_command = !cli.command.is_empty();
     if o.proxy_command.as_deref() == Some("-") && o.proxy_use_fdpass == Some(true) {
-        return Err(ConfigError::Invalid("ProxyCommand=- and ProxyUseFDPass are incompatible".into()));
+        return Err(ConfigError::Invalid(
+            "ProxyCommand=- and ProxyUseFDPass are incompatible".into(),
+        ));
     }
     if o.update_hostkeys == Some(YesNoAsk::Ask) {
         let persist = !matches!(o.control_persist, None | Some(ControlPersist::No));
-        let remote = has_command || o.remote_command.is_some() || o.request_tty == Some(RequestTty::No);
-        if (persist && o.control_path.is_some()) || remote || o.log_level.is_some_and(|l| l < LogLevel::Info) {
+        let remote =
+            has_command || o.remote_command.is_some() || o.request_tty == Some(RequestTty::No);
+        if (persist && o.control_path.is_some())
+            || remote
+            || o.log_level.is_some_and(|l| l < LogLevel::Info)
+        {
             o.update_hostkeys = Some(YesNoAsk::No);
         }
     }
     if o.connection_attempts.is_some_and(|n| n <= 0) {
-        return Err(ConfigError::Invalid("Invalid number of ConnectionAttempts".into()));
+        return Err(ConfigError::Invalid(
+            "Invalid number of ConnectionAttempts".into(),
+        ));
     }
     if has_command && o.remote_command.is_some() {
-        return Err(ConfigError::Invalid("Cannot execute command-line and remote command.".into()));
+        return Err(ConfigError::Invalid(
+            "Cannot execute command-line and remote command.".into(),
+        ));
     }
     if o.fork_after_authentication == Some(true)
         && !has_command
         && o.remote_command.is_none()
         && o.session_type != Some(SessionType::None)
     {
-        return Err(ConfigError::Invalid("Cannot fork into background without a command to execute.".into()));
+        return Err(ConfigError::Invalid(
+            "Cannot fork into background without a command to execute.".into(),
+        ));
     }
     Ok(())
 }
 
-fn conn_info(o: &Options, cli: &CommandLine, host: &str, port: u16, user: &str, env: &dyn Environment) -> ConnInfo {
+fn conn_info(
+    o: &Options,
+    cli: &CommandLine,
+    host: &str,
+    port: u16,
+    user: &str,
+    env: &dyn Environment,
+) -> ConnInfo {
     let this_host = env.local_hostname();
     let port = port.to_string();
     ConnInfo {
@@ -298,7 +372,11 @@ impl HostConfig {
     /// IdentityFile entries as configured (defaults included), unexpanded,
     /// as `ssh -G` prints them.
     pub fn identity_files(&self) -> Vec<&str> {
-        self.opts.identity_files.iter().map(|(p, _)| p.as_str()).collect()
+        self.opts
+            .identity_files
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect()
     }
     /// IdentityFile entries expanded as ssh does when loading keys
     /// (`~`, `%` tokens, `${VAR}`).
@@ -307,20 +385,33 @@ impl HostConfig {
     }
     /// CertificateFile entries as configured.
     pub fn certificate_files(&self) -> Vec<&str> {
-        self.opts.certificate_files.iter().map(|(p, _)| p.as_str()).collect()
+        self.opts
+            .certificate_files
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect()
     }
     /// CertificateFile entries expanded like IdentityFile.
-    pub fn certificate_file_paths(&self, env: &dyn Environment) -> Result<Vec<PathBuf>, ConfigError> {
+    pub fn certificate_file_paths(
+        &self,
+        env: &dyn Environment,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
         self.expand_files(&self.opts.certificate_files, env)
     }
 
-    fn expand_files(&self, files: &[(String, Origin)], env: &dyn Environment) -> Result<Vec<PathBuf>, ConfigError> {
+    fn expand_files(
+        &self,
+        files: &[(String, Origin)],
+        env: &dyn Environment,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
         let tokens = self.conn.tokens();
         files
             .iter()
             .map(|(p, _)| {
                 let tilded = tilde_expand(p, env)?;
-                Ok(PathBuf::from(percent_dollar_expand(&tilded, &tokens, env).map_err(expand_err)?))
+                Ok(PathBuf::from(
+                    percent_dollar_expand(&tilded, &tokens, env).map_err(expand_err)?,
+                ))
             })
             .collect()
     }
@@ -335,24 +426,46 @@ impl HostConfig {
     /// ProxyCommand with `%h %k %n %p %r` expanded, as ssh runs it (without
     /// the `exec ` prefix).
     pub fn proxy_command(&self) -> Result<Option<String>, ConfigError> {
-        let Some(command) = &self.opts.proxy_command else { return Ok(None) };
+        let Some(command) = &self.opts.proxy_command else {
+            return Ok(None);
+        };
         let c = &self.conn;
-        let tokens = [('h', &*c.remote_host), ('k', &*c.key_alias), ('n', &*c.host_arg), ('p', &*c.port), ('r', &*self.user)];
-        percent_expand(command, &tokens).map(Some).map_err(expand_err)
+        let tokens = [
+            ('h', &*c.remote_host),
+            ('k', &*c.key_alias),
+            ('n', &*c.host_arg),
+            ('p', &*c.port),
+            ('r', &*self.user),
+        ];
+        percent_expand(command, &tokens)
+            .map(Some)
+            .map_err(expand_err)
     }
     /// LocalCommand with the client tokens expanded (`%T` is not known
     /// here and is rejected).
     pub fn local_command(&self) -> Result<Option<String>, ConfigError> {
-        let Some(command) = &self.opts.local_command else { return Ok(None) };
-        percent_expand(command, &self.conn.tokens()).map(Some).map_err(expand_err)
+        let Some(command) = &self.opts.local_command else {
+            return Ok(None);
+        };
+        percent_expand(command, &self.conn.tokens())
+            .map(Some)
+            .map_err(expand_err)
     }
     /// Local forwards (`-L`, LocalForward), after ClearAllForwardings.
     pub fn local_forwards(&self) -> Vec<&Forward> {
-        self.opts.local_forwards.iter().filter(|f| !f.is_dynamic()).collect()
+        self.opts
+            .local_forwards
+            .iter()
+            .filter(|f| !f.is_dynamic())
+            .collect()
     }
     /// Dynamic (SOCKS) forwards (`-D`, DynamicForward).
     pub fn dynamic_forwards(&self) -> Vec<&Forward> {
-        self.opts.local_forwards.iter().filter(|f| f.is_dynamic()).collect()
+        self.opts
+            .local_forwards
+            .iter()
+            .filter(|f| f.is_dynamic())
+            .collect()
     }
     /// Remote forwards (`-R`, RemoteForward).
     pub fn remote_forwards(&self) -> &[Forward] {
@@ -360,7 +473,10 @@ impl HostConfig {
     }
     /// `-W host:port`.
     pub fn stdio_forward(&self) -> Option<(Option<&str>, u16)> {
-        self.opts.stdio_forward.as_ref().map(|(h, p)| (h.as_deref(), *p))
+        self.opts
+            .stdio_forward
+            .as_ref()
+            .map(|(h, p)| (h.as_deref(), *p))
     }
     /// ControlPersist.
     pub fn control_persist(&self) -> ControlPersist {
@@ -368,7 +484,9 @@ impl HostConfig {
     }
     /// ConnectTimeout (`None`: the system's TCP timeout).
     pub fn connect_timeout(&self) -> Option<Duration> {
-        self.opts.connect_timeout.map(|s| Duration::from_secs(u64::from(s)))
+        self.opts
+            .connect_timeout
+            .map(|s| Duration::from_secs(u64::from(s)))
     }
     /// ServerAliveInterval (zero: disabled).
     pub fn server_alive_interval(&self) -> Duration {
@@ -376,7 +494,9 @@ impl HostConfig {
     }
     /// ServerAliveCountMax (default 3).
     pub fn server_alive_count_max(&self) -> u32 {
-        self.opts.server_alive_count_max.map_or(3, |n| n.max(0) as u32)
+        self.opts
+            .server_alive_count_max
+            .map_or(3, |n| n.max(0) as u32)
     }
     /// ConnectionAttempts (default 1).
     pub fn connection_attempts(&self) -> u32 {
@@ -384,11 +504,15 @@ impl HostConfig {
     }
     /// NumberOfPasswordPrompts (default 3).
     pub fn number_of_password_prompts(&self) -> u32 {
-        self.opts.number_of_password_prompts.map_or(3, |n| n.max(0) as u32)
+        self.opts
+            .number_of_password_prompts
+            .map_or(3, |n| n.max(0) as u32)
     }
     /// CanonicalizeMaxDots (default 1).
     pub fn canonicalize_max_dots(&self) -> u32 {
-        self.opts.canonicalize_max_dots.map_or(1, |n| n.max(0) as u32)
+        self.opts
+            .canonicalize_max_dots
+            .map_or(1, |n| n.max(0) as u32)
     }
     /// UserKnownHostsFile, expanded (empty for `none`).
     pub fn user_known_hosts_files(&self) -> &[String] {
@@ -424,7 +548,9 @@ impl HostConfig {
     }
     /// AddKeysToAgent and its lifespan in seconds (0: forever).
     pub fn add_keys_to_agent(&self) -> (AddKeysToAgent, u32) {
-        self.opts.add_keys_to_agent.unwrap_or((AddKeysToAgent::No, 0))
+        self.opts
+            .add_keys_to_agent
+            .unwrap_or((AddKeysToAgent::No, 0))
     }
     /// ForwardAgent's socket path, if one was given instead of yes/no.
     pub fn forward_agent_socket(&self) -> Option<&str> {
@@ -436,7 +562,10 @@ impl HostConfig {
     }
     /// RekeyLimit bytes (0: default) and interval (zero: none).
     pub fn rekey_limit(&self) -> (u64, Duration) {
-        (self.opts.rekey_limit.unwrap_or(0), Duration::from_secs(u64::from(self.opts.rekey_interval.unwrap_or(0))))
+        (
+            self.opts.rekey_limit.unwrap_or(0),
+            Duration::from_secs(u64::from(self.opts.rekey_interval.unwrap_or(0))),
+        )
     }
 
     flags! {

@@ -31,7 +31,8 @@ pub(crate) enum Jump {
 impl JumpHost {
     /// `[user@]host[:port]` as `ssh -G` prints the last hop.
     pub(crate) fn dump_value(&self) -> String {
-        let numeric = self.host.contains(':') || self.host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let numeric =
+            self.host.contains(':') || self.host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
         let mut out = String::new();
         if let Some(extra) = &self.extra {
             out.push_str(extra);
@@ -55,7 +56,11 @@ impl JumpHost {
 
 /// OpenSSH's `parse_jump`: `None` when the syntax is invalid.
 pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
-    let cleaned = s.split('#').next().unwrap_or(s).trim_end_matches([' ', '\t', '\r', '\n']);
+    let cleaned = s
+        .split('#')
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches([' ', '\t', '\r', '\n']);
     if s.eq_ignore_ascii_case("none") {
         return Some(Jump::None);
     }
@@ -66,7 +71,12 @@ pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
         parse_hop(hop)?;
     }
     let extra = s.rfind(',').filter(|&i| i > 0).map(|i| s[..i].to_owned());
-    Some(Jump::Hosts(JumpHost { user, host, port, extra }))
+    Some(Jump::Hosts(JumpHost {
+        user,
+        host,
+        port,
+        extra,
+    }))
 }
 
 type Hop = (Option<String>, String, Option<u16>);
@@ -74,7 +84,12 @@ type Hop = (Option<String>, String, Option<u16>);
 fn parse_hop(hop: &str) -> Option<Hop> {
     match parse_ssh_uri(hop) {
         UriParse::Uri { path: Some(_), .. } | UriParse::Invalid => None,
-        UriParse::Uri { user, host, port, path: None } => Some((user, host, port)),
+        UriParse::Uri {
+            user,
+            host,
+            port,
+            path: None,
+        } => Some((user, host, port)),
         UriParse::NotUri => parse_user_host_port(hop),
     }
 }
@@ -84,7 +99,12 @@ fn parse_hop(hop: &str) -> Option<Hop> {
 pub(crate) enum UriParse {
     NotUri,
     Invalid,
-    Uri { user: Option<String>, host: String, port: Option<u16>, path: Option<String> },
+    Uri {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+        path: Option<String>,
+    },
 }
 
 /// OpenSSH's `parse_uri` for the `ssh` scheme.
@@ -123,7 +143,12 @@ fn parse_uri_body(rest: &str) -> Option<UriParse> {
         Some(p) if !p.is_empty() => Some(urldecode(p)?),
         _ => None,
     };
-    Some(UriParse::Uri { user, host, port, path })
+    Some(UriParse::Uri {
+        user,
+        host,
+        port,
+        path,
+    })
 }
 
 fn urldecode(s: &str) -> Option<String> {
@@ -162,7 +187,9 @@ fn hpdelim2(s: &str) -> Option<(&str, Option<char>, Option<&str>)> {
 
 /// OpenSSH's `cleanhostname`: strip one pair of surrounding brackets.
 pub(crate) fn clean_hostname(host: &str) -> &str {
-    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// OpenSSH's `parse_user_host_port`: `[user@]host[:port]`.
@@ -209,7 +236,11 @@ mod tests {
             ("ssh://bastion/path", None),
         ];
         for (input, want) in cases {
-            assert_eq!(hosts(input).map(|h| h.dump_value()).as_deref(), want, "{input:?}");
+            assert_eq!(
+                hosts(input).map(|h| h.dump_value()).as_deref(),
+                want,
+                "{input:?}"
+            );
         }
         assert_eq!(parse_jump("NONE"), Some(Jump::None));
     }
@@ -219,7 +250,12 @@ mod tests {
         assert_eq!(parse_ssh_uri("host"), UriParse::NotUri);
         assert_eq!(
             parse_ssh_uri("ssh://a%40b@host:2222"),
-            UriParse::Uri { user: Some("a@b".into()), host: "host".into(), port: Some(2222), path: None }
+            UriParse::Uri {
+                user: Some("a@b".into()),
+                host: "host".into(),
+                port: Some(2222),
+                path: None
+            }
         );
         assert_eq!(parse_ssh_uri("ssh://@host"), UriParse::Invalid);
         assert_eq!(parse_ssh_uri("ssh://host:x"), UriParse::Invalid);

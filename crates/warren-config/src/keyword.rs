@@ -158,9 +158,15 @@ const TABLE: &[(&str, Keyword)] = &[
     ("xauthlocation", K::XAuthLocation),
     ("gatewayports", K::GatewayPorts),
     ("passwordauthentication", K::PasswordAuthentication),
-    ("kbdinteractiveauthentication", K::KbdInteractiveAuthentication),
+    (
+        "kbdinteractiveauthentication",
+        K::KbdInteractiveAuthentication,
+    ),
     ("kbdinteractivedevices", K::KbdInteractiveDevices),
-    ("challengeresponseauthentication", K::KbdInteractiveAuthentication),
+    (
+        "challengeresponseauthentication",
+        K::KbdInteractiveAuthentication,
+    ),
     ("skeyauthentication", K::KbdInteractiveAuthentication),
     ("tisauthentication", K::KbdInteractiveAuthentication),
     ("pubkeyauthentication", K::PubkeyAuthentication),
@@ -207,7 +213,10 @@ const TABLE: &[(&str, Keyword)] = &[
     ("clearallforwardings", K::ClearAllForwardings),
     ("enablesshkeysign", K::EnableSshKeysign),
     ("verifyhostkeydns", K::VerifyHostKeyDns),
-    ("nohostauthenticationforlocalhost", K::NoHostAuthenticationForLocalhost),
+    (
+        "nohostauthenticationforlocalhost",
+        K::NoHostAuthenticationForLocalhost,
+    ),
     ("rekeylimit", K::RekeyLimit),
     ("connecttimeout", K::ConnectTimeout),
     ("addressfamily", K::AddressFamily),
@@ -237,13 +246,19 @@ const TABLE: &[(&str, Keyword)] = &[
     ("canonicalizefallbacklocal", K::CanonicalizeFallbackLocal),
     ("canonicalizehostname", K::CanonicalizeHostname),
     ("canonicalizemaxdots", K::CanonicalizeMaxDots),
-    ("canonicalizepermittedcnames", K::CanonicalizePermittedCnames),
+    (
+        "canonicalizepermittedcnames",
+        K::CanonicalizePermittedCnames,
+    ),
     ("streamlocalbindmask", K::StreamLocalBindMask),
     ("streamlocalbindunlink", K::StreamLocalBindUnlink),
     ("revokedhostkeys", K::RevokedHostKeys),
     ("fingerprinthash", K::FingerprintHash),
     ("updatehostkeys", K::UpdateHostkeys),
-    ("hostbasedacceptedalgorithms", K::HostbasedAcceptedAlgorithms),
+    (
+        "hostbasedacceptedalgorithms",
+        K::HostbasedAcceptedAlgorithms,
+    ),
     ("hostbasedkeytypes", K::HostbasedAcceptedAlgorithms),
     ("pubkeyacceptedalgorithms", K::PubkeyAcceptedAlgorithms),
     ("pubkeyacceptedkeytypes", K::PubkeyAcceptedAlgorithms),
@@ -260,12 +275,18 @@ const TABLE: &[(&str, Keyword)] = &[
 
 /// The opcode for a lowercased keyword.
 pub(crate) fn lookup(lowercase_name: &str) -> Option<Keyword> {
-    TABLE.iter().find(|(name, _)| *name == lowercase_name).map(|(_, k)| *k)
+    TABLE
+        .iter()
+        .find(|(name, _)| *name == lowercase_name)
+        .map(|(_, k)| *k)
 }
 
 /// The canonical (first) spelling of an opcode.
 pub(crate) fn canonical_name(keyword: Keyword) -> &'static str {
-    TABLE.iter().find(|(_, k)| *k == keyword).map_or("UNKNOWN", |(name, _)| *name)
+    TABLE
+        .iter()
+        .find(|(_, k)| *k == keyword)
+        .map_or("UNKNOWN", |(name, _)| *name)
 }
 
 #[cfg(test)]
@@ -275,7 +296,10 @@ mod tests {
     #[test]
     fn aliases_share_opcodes_and_canonical_names() {
         let cases = [
-            ("challengeresponseauthentication", K::KbdInteractiveAuthentication),
+            (
+                "challengeresponseauthentication",
+                K::KbdInteractiveAuthentication,
+            ),
             ("keepalive", K::TcpKeepAlive),
             ("pubkeyacceptedkeytypes", K::PubkeyAcceptedAlgorithms),
             ("smartcarddevice", K::Pkcs11Provider),

@@ -131,7 +131,11 @@ impl Args {
 /// first byte of the line.
 pub(crate) fn trim_line_end(line: &str) -> &str {
     let trimmed = line.trim_end_matches([' ', '\t', '\r', '\n', '\u{c}']);
-    if trimmed.is_empty() && !line.is_empty() { &line[..1] } else { trimmed }
+    if trimmed.is_empty() && !line.is_empty() {
+        &line[..1]
+    } else {
+        trimmed
+    }
 }
 
 #[cfg(test)]

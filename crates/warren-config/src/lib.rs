@@ -50,7 +50,7 @@ pub use jump::JumpHost;
 pub use pattern::{match_host_pattern_list, match_pattern, match_pattern_list};
 pub use system::SystemEnvironment;
 pub use values::{
-    AddKeysToAgent, AddressFamily, CanonicalizeHostname, ControlMaster, ControlPersist,
-    LogLevel, PubkeyAuthentication, RequestTty, SessionType, StrictHostKeyChecking, Tunnel,
-    YesNoAsk, parse_duration,
+    AddKeysToAgent, AddressFamily, CanonicalizeHostname, ControlMaster, ControlPersist, LogLevel,
+    PubkeyAuthentication, RequestTty, SessionType, StrictHostKeyChecking, Tunnel, YesNoAsk,
+    parse_duration,
 };

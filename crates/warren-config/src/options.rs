@@ -181,7 +181,9 @@ fn fill<T>(field: &mut Option<T>, active: bool, value: T) {
 }
 
 fn required(args: &mut Args) -> Result<String, E> {
-    args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingArgument)
+    args.next_arg()
+        .filter(|a| !a.is_empty())
+        .ok_or(E::MissingArgument)
 }
 
 impl Options {
@@ -299,21 +301,56 @@ impl Options {
     fn apply_special(&mut self, keyword: K, args: &mut Args, line: &Line<'_>) -> Outcome {
         let active = line.active;
         match keyword {
-            K::PubkeyAuthentication => multistate(&mut self.pubkey_authentication, args, active, PubkeyAuthentication::parse),
-            K::VerifyHostKeyDns => multistate(&mut self.verify_host_key_dns, args, active, YesNoAsk::parse),
-            K::UpdateHostkeys => multistate(&mut self.update_hostkeys, args, active, YesNoAsk::parse),
-            K::StrictHostKeyChecking => multistate(&mut self.strict_host_key_checking, args, active, StrictHostKeyChecking::parse),
+            K::PubkeyAuthentication => multistate(
+                &mut self.pubkey_authentication,
+                args,
+                active,
+                PubkeyAuthentication::parse,
+            ),
+            K::VerifyHostKeyDns => {
+                multistate(&mut self.verify_host_key_dns, args, active, YesNoAsk::parse)
+            }
+            K::UpdateHostkeys => {
+                multistate(&mut self.update_hostkeys, args, active, YesNoAsk::parse)
+            }
+            K::StrictHostKeyChecking => multistate(
+                &mut self.strict_host_key_checking,
+                args,
+                active,
+                StrictHostKeyChecking::parse,
+            ),
             K::Compression => multistate(&mut self.compression, args, active, parse_compression),
-            K::AddressFamily => multistate(&mut self.address_family, args, active, AddressFamily::parse),
-            K::ControlMaster => multistate(&mut self.control_master, args, active, ControlMaster::parse),
+            K::AddressFamily => {
+                multistate(&mut self.address_family, args, active, AddressFamily::parse)
+            }
+            K::ControlMaster => {
+                multistate(&mut self.control_master, args, active, ControlMaster::parse)
+            }
             K::Tunnel => multistate(&mut self.tun_open, args, active, Tunnel::parse),
             K::RequestTty => multistate(&mut self.request_tty, args, active, RequestTty::parse),
             K::SessionType => multistate(&mut self.session_type, args, active, SessionType::parse),
-            K::CanonicalizeHostname => multistate(&mut self.canonicalize_hostname, args, active, CanonicalizeHostname::parse),
+            K::CanonicalizeHostname => multistate(
+                &mut self.canonicalize_hostname,
+                args,
+                active,
+                CanonicalizeHostname::parse,
+            ),
             K::ForwardAgent => self.parse_forward_agent(args, line),
             K::RekeyLimit => self.parse_rekey_limit(args, active),
-            K::IdentityFile => add_file(&mut self.identity_files, MAX_IDENTITY_FILES, "identity", args, line),
-            K::CertificateFile => add_file(&mut self.certificate_files, MAX_CERTIFICATE_FILES, "certificate", args, line),
+            K::IdentityFile => add_file(
+                &mut self.identity_files,
+                MAX_IDENTITY_FILES,
+                "identity",
+                args,
+                line,
+            ),
+            K::CertificateFile => add_file(
+                &mut self.certificate_files,
+                MAX_CERTIFICATE_FILES,
+                "certificate",
+                args,
+                line,
+            ),
             K::GlobalKnownHostsFile => string_array(&mut self.system_hostfiles, args, line),
             K::UserKnownHostsFile => string_array(&mut self.user_hostfiles, args, line),
             // A ProxyJump already seen set ProxyCommand to "none", so it wins.
@@ -331,7 +368,9 @@ impl Options {
             K::LogLevel => self.parse_log_level(args, active),
             K::LogFacility => self.parse_log_facility(args),
             K::LogVerbose => self.parse_log_verbose(args, line),
-            K::LocalForward | K::RemoteForward | K::DynamicForward => self.parse_forward(keyword, args, line),
+            K::LocalForward | K::RemoteForward | K::DynamicForward => {
+                self.parse_forward(keyword, args, line)
+            }
             K::PermitRemoteOpen => self.parse_permit_remote_open(args, line),
             K::EscapeChar => self.parse_escape_char(args, active),
             K::SendEnv => self.parse_send_env(args, active),
@@ -353,7 +392,10 @@ impl Options {
     }
 
     fn parse_forward_agent(&mut self, args: &mut Args, line: &Line<'_>) -> Outcome {
-        let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingArgumentLower)?;
+        let arg = args
+            .next_arg()
+            .filter(|a| !a.is_empty())
+            .ok_or(E::MissingArgumentLower)?;
         if let Some(value) = parse_flag(&arg) {
             fill(&mut self.forward_agent, line.active, value);
             return Ok(());
@@ -401,7 +443,9 @@ impl Options {
 
     fn parse_port(&mut self, args: &mut Args, active: bool) -> Outcome {
         let arg = required(args)?;
-        let port = a2port(&arg).filter(|&p| p > 0).ok_or_else(|| E::BadPort(arg.clone()))?;
+        let port = a2port(&arg)
+            .filter(|&p| p > 0)
+            .ok_or_else(|| E::BadPort(arg.clone()))?;
         fill(&mut self.port, active, port);
         Ok(())
     }
@@ -409,16 +453,42 @@ impl Options {
     fn parse_algorithms(&mut self, keyword: K, args: &mut Args, line: &Line<'_>) -> Outcome {
         let arg = required(args)?;
         let algorithms = line.algorithms;
-        let (field, family, wildcards, error): (_, &AlgorithmList, _, fn(String) -> E) = match keyword {
-            K::Ciphers => (&mut self.ciphers, &algorithms.ciphers, false, E::BadCiphers),
-            K::Macs => (&mut self.macs, &algorithms.macs, false, E::BadMacs),
-            K::KexAlgorithms => (&mut self.kex_algorithms, &algorithms.kex, false, E::BadKex),
-            K::HostKeyAlgorithms => (&mut self.host_key_algorithms, &algorithms.host_key, true, E::BadKeyTypes),
-            K::CaSignatureAlgorithms => (&mut self.ca_sign_algorithms, &algorithms.ca_signature, true, E::BadKeyTypes),
-            K::HostbasedAcceptedAlgorithms => (&mut self.hostbased_algorithms, &algorithms.hostbased, true, E::BadKeyTypes),
-            K::PubkeyAcceptedAlgorithms => (&mut self.pubkey_algorithms, &algorithms.pubkey, true, E::BadKeyTypes),
-            _ => (&mut self.gss_kex_algorithms, &algorithms.gssapi_kex, false, E::BadGssKex),
-        };
+        let (field, family, wildcards, error): (_, &AlgorithmList, _, fn(String) -> E) =
+            match keyword {
+                K::Ciphers => (&mut self.ciphers, &algorithms.ciphers, false, E::BadCiphers),
+                K::Macs => (&mut self.macs, &algorithms.macs, false, E::BadMacs),
+                K::KexAlgorithms => (&mut self.kex_algorithms, &algorithms.kex, false, E::BadKex),
+                K::HostKeyAlgorithms => (
+                    &mut self.host_key_algorithms,
+                    &algorithms.host_key,
+                    true,
+                    E::BadKeyTypes,
+                ),
+                K::CaSignatureAlgorithms => (
+                    &mut self.ca_sign_algorithms,
+                    &algorithms.ca_signature,
+                    true,
+                    E::BadKeyTypes,
+                ),
+                K::HostbasedAcceptedAlgorithms => (
+                    &mut self.hostbased_algorithms,
+                    &algorithms.hostbased,
+                    true,
+                    E::BadKeyTypes,
+                ),
+                K::PubkeyAcceptedAlgorithms => (
+                    &mut self.pubkey_algorithms,
+                    &algorithms.pubkey,
+                    true,
+                    E::BadKeyTypes,
+                ),
+                _ => (
+                    &mut self.gss_kex_algorithms,
+                    &algorithms.gssapi_kex,
+                    false,
+                    E::BadGssKex,
+                ),
+            };
         if !family.is_valid_spec(&arg, wildcards) {
             return Err(error(arg).into());
         }
@@ -477,7 +547,11 @@ impl Options {
         truncate_bytes(&mut spec, 255);
         let forward = Forward::parse(&spec, dynamic, remote, line.env).ok_or(E::BadForward)?;
         if line.active {
-            let list = if remote { &mut self.remote_forwards } else { &mut self.local_forwards };
+            let list = if remote {
+                &mut self.remote_forwards
+            } else {
+                &mut self.local_forwards
+            };
             if !list.contains(&forward) {
                 list.push(forward);
             }
@@ -540,7 +614,10 @@ impl Options {
             if !active || !was_empty {
                 continue;
             }
-            let duplicate = self.set_env.iter().any(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
+            let duplicate = self
+                .set_env
+                .iter()
+                .any(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
             if !duplicate {
                 self.set_env.push(arg);
             }
@@ -549,7 +626,10 @@ impl Options {
     }
 
     fn parse_control_persist(&mut self, args: &mut Args, active: bool) -> Outcome {
-        let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingControlPersist)?;
+        let arg = args
+            .next_arg()
+            .filter(|a| !a.is_empty())
+            .ok_or(E::MissingControlPersist)?;
         let value = match arg.as_str() {
             "no" | "false" => ControlPersist::No,
             "yes" | "true" => ControlPersist::Yes,
@@ -569,7 +649,10 @@ impl Options {
     fn parse_ip_qos(&mut self, args: &mut Args, active: bool) -> Outcome {
         let first = args.next_arg();
         let bad = |a: &Option<String>| E::BadIpQos(a.clone().unwrap_or_else(|| "(null)".into()));
-        let interactive = first.as_deref().and_then(parse_ipqos).ok_or_else(|| bad(&first))?;
+        let interactive = first
+            .as_deref()
+            .and_then(parse_ipqos)
+            .ok_or_else(|| bad(&first))?;
         let second = args.next_arg();
         let bulk = match &second {
             None => interactive,
@@ -624,9 +707,18 @@ impl Options {
     }
 
     fn parse_bind_mask(&mut self, args: &mut Args) -> Outcome {
-        let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingMask)?;
-        let digits = arg.len() - arg.trim_start_matches(|c: char| ('0'..='7').contains(&c)).len();
-        let value = u32::from_str_radix(&arg[..digits], 8).ok().filter(|v| *v <= 0o777).ok_or(E::BadMask)?;
+        let arg = args
+            .next_arg()
+            .filter(|a| !a.is_empty())
+            .ok_or(E::MissingMask)?;
+        let digits = arg.len()
+            - arg
+                .trim_start_matches(|c: char| ('0'..='7').contains(&c))
+                .len();
+        let value = u32::from_str_radix(&arg[..digits], 8)
+            .ok()
+            .filter(|v| *v <= 0o777)
+            .ok_or(E::BadMask)?;
         // OpenSSH overwrites this one unconditionally: last value wins,
         // even in blocks that do not apply.
         self.streamlocal_bind_mask = Some(value);
@@ -644,14 +736,21 @@ impl Options {
     }
 
     fn parse_add_keys_to_agent(&mut self, args: &mut Args, active: bool) -> Outcome {
-        let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingArgumentLower)?;
+        let arg = args
+            .next_arg()
+            .filter(|a| !a.is_empty())
+            .ok_or(E::MissingArgumentLower)?;
         let lifespan_arg = args.next_arg();
         let state = AddKeysToAgent::parse(&arg);
         let value = match (state, lifespan_arg) {
-            (Some(AddKeysToAgent::Confirm), Some(t)) => {
-                (AddKeysToAgent::Confirm, parse_duration(&t).ok_or(E::InvalidTime)?)
-            }
-            (None, None) => (AddKeysToAgent::Yes, parse_duration(&arg).ok_or(E::UnsupportedAddKeysToAgent)?),
+            (Some(AddKeysToAgent::Confirm), Some(t)) => (
+                AddKeysToAgent::Confirm,
+                parse_duration(&t).ok_or(E::InvalidTime)?,
+            ),
+            (None, None) => (
+                AddKeysToAgent::Yes,
+                parse_duration(&arg).ok_or(E::UnsupportedAddKeysToAgent)?,
+            ),
             (Some(state), None) => (state, 0),
             _ => return Err(E::UnsupportedAddKeysToAgent.into()),
         };
@@ -669,18 +768,29 @@ fn parse_compression(s: &str) -> Option<bool> {
 }
 
 fn parse_multistate_arg<T>(args: &mut Args, parse: impl Fn(&str) -> Option<T>) -> Result<T, E> {
-    let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingArgumentLower)?;
+    let arg = args
+        .next_arg()
+        .filter(|a| !a.is_empty())
+        .ok_or(E::MissingArgumentLower)?;
     parse(&arg).ok_or(E::UnsupportedValue(arg))
 }
 
-fn multistate<T>(field: &mut Option<T>, args: &mut Args, active: bool, parse: impl Fn(&str) -> Option<T>) -> Outcome {
+fn multistate<T>(
+    field: &mut Option<T>,
+    args: &mut Args,
+    active: bool,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Outcome {
     let value = parse_multistate_arg(args, parse)?;
     fill(field, active, value);
     Ok(())
 }
 
 fn parse_time(field: &mut Option<u32>, args: &mut Args, active: bool) -> Outcome {
-    let arg = args.next_arg().filter(|a| !a.is_empty()).ok_or(E::MissingTime)?;
+    let arg = args
+        .next_arg()
+        .filter(|a| !a.is_empty())
+        .ok_or(E::MissingTime)?;
     // "none" is OpenSSH's unset value: it sets nothing.
     if arg == "none" {
         return Ok(());
@@ -699,7 +809,13 @@ fn parse_command(field: &mut Option<String>, args: &mut Args, line: &Line<'_>) -
     Ok(())
 }
 
-fn add_file(list: &mut Vec<(String, Origin)>, max: usize, what: &'static str, args: &mut Args, line: &Line<'_>) -> Outcome {
+fn add_file(
+    list: &mut Vec<(String, Origin)>,
+    max: usize,
+    what: &'static str,
+    args: &mut Args,
+    line: &Line<'_>,
+) -> Outcome {
     let arg = required(args)?;
     if !line.active {
         return Ok(());
@@ -750,7 +866,9 @@ fn check_list_entry(arg: &str, first: bool, args: &Args, keyword: &str) -> Resul
 /// `host:port` for PermitRemoteOpen; OpenSSH treats errors here as fatal.
 fn check_permit_open(arg: &str, name: &str) -> Outcome {
     let (host, port) = if let Some(rest) = arg.strip_prefix('[') {
-        let close = rest.find(']').ok_or_else(|| Failure::Fatal(format!("missing host in {name}")))?;
+        let close = rest
+            .find(']')
+            .ok_or_else(|| Failure::Fatal(format!("missing host in {name}")))?;
         (&rest[..close], rest[close + 1..].strip_prefix(':'))
     } else {
         match arg.split_once([':', '/']) {

@@ -54,7 +54,11 @@ pub fn match_pattern_list(s: &str, list: &str, lowercase_patterns: bool) -> List
         if sub.len() >= 1023 {
             return ListMatch::NoMatch;
         }
-        let sub = if lowercase_patterns { sub.to_ascii_lowercase() } else { sub.to_owned() };
+        let sub = if lowercase_patterns {
+            sub.to_ascii_lowercase()
+        } else {
+            sub.to_owned()
+        };
         if match_pattern(s, &sub) {
             if negated {
                 return ListMatch::Negated;
@@ -62,7 +66,11 @@ pub fn match_pattern_list(s: &str, list: &str, lowercase_patterns: bool) -> List
             positive = true;
         }
     }
-    if positive { ListMatch::Positive } else { ListMatch::NoMatch }
+    if positive {
+        ListMatch::Positive
+    } else {
+        ListMatch::NoMatch
+    }
 }
 
 /// OpenSSH's `match_hostname`: case-insensitive [`match_pattern_list`].

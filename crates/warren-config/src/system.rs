@@ -24,7 +24,9 @@ pub struct SystemEnvironment {
 type PasswdEntry = (String, u32, String);
 
 fn passwd_entries() -> Vec<PasswdEntry> {
-    let Ok(text) = std::fs::read_to_string("/etc/passwd") else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
+        return Vec::new();
+    };
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
@@ -35,7 +37,11 @@ fn passwd_entries() -> Vec<PasswdEntry> {
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).stderr(Stdio::null()).output().ok()?;
+    let out = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     (out.status.success() && !text.is_empty()).then_some(text)
 }
@@ -58,7 +64,11 @@ fn has_wildcard(component: &str) -> bool {
 
 /// Expand one wildcard component against the entries of `dir`.
 fn expand_component(dir: &Path, pattern: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
         return Vec::new();
     };
     let mut out: Vec<PathBuf> = entries
@@ -79,16 +89,27 @@ impl Environment for SystemEnvironment {
     }
 
     fn glob(&self, pattern: &str) -> Vec<PathBuf> {
-        let mut candidates = vec![PathBuf::from(if pattern.starts_with('/') { "/" } else { "" })];
+        let mut candidates = vec![PathBuf::from(if pattern.starts_with('/') {
+            "/"
+        } else {
+            ""
+        })];
         for component in pattern.split('/').filter(|c| !c.is_empty()) {
             candidates = candidates
                 .iter()
                 .flat_map(|dir| {
-                    if has_wildcard(component) { expand_component(dir, component) } else { vec![dir.join(component)] }
+                    if has_wildcard(component) {
+                        expand_component(dir, component)
+                    } else {
+                        vec![dir.join(component)]
+                    }
                 })
                 .collect();
         }
-        let mut found: Vec<PathBuf> = candidates.into_iter().filter(|p| p.exists() || p.is_symlink()).collect();
+        let mut found: Vec<PathBuf> = candidates
+            .into_iter()
+            .filter(|p| p.exists() || p.is_symlink())
+            .collect();
         found.sort();
         found
     }
@@ -120,7 +141,10 @@ impl Environment for SystemEnvironment {
     }
 
     fn user_home(&self, user: &str) -> Option<PathBuf> {
-        passwd_entries().into_iter().find(|(name, _, _)| name == user).map(|(_, _, home)| PathBuf::from(home))
+        passwd_entries()
+            .into_iter()
+            .find(|(name, _, _)| name == user)
+            .map(|(_, _, home)| PathBuf::from(home))
     }
 
     fn local_user(&self) -> String {
@@ -175,9 +199,17 @@ mod tests {
             std::fs::write(dir.join(name), "").ok();
         }
         let found = SystemEnvironment::new().glob(&format!("{}/*.conf", dir.display()));
-        let names: Vec<_> = found.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+        let names: Vec<_> = found
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["a.conf", "b.conf"]);
-        assert!(SystemEnvironment::new().glob(&format!("{}/nothing", dir.display())).is_empty());
+        assert!(
+            SystemEnvironment::new()
+                .glob(&format!("{}/nothing", dir.display()))
+                .is_empty()
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -178,11 +178,17 @@ fn unit_seconds(c: char) -> Option<i64> {
 fn leading_long(s: &str) -> Option<(i64, &str)> {
     let trimmed = s.trim_start_matches([' ', '\t', '\n', '\r', '\u{b}', '\u{c}']);
     let unsigned = trimmed.strip_prefix('+').unwrap_or(trimmed);
-    let digits = unsigned.len() - unsigned.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let digits = unsigned.len()
+        - unsigned
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
     if digits == 0 {
         return None;
     }
-    let value = unsigned[..digits].parse::<i64>().ok().filter(|v| *v < i64::from(i32::MAX))?;
+    let value = unsigned[..digits]
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v < i64::from(i32::MAX))?;
     Some((value, &unsigned[digits..]))
 }
 
@@ -193,7 +199,13 @@ pub(crate) fn strtonum(s: &str, min: i64, max: i64) -> Result<i64, &'static str>
         .strip_prefix('+')
         .unwrap_or(trimmed)
         .parse()
-        .map_err(|_| if trimmed.is_empty() { "invalid" } else { overflow_word(trimmed) })?;
+        .map_err(|_| {
+            if trimmed.is_empty() {
+                "invalid"
+            } else {
+                overflow_word(trimmed)
+            }
+        })?;
     if value < min {
         Err("too small")
     } else if value > max {
@@ -206,7 +218,11 @@ pub(crate) fn strtonum(s: &str, min: i64, max: i64) -> Result<i64, &'static str>
 fn overflow_word(s: &str) -> &'static str {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if s.starts_with('-') { "too small" } else { "too large" }
+        if s.starts_with('-') {
+            "too small"
+        } else {
+            "too large"
+        }
     } else {
         "invalid"
     }
@@ -252,7 +268,10 @@ pub(crate) fn scan_scaled(s: &str) -> Result<u64, &'static str> {
         return Err("Invalid argument");
     }
     let whole: u64 = whole.parse().map_err(|_| "Result too large")?;
-    let scaled = whole.checked_shl(shift).filter(|v| v >> shift == whole).ok_or("Result too large")?;
+    let scaled = whole
+        .checked_shl(shift)
+        .filter(|v| v >> shift == whole)
+        .ok_or("Result too large")?;
     let frac = fraction_part(fraction, shift);
     Ok(scaled + frac)
 }
@@ -340,7 +359,10 @@ const FACILITIES: &[&str] = &[
 ];
 
 pub(crate) fn parse_log_facility(s: &str) -> Option<&'static str> {
-    FACILITIES.iter().find(|f| f.eq_ignore_ascii_case(s)).copied()
+    FACILITIES
+        .iter()
+        .find(|f| f.eq_ignore_ascii_case(s))
+        .copied()
 }
 
 /// EscapeChar: `none` (None), one character, or `^X`.
@@ -377,7 +399,11 @@ pub(crate) fn vis_char(c: u8) -> String {
     };
     if low.is_ascii_control() {
         out.push('^');
-        out.push(if low == 0x7f { '?' } else { (low + b'@') as char });
+        out.push(if low == 0x7f {
+            '?'
+        } else {
+            (low + b'@') as char
+        });
     } else {
         out.push('-');
         out.push(low as char);
@@ -406,15 +432,27 @@ pub(crate) fn parse_tun_device(s: &str) -> Option<(i32, i32)> {
 /// OpenSSH's `valid_domain` (lowercasing, trailing dot removed).
 pub(crate) fn valid_domain(name: &str) -> Result<String, String> {
     let lower = name.to_ascii_lowercase();
-    let first = lower.bytes().next().ok_or_else(|| "empty domain name".to_owned())?;
+    let first = lower
+        .bytes()
+        .next()
+        .ok_or_else(|| "empty domain name".to_owned())?;
     if !first.is_ascii_alphanumeric() {
-        return Err(format!("domain name \"{name}\" starts with invalid character"));
+        return Err(format!(
+            "domain name \"{name}\" starts with invalid character"
+        ));
     }
     if lower.contains("..") {
-        return Err(format!("domain name \"{lower}\" contains consecutive separators"));
+        return Err(format!(
+            "domain name \"{lower}\" contains consecutive separators"
+        ));
     }
-    if !lower.bytes().all(|c| c == b'.' || c == b'-' || c == b'_' || c.is_ascii_alphanumeric()) {
-        return Err(format!("domain name \"{lower}\" contains invalid characters"));
+    if !lower
+        .bytes()
+        .all(|c| c == b'.' || c == b'-' || c == b'_' || c.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "domain name \"{lower}\" contains invalid characters"
+        ));
     }
     Ok(lower.strip_suffix('.').unwrap_or(&lower).to_owned())
 }
@@ -499,7 +537,13 @@ mod tests {
         assert_eq!(parse_escape_char("none"), Some(None));
         assert_eq!(parse_escape_char("^?"), None);
         assert_eq!(parse_escape_char("ab"), None);
-        let printed = [(b'~', "~"), (1, "\\^A"), (0, "\\^@"), (b' ', "\\040"), (b'\\', "\\\\")];
+        let printed = [
+            (b'~', "~"),
+            (1, "\\^A"),
+            (0, "\\^@"),
+            (b' ', "\\040"),
+            (b'\\', "\\\\"),
+        ];
         for (c, want) in printed {
             assert_eq!(vis_char(c), want);
         }
@@ -507,13 +551,19 @@ mod tests {
 
     #[test]
     fn multistates() {
-        assert_eq!(StrictHostKeyChecking::parse("No"), Some(StrictHostKeyChecking::Off));
+        assert_eq!(
+            StrictHostKeyChecking::parse("No"),
+            Some(StrictHostKeyChecking::Off)
+        );
         assert_eq!(StrictHostKeyChecking::Off.as_str(), "false");
         assert_eq!(StrictHostKeyChecking::AcceptNew.as_str(), "accept-new");
         assert_eq!(ControlMaster::Yes.as_str(), "true");
         assert_eq!(LogLevel::parse("debug1"), Some(LogLevel::Debug1));
         assert_eq!(LogLevel::Debug1.as_str(), "DEBUG");
-        assert_eq!(LogLevel::parse("quiet").map(LogLevel::as_str), Some("SILENT"));
+        assert_eq!(
+            LogLevel::parse("quiet").map(LogLevel::as_str),
+            Some("SILENT")
+        );
         assert_eq!(PubkeyAuthentication::parse("bogus"), None);
         assert_eq!(parse_flag("YES"), Some(true));
         assert_eq!(parse_flag("ask"), None);

@@ -34,7 +34,11 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "defaults", files: &[("config", "")], args: &["example.com"] },
+    Case {
+        name: "defaults",
+        files: &[("config", "")],
+        args: &["example.com"],
+    },
     Case {
         name: "first value wins, Host patterns and negation",
         files: &[(
@@ -45,7 +49,10 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "negated host skips the block",
-        files: &[("config", "Host *.example.com !db.example.com\n  User web\nHost *\n  User other\n")],
+        files: &[(
+            "config",
+            "Host *.example.com !db.example.com\n  User web\nHost *\n  User other\n",
+        )],
         args: &["db.example.com"],
     },
     Case {
@@ -58,7 +65,10 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "hostname lowercase and Match originalhost",
-        files: &[("config", "Host Short\n  HostName TARGET.example\nMatch originalhost Short\n  Port 2200\n")],
+        files: &[(
+            "config",
+            "Host Short\n  HostName TARGET.example\nMatch originalhost Short\n  Port 2200\n",
+        )],
         args: &["Short"],
     },
     Case {
@@ -79,7 +89,10 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "Match all and comments",
-        files: &[("config", "# leading comment\nMatch all # trailing\n  User everyone # not a comment for User? \n")],
+        files: &[(
+            "config",
+            "# leading comment\nMatch all # trailing\n  User everyone # not a comment for User? \n",
+        )],
         args: &["h"],
     },
     Case {
@@ -89,25 +102,40 @@ const CASES: &[Case] = &[
                 "config",
                 "Include @DIR@/conf.d/*.conf\nHost inc\n  Include @DIR@/host.d/extra\nHost *\n  Port 2022\n",
             ),
-            ("conf.d/10-first.conf", "Host inc\n  User from-10\n  SendEnv LANG\n"),
-            ("conf.d/20-second.conf", "Host inc\n  User from-20\n  SendEnv LC_*\nInclude @DIR@/nested/n.conf\n"),
+            (
+                "conf.d/10-first.conf",
+                "Host inc\n  User from-10\n  SendEnv LANG\n",
+            ),
+            (
+                "conf.d/20-second.conf",
+                "Host inc\n  User from-20\n  SendEnv LC_*\nInclude @DIR@/nested/n.conf\n",
+            ),
             ("conf.d/skip.txt", "User never\n"),
             ("nested/n.conf", "Host *\n  ForwardAgent yes\n"),
-            ("host.d/extra", "LogLevel VERBOSE\nHost other\n  ServerAliveInterval 5\n"),
+            (
+                "host.d/extra",
+                "LogLevel VERBOSE\nHost other\n  ServerAliveInterval 5\n",
+            ),
         ],
         args: &["inc"],
     },
     Case {
         name: "Include under a non-matching block does not apply",
         files: &[
-            ("config", "Host nope\n  Include @DIR@/inc.conf\nHost *\n  User plain\n"),
+            (
+                "config",
+                "Host nope\n  Include @DIR@/inc.conf\nHost *\n  User plain\n",
+            ),
             ("inc.conf", "User included\nHost *\n  Port 3333\n"),
         ],
         args: &["h"],
     },
     Case {
         name: "relative Include that matches nothing",
-        files: &[("config", "Include warren-oracle-does-not-exist-*.conf\nUser x\n")],
+        files: &[(
+            "config",
+            "Include warren-oracle-does-not-exist-*.conf\nUser x\n",
+        )],
         args: &["h"],
     },
     Case {
@@ -128,23 +156,52 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "ProxyJump wins over later ProxyCommand",
-        files: &[("config", "Host *\n  ProxyJump me@bastion:2222,10.0.0.1\n  ProxyCommand nc %h %p\n")],
+        files: &[(
+            "config",
+            "Host *\n  ProxyJump me@bastion:2222,10.0.0.1\n  ProxyCommand nc %h %p\n",
+        )],
         args: &["h"],
     },
     Case {
         name: "ProxyJump none",
-        files: &[("config", "Host *\n  ProxyJump none\n  ProxyCommand nc %h %p\n")],
+        files: &[(
+            "config",
+            "Host *\n  ProxyJump none\n  ProxyCommand nc %h %p\n",
+        )],
         args: &["h"],
     },
     Case {
         name: "-o options come first, both spellings",
-        files: &[("config", "Host *\n  User config-user\n  Port 2000\n  ServerAliveInterval 10\n")],
-        args: &["-o", "User=opt-user", "-o", "Port 3000", "-oServerAliveInterval=1h30m", "h"],
+        files: &[(
+            "config",
+            "Host *\n  User config-user\n  Port 2000\n  ServerAliveInterval 10\n",
+        )],
+        args: &[
+            "-o",
+            "User=opt-user",
+            "-o",
+            "Port 3000",
+            "-oServerAliveInterval=1h30m",
+            "h",
+        ],
     },
     Case {
         name: "-p -l -i flags versus config and user@host",
-        files: &[("config", "Host *\n  User config-user\n  Port 2000\n  IdentityFile /etc/hostname\n")],
-        args: &["-p", "2022", "-i", "/etc/passwd", "-i", "/nonexistent-warren-key", "other@h", "-l", "late"],
+        files: &[(
+            "config",
+            "Host *\n  User config-user\n  Port 2000\n  IdentityFile /etc/hostname\n",
+        )],
+        args: &[
+            "-p",
+            "2022",
+            "-i",
+            "/etc/passwd",
+            "-i",
+            "/nonexistent-warren-key",
+            "other@h",
+            "-l",
+            "late",
+        ],
     },
     Case {
         name: "-l before user@host wins",
@@ -157,12 +214,42 @@ const CASES: &[Case] = &[
             "config",
             "Host *\n  ForwardAgent no\n  Compression no\n  AddressFamily inet6\n  RequestTTY no\n  LogLevel ERROR\n  ControlMaster no\n  GatewayPorts no\n  EscapeChar %\n  BindAddress 10.0.0.1\n",
         )],
-        args: &["-A", "-C", "-4", "-t", "-t", "-vv", "-M", "-g", "-e", "^B", "-b", "127.0.0.1", "-S", "/tmp/ctl-%h", "h"],
+        args: &[
+            "-A",
+            "-C",
+            "-4",
+            "-t",
+            "-t",
+            "-vv",
+            "-M",
+            "-g",
+            "-e",
+            "^B",
+            "-b",
+            "127.0.0.1",
+            "-S",
+            "/tmp/ctl-%h",
+            "h",
+        ],
     },
     Case {
         name: "-N -n -f -q -T -x -L -R -D -W",
         files: &[("config", "Host *\n  LocalForward 7000 a:70\n")],
-        args: &["-N", "-n", "-f", "-q", "-T", "-Y", "-L", "8000:b:80", "-R", "9000:c:90", "-D", "1080", "h"],
+        args: &[
+            "-N",
+            "-n",
+            "-f",
+            "-q",
+            "-T",
+            "-Y",
+            "-L",
+            "8000:b:80",
+            "-R",
+            "9000:c:90",
+            "-D",
+            "1080",
+            "h",
+        ],
     },
     Case {
         name: "-W changes forwarding defaults",
@@ -171,7 +258,10 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "ClearAllForwardings",
-        files: &[("config", "Host *\n  ClearAllForwardings yes\n  LocalForward 7000 a:70\n  Tunnel yes\n")],
+        files: &[(
+            "config",
+            "Host *\n  ClearAllForwardings yes\n  LocalForward 7000 a:70\n  Tunnel yes\n",
+        )],
         args: &["-L", "8000:b:80", "h"],
     },
     Case {
@@ -210,21 +300,175 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "Unix socket forwards with tokens",
-        files: &[("config", "Host *\n  LocalForward @DIR@/l-%h.sock /run/r.sock\n  RemoteForward /run/remote-%r.sock 127.0.0.1:80\n")],
+        files: &[(
+            "config",
+            "Host *\n  LocalForward @DIR@/l-%h.sock /run/r.sock\n  RemoteForward /run/remote-%r.sock 127.0.0.1:80\n",
+        )],
         args: &["h"],
     },
-    Case { name: "bad option is an error", files: &[("config", "Host *\n  Bogus yes\n")], args: &["h"] },
-    Case { name: "bad value is an error", files: &[("config", "Port 0\nCompression maybe\n")], args: &["h"] },
-    Case { name: "bad value in an inactive block is an error", files: &[("config", "Host nomatch\n  ServerAliveInterval soon\n")], args: &["h"] },
-    Case { name: "unsupported Match attribute", files: &[("config", "Match localnetwork 10.0.0.0/8\n  User x\n")], args: &["h"] },
-    Case { name: "bad -o", files: &[("config", "")], args: &["-o", "Port=x", "h"] },
+    Case {
+        name: "final pass re-adds SendEnv and IdentityFile",
+        files: &[(
+            "config",
+            "SendEnv LANG\nIdentityFile @DIR@/k\nLocalForward 1 a:1\nMatch final\n  User f\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "-i and IdentityFile of the same path, -o IdentityFile",
+        files: &[(
+            "config",
+            "IdentityFile /etc/passwd\nIdentityFile /etc/hostname\n",
+        )],
+        args: &["-i", "/etc/passwd", "-o", "IdentityFile=/etc/hostname", "h"],
+    },
+    Case {
+        name: "Host comma is literal, Match host comma is a list, negations",
+        files: &[(
+            "config",
+            "Host a,h\n  User literal\nMatch host x,h\n  Port 1234\nMatch !host nothing !originalhost other\n  ServerAliveInterval 9\nHost=* !h\n  Compression yes\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "Match exec tokens %C %L %l %u %i %d %n %k",
+        files: &[(
+            "config",
+            "Match exec \"test %C = 0 || echo %L %l %u %i %d %n %k %p %r >/dev/null\"\n  User tokens-ran\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "IgnoreUnknown only covers later lines",
+        files: &[("config", "Foo yes\nIgnoreUnknown Foo\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "IgnoreUnknown in an inactive block does not apply",
+        files: &[(
+            "config",
+            "Host nomatch\n  IgnoreUnknown Foo\nHost *\n  Foo yes\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "recursive include",
+        files: &[("config", "Include @DIR@/config\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "empty Host argument",
+        files: &[("config", "Host \"\"\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "Match host without argument",
+        files: &[("config", "Match host\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "Match all combined",
+        files: &[("config", "Match all host x\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "keyword without argument",
+        files: &[("config", "Port\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "unterminated quote",
+        files: &[("config", "User \"abc\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "extra arguments",
+        files: &[("config", "Port 22 23\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "unknown %token in HostName",
+        files: &[("config", "HostName %z\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "misc values",
+        files: &[(
+            "config",
+            "ControlPersist 0\nAddKeysToAgent 1h\nIdentityAgent ${HOME}/agent.sock\nUserKnownHostsFile ~/kh\nGlobalKnownHostsFile none\nPermitRemoteOpen none\nPort ssh\nLocalForward 1234 /tmp/sock\nSetEnv A=1 A=2 B=3\nCipher des\nHostName %%weird%%\nKbdInteractiveAuthentication no\nCanonicalizeHostname no\nCanonicalizeFallbackLocal no\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "flags before -o and config: -p wins, -o user wins over config",
+        files: &[("config", "Port 1\nUser c\n")],
+        args: &["-p", "2", "-o", "Port=3", "-o", "User=o", "-l", "l", "h"],
+    },
+    Case {
+        name: "bad -p",
+        files: &[("config", "")],
+        args: &["-p", "0", "h"],
+    },
+    Case {
+        name: "-J with -o ProxyCommand",
+        files: &[("config", "")],
+        args: &["-o", "ProxyCommand=nc %h %p", "-J", "b", "h"],
+    },
+    Case {
+        name: "-J",
+        files: &[("config", "ProxyCommand nc %h %p\n")],
+        args: &["-J", "u@b:2,c", "h"],
+    },
+    Case {
+        name: "jump loop",
+        files: &[("config", "")],
+        args: &["-J", "h", "h"],
+    },
+    Case {
+        name: "Host -o is refused",
+        files: &[("config", "")],
+        args: &["-o", "Host=x", "h"],
+    },
+    Case {
+        name: "ConnectionAttempts 0",
+        files: &[("config", "ConnectionAttempts 0\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "bad option is an error",
+        files: &[("config", "Host *\n  Bogus yes\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "bad value is an error",
+        files: &[("config", "Port 0\nCompression maybe\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "bad value in an inactive block is an error",
+        files: &[("config", "Host nomatch\n  ServerAliveInterval soon\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "unsupported Match attribute",
+        files: &[("config", "Match localnetwork 10.0.0.0/8\n  User x\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "bad -o",
+        files: &[("config", "")],
+        args: &["-o", "Port=x", "h"],
+    },
 ];
 
 struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         let dir = std::env::temp_dir().join(format!("warren-oracle-{}-{slug}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -351,19 +595,45 @@ fn check(case: &Case) -> Result<(), String> {
     let ours = resolve(&cli, &SystemEnvironment::new(), &Algorithms::openssh());
     match (output.status.success(), ours) {
         (true, Ok(config)) => {
-            let (expected, actual) = (comparable(&String::from_utf8_lossy(&output.stdout)), comparable(&config.dump()));
-            if expected == actual { Ok(()) } else { Err(diff(&expected, &actual)) }
+            let (expected, actual) = (
+                comparable(&String::from_utf8_lossy(&output.stdout)),
+                comparable(&config.dump()),
+            );
+            if expected == actual {
+                Ok(())
+            } else {
+                Err(diff(&expected, &actual))
+            }
         }
         (false, Err(_)) => Ok(()),
         (true, Err(e)) => Err(format!("  ssh accepted it, we said: {e}\n")),
-        (false, Ok(_)) => Err(format!("  ssh rejected it ({}), we accepted it\n", String::from_utf8_lossy(&output.stderr).trim())),
+        (false, Ok(_)) => Err(format!(
+            "  ssh rejected it ({}), we accepted it\n",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
     }
 }
 
 #[test]
 fn ssh_dash_g_agrees() {
-    assert!(Path::new(SSH).exists(), "{SSH} is missing: the oracle test needs OpenSSH's client installed");
-    let failures: Vec<String> =
-        CASES.iter().filter_map(|case| check(case).err().map(|d| format!("case {:?}:\n{d}", case.name))).collect();
-    assert!(failures.is_empty(), "{} of {} cases differ from ssh -G:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        Path::new(SSH).exists(),
+        "{SSH} is missing: the oracle test needs OpenSSH's client installed"
+    );
+    eprintln!("checking {} cases against {SSH} -G", CASES.len());
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|case| {
+            check(case)
+                .err()
+                .map(|d| format!("case {:?}:\n{d}", case.name))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from ssh -G:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }

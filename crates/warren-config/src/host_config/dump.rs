@@ -28,7 +28,11 @@ impl Out {
         }
     }
     fn one_line(&mut self, keyword: &str, values: &[String]) {
-        let joined = if values.is_empty() { "none".to_owned() } else { values.join(" ") };
+        let joined = if values.is_empty() {
+            "none".to_owned()
+        } else {
+            values.join(" ")
+        };
         self.line(keyword, joined);
     }
 }
@@ -59,15 +63,27 @@ impl HostConfig {
     fn dump_flags(&self, out: &mut Out) {
         out.line("addressfamily", self.address_family().as_str());
         out.flag("batchmode", self.batch_mode());
-        out.flag("canonicalizefallbacklocal", self.canonicalize_fallback_local());
-        out.line("canonicalizehostname", self.canonicalize_hostname().as_str());
+        out.flag(
+            "canonicalizefallbacklocal",
+            self.canonicalize_fallback_local(),
+        );
+        out.line(
+            "canonicalizehostname",
+            self.canonicalize_hostname().as_str(),
+        );
         out.flag("checkhostip", self.check_host_ip());
         out.flag("compression", self.compression());
         out.line("controlmaster", self.control_master().as_str());
-        out.flag("enablesshkeysign", self.opts.enable_ssh_keysign.unwrap_or(false));
+        out.flag(
+            "enablesshkeysign",
+            self.opts.enable_ssh_keysign.unwrap_or(false),
+        );
         out.flag("clearallforwardings", self.clear_all_forwardings());
         out.flag("exitonforwardfailure", self.exit_on_forward_failure());
-        out.line("fingerprinthash", self.opts.fingerprint_hash.unwrap_or("SHA256"));
+        out.line(
+            "fingerprinthash",
+            self.opts.fingerprint_hash.unwrap_or("SHA256"),
+        );
         out.flag("forwardx11", self.forward_x11());
         out.flag("forwardx11trusted", self.forward_x11_trusted());
         out.flag("gatewayports", self.gateway_ports());
@@ -75,23 +91,41 @@ impl HostConfig {
 
     fn dump_gssapi_and_auth_flags(&self, out: &mut Out) {
         let o = &self.opts;
-        out.flag("gssapiauthentication", o.gss_authentication.unwrap_or(false));
+        out.flag(
+            "gssapiauthentication",
+            o.gss_authentication.unwrap_or(false),
+        );
         out.flag("gssapikeyexchange", o.gss_keyex.unwrap_or(false));
-        out.flag("gssapidelegatecredentials", o.gss_deleg_creds.unwrap_or(false));
+        out.flag(
+            "gssapidelegatecredentials",
+            o.gss_deleg_creds.unwrap_or(false),
+        );
         out.flag("gssapitrustdns", o.gss_trust_dns.unwrap_or(false));
-        out.flag("gssapirenewalforcesrekey", o.gss_renewal_rekey.unwrap_or(false));
+        out.flag(
+            "gssapirenewalforcesrekey",
+            o.gss_renewal_rekey.unwrap_or(false),
+        );
         out.opt("gssapiclientidentity", o.gss_client_identity.as_deref());
         out.opt("gssapiserveridentity", o.gss_server_identity.as_deref());
         out.line("gssapikexalgorithms", self.algorithms.gssapi_kex.join(","));
         out.flag("hashknownhosts", self.hash_known_hosts());
         out.flag("hostbasedauthentication", self.hostbased_authentication());
         out.flag("identitiesonly", self.identities_only());
-        out.flag("kbdinteractiveauthentication", self.kbd_interactive_authentication());
-        out.flag("nohostauthenticationforlocalhost", self.no_host_authentication_for_localhost());
+        out.flag(
+            "kbdinteractiveauthentication",
+            self.kbd_interactive_authentication(),
+        );
+        out.flag(
+            "nohostauthenticationforlocalhost",
+            self.no_host_authentication_for_localhost(),
+        );
         out.flag("passwordauthentication", self.password_authentication());
         out.flag("permitlocalcommand", self.permit_local_command());
         out.flag("proxyusefdpass", self.proxy_use_fdpass());
-        out.line("pubkeyauthentication", self.pubkey_authentication().as_str());
+        out.line(
+            "pubkeyauthentication",
+            self.pubkey_authentication().as_str(),
+        );
     }
 
     fn dump_session_flags(&self, out: &mut Out) {
@@ -100,7 +134,10 @@ impl HostConfig {
         out.flag("stdinnull", self.stdin_null());
         out.flag("forkafterauthentication", self.fork_after_authentication());
         out.flag("streamlocalbindunlink", self.stream_local_bind_unlink());
-        out.line("stricthostkeychecking", self.strict_host_key_checking().as_str());
+        out.line(
+            "stricthostkeychecking",
+            self.strict_host_key_checking().as_str(),
+        );
         out.flag("tcpkeepalive", self.tcp_keep_alive());
         out.line("tunnel", self.tunnel().as_str());
         out.line("verifyhostkeydns", self.verify_host_key_dns().as_str());
@@ -114,7 +151,10 @@ impl HostConfig {
         out.line("canonicalizemaxdots", o.canonicalize_max_dots.unwrap_or(1));
         out.line("connectionattempts", o.connection_attempts.unwrap_or(1));
         out.line("forwardx11timeout", o.forward_x11_timeout.unwrap_or(1200));
-        out.line("numberofpasswordprompts", o.number_of_password_prompts.unwrap_or(3));
+        out.line(
+            "numberofpasswordprompts",
+            o.number_of_password_prompts.unwrap_or(3),
+        );
         out.line("serveralivecountmax", o.server_alive_count_max.unwrap_or(3));
         out.line("serveraliveinterval", o.server_alive_interval.unwrap_or(0));
         out.line("requiredrsasize", o.required_rsa_size.unwrap_or(1024));
@@ -132,7 +172,10 @@ impl HostConfig {
         out.line("hostbasedacceptedalgorithms", a.hostbased.join(","));
         out.opt("identityagent", o.identity_agent.as_deref());
         out.opt("ignoreunknown", o.ignored_unknown.as_deref());
-        out.opt("kbdinteractivedevices", o.kbd_interactive_devices.as_deref());
+        out.opt(
+            "kbdinteractivedevices",
+            o.kbd_interactive_devices.as_deref(),
+        );
         out.line("kexalgorithms", a.kex.join(","));
         out.line("casignaturealgorithms", a.ca_signature.join(","));
         out.opt("localcommand", o.local_command.as_deref());
@@ -141,10 +184,16 @@ impl HostConfig {
         out.line("macs", a.macs.join(","));
         out.opt("pkcs11provider", o.pkcs11_provider.as_deref());
         out.opt("securitykeyprovider", o.sk_provider.as_deref());
-        out.opt("preferredauthentications", o.preferred_authentications.as_deref());
+        out.opt(
+            "preferredauthentications",
+            o.preferred_authentications.as_deref(),
+        );
         out.line("pubkeyacceptedalgorithms", a.pubkey.join(","));
         out.opt("revokedhostkeys", o.revoked_host_keys.as_deref());
-        out.line("xauthlocation", o.xauth_location.as_deref().unwrap_or("/usr/bin/xauth"));
+        out.line(
+            "xauthlocation",
+            o.xauth_location.as_deref().unwrap_or("/usr/bin/xauth"),
+        );
         out.opt("knownhostscommand", o.known_hosts_command.as_deref());
     }
 
@@ -154,7 +203,8 @@ impl HostConfig {
         use crate::forward::ForwardEndpoint::Tcp;
         let o = &self.opts;
         let socks = |f: &&crate::forward::Forward| matches!(&f.connect, Tcp { host: Some(h), .. } if h == "socks");
-        let no_host = |f: &&crate::forward::Forward| !matches!(&f.connect, Tcp { host: Some(_), .. });
+        let no_host =
+            |f: &&crate::forward::Forward| !matches!(&f.connect, Tcp { host: Some(_), .. });
         for f in o.local_forwards.iter().filter(|f| socks(f) || no_host(f)) {
             out.0.push(f.dump_line("dynamicforward"));
         }
@@ -168,7 +218,9 @@ impl HostConfig {
 
     fn dump_arrays(&self, out: &mut Out) {
         let o = &self.opts;
-        let files = |v: &[(String, crate::options::Origin)]| v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+        let files = |v: &[(String, crate::options::Origin)]| {
+            v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
+        };
         out.each("identityfile", &files(&o.identity_files));
         out.one_line("canonicaldomains", &o.canonical_domains);
         out.each("certificatefile", &files(&o.certificate_files));
@@ -192,9 +244,19 @@ impl HostConfig {
             Some(t) => out.line("connecttimeout", t),
         }
         let (local, remote) = o.tun_device.unwrap_or((TUN_ANY, TUN_ANY));
-        let tun = |v: i32| if v == TUN_ANY { "any".to_owned() } else { v.to_string() };
+        let tun = |v: i32| {
+            if v == TUN_ANY {
+                "any".to_owned()
+            } else {
+                v.to_string()
+            }
+        };
         out.line("tunneldevice", format!("{}:{}", tun(local), tun(remote)));
-        let cnames: Vec<String> = o.permitted_cnames.iter().map(|(a, b)| format!("{a}:{b}")).collect();
+        let cnames: Vec<String> = o
+            .permitted_cnames
+            .iter()
+            .map(|(a, b)| format!("{a}:{b}"))
+            .collect();
         out.one_line("canonicalizePermittedcnames", &cnames);
         match self.control_persist() {
             ControlPersist::No => out.line("controlpersist", "no"),
@@ -206,9 +268,22 @@ impl HostConfig {
             Some(c) => out.line("escapechar", vis_char(c)),
         }
         let (interactive, bulk) = o.ip_qos.unwrap_or(IPQOS_DEFAULT);
-        out.line("ipqos", format!("{} {}", ipqos_name(interactive), ipqos_name(bulk)));
-        out.line("rekeylimit", format!("{} {}", o.rekey_limit.unwrap_or(0), o.rekey_interval.unwrap_or(0)));
-        out.line("streamlocalbindmask", format!("0{:o}", self.stream_local_bind_mask()));
+        out.line(
+            "ipqos",
+            format!("{} {}", ipqos_name(interactive), ipqos_name(bulk)),
+        );
+        out.line(
+            "rekeylimit",
+            format!(
+                "{} {}",
+                o.rekey_limit.unwrap_or(0),
+                o.rekey_interval.unwrap_or(0)
+            ),
+        );
+        out.line(
+            "streamlocalbindmask",
+            format!("0{:o}", self.stream_local_bind_mask()),
+        );
         out.line("syslogfacility", o.log_facility.unwrap_or("USER"));
     }
 
