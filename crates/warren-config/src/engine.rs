@@ -67,7 +67,7 @@ fn first_pass_host(opts: &mut Options, host_arg: &str) -> Result<String, ExpandE
         host = percent_expand(hostname, &[('h', host_arg)])?;
         opts.hostname = Some(host.clone());
     }
-    if looks_like_address(&host) {
+    if looks_like_address(&host) || canonical_address(&host).is_some() {
         if let Some(canonical) = canonical_address(&host)
             && !canonical.eq_ignore_ascii_case(&host)
         {
@@ -666,5 +666,303 @@ impl MatchFacts {
 
     fn exec_tokens(&self) -> [(char, &str); 11] {
         self.info.tokens()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::harness::{get, run, run_in};
+    use crate::env::tests::FakeEnv;
+    use crate::{Flag, SystemEnvironment};
+
+    fn user_of(config: &str, host: &str) -> String {
+        match run(config, host, &[]) {
+            Ok(c) => c.user().to_owned(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn host_blocks() {
+        let cases = [
+            ("Host a\n User x\nHost *\n User y\n", "a", "x"),
+            ("Host a\n User x\nHost *\n User y\n", "b", "y"),
+            ("Host a b c\n User x\n", "b", "x"),
+            ("Host a,b\n User x\n", "a", "me"),
+            ("Host *.ex !db.ex\n User x\n", "db.ex", "me"),
+            ("Host !db.ex *.ex\n User x\n", "web.ex", "x"),
+            ("Host !nomatch\n User x\n", "h", "me"),
+            ("Host h?st\n User x\n", "host", "x"),
+            ("Host HOST\n User x\n", "host", "me"),
+            ("User top\nHost *\n User later\n", "h", "top"),
+            ("Host=h\n User x\n", "h", "x"),
+            ("host \"h\"\n User x\n", "h", "x"),
+        ];
+        for (config, host, want) in cases {
+            assert_eq!(user_of(config, host), want, "{config:?} for {host}");
+        }
+    }
+
+    #[test]
+    fn match_criteria() {
+        let cases = [
+            ("Match all\n User x\n", "x"),
+            ("Match !all\n User x\n", "me"),
+            ("Match host h\n User x\n", "x"),
+            ("Host h\n HostName real\nMatch host real\n User x\n", "x"),
+            ("Match host H,other\n User x\n", "x"),
+            ("Match host *,!h\n User x\n", "me"),
+            ("Match originalhost h\n User x\n", "x"),
+            ("Match !originalhost h\n User x\n", "me"),
+            ("Match user me\n User x\n", "x"),
+            ("Port 2\nMatch user me host h\n Port 3\n User x\n", "x"),
+            ("Match localuser me\n User x\n", "x"),
+            ("Match localuser root\n User x\n", "me"),
+            ("Match canonical\n User x\n", "me"),
+            ("Match final\n User x\n", "x"),
+            ("Match !final\n User x\n", "x"),
+            ("Match exec true-cmd\n User x\n", "x"),
+            ("Match exec false-cmd\n User x\n", "me"),
+            ("Match !exec false-cmd\n User x\n", "x"),
+            ("Match host h # comment\n User x\n", "x"),
+            ("Match all # comment\n User x\n", "x"),
+        ];
+        for (config, want) in cases {
+            let env = FakeEnv::default().exec_succeeds("true-cmd");
+            let got = run_in(env, config, "h", &[])
+                .map(|c| c.user().to_owned())
+                .map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), Ok(want), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn bad_match_lines() {
+        let cases = [
+            ("Match\n", "no argument after keyword"),
+            ("Match host\n", "Missing Match criteria for host"),
+            ("Match all host h\n", "'all' cannot be combined"),
+            (
+                "Match localnetwork 10.0.0.0/8\n",
+                "Unsupported Match attribute localnetwork",
+            ),
+            ("Match # nothing\n", "One or more attributes required"),
+            ("Match exec %z\n", "unknown key %z"),
+        ];
+        for (config, want) in cases {
+            let err = run(config, "h", &[])
+                .map(|_| ())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(want), "{config:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn match_exec_expands_tokens_and_short_circuits() {
+        let config = "Match exec \"probe %h %p %r %u %n %l %L %d %i %k %%\"\n User x\nMatch host nomatch exec skipped\n User y\n";
+        // In the first pass %h is the destination as typed.
+        let env = FakeEnv::default().file("/cfg", config);
+        let mut cli = CommandLine::new("H");
+        cli.flags = vec![Flag::User("bob".into())];
+        cli.config_file(ConfigFile::Path("/cfg".into()));
+        resolve(&cli, &env, &Algorithms::openssh()).ok();
+        let executed = env.executed.borrow().clone();
+        assert_eq!(
+            executed,
+            ["probe H 22 bob me H myhost.example.org myhost /home/me 1000 H %"]
+        );
+    }
+
+    #[test]
+    fn match_final_runs_a_second_pass() {
+        let config = "SendEnv B\nHost alias\n HostName Real.Example\nHost real.example\n User second\nMatch final\n SendEnv A\n";
+        let c = run(config, "alias", &[]).ok();
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.user()), Some("second"));
+        assert_eq!(c.map(|c| c.hostname()), Some("real.example"));
+        // SendEnv accumulates, so the second pass adds its values again.
+        assert_eq!(c.map(|c| c.send_env().join(",")).as_deref(), Some("B,B,A"));
+    }
+
+    #[test]
+    fn canonicalize_hostname_requests_a_second_pass() {
+        let config = "CanonicalizeHostname yes\nMatch canonical\n User canon\n";
+        assert_eq!(user_of(config, "h"), "canon");
+    }
+
+    #[test]
+    fn includes() {
+        let env = FakeEnv::default()
+            .file("/inc/a.conf", "Host h\n User from-a\n")
+            .file("/inc/b.conf", "Host *\n Port 2\nInclude /inc/nested/*\n")
+            .file("/inc/nested/n1", "Compression yes\n")
+            .file("/home/me/.ssh/rel.conf", "ServerAliveInterval 7\n")
+            .file("/inc/matchy", "Match all\n User leaked\n");
+        let config =
+            "Include /inc/*.conf rel.conf\nHost other\n Include /inc/matchy\nHost *\n User last\n";
+        let c = run_in(env, config, "h", &[]).ok();
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.user()), Some("from-a"));
+        assert_eq!(c.map(|c| c.port()), Some(2));
+        assert_eq!(c.map(|c| c.compression()), Some(true));
+        assert_eq!(c.map(|c| c.server_alive_interval().as_secs()), Some(7));
+    }
+
+    #[test]
+    fn include_inside_inactive_block_never_matches() {
+        let env = FakeEnv::default().file("/inc/x", "User inner\nMatch all\n Port 9\n");
+        let c = run_in(
+            env,
+            "Host nope\n Include /inc/x\nHost *\n User outer\n",
+            "h",
+            &[],
+        )
+        .ok();
+        assert_eq!(
+            c.as_ref().map(|c| (c.user(), c.port())),
+            Some(("outer", 22))
+        );
+    }
+
+    #[test]
+    fn include_state_does_not_leak_to_the_includer() {
+        let env = FakeEnv::default().file("/inc/x", "Host nomatch\n");
+        assert_eq!(user_of_env(env, "Include /inc/x\nUser after\n"), "after");
+    }
+
+    fn user_of_env(env: FakeEnv, config: &str) -> String {
+        run_in(env, config, "h", &[])
+            .map(|c| c.user().to_owned())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn system_config_includes_are_relative_to_etc_ssh() {
+        let env = FakeEnv::default()
+            .file("/home/me/.ssh/config", "Include user.d/*\n")
+            .file("/home/me/.ssh/user.d/1", "Port 1234\n")
+            .file("/etc/ssh/ssh_config", "Include ssh_config.d/*.conf\n")
+            .file("/etc/ssh/ssh_config.d/x.conf", "User sys\n");
+        let c = resolve(&CommandLine::new("h"), &env, &Algorithms::openssh()).ok();
+        assert_eq!(
+            c.as_ref().map(|c| (c.user(), c.port())),
+            Some(("sys", 1234))
+        );
+        let env = FakeEnv::default().file("/etc/ssh/ssh_config", "Include ~/x\n");
+        let err = resolve(&CommandLine::new("h"), &env, &Algorithms::openssh())
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("bad include path ~/x.")));
+    }
+
+    #[test]
+    fn include_depth_is_limited() {
+        let env = FakeEnv::default().file("/loop", "Include /loop\n");
+        let err = run_in(env, "Include /loop\n", "h", &[]).err();
+        assert!(matches!(err, Some(ConfigError::IncludeDepth)), "{err:?}");
+    }
+
+    #[test]
+    fn command_line_rejects_blocks() {
+        for option in ["Host=x", "Match all", "Include /x"] {
+            let err = run("", "h", &[Flag::Option(option.into())])
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.is_some_and(|e| e.starts_with("command-line line 0: ")),
+                "{option}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_report_every_bad_line() {
+        let err = run("Port x\nUser ok\nBogus 1\n", "h", &[]).err();
+        let Some(ConfigError::BadOptions { file, errors }) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(file, "/cfg");
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error_only_with_dash_f() {
+        let mut cli = CommandLine::new("h");
+        cli.config_file(ConfigFile::Path("/nope".into()));
+        let err = resolve(&cli, &FakeEnv::default(), &Algorithms::openssh())
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("Can't open user config file /nope")));
+        assert!(
+            resolve(
+                &CommandLine::new("h"),
+                &FakeEnv::default(),
+                &Algorithms::openssh()
+            )
+            .is_ok()
+        );
+        cli.config_file(ConfigFile::from_flag("NONE"));
+        assert!(resolve(&cli, &FakeEnv::default(), &Algorithms::openssh()).is_ok());
+    }
+
+    #[test]
+    fn destination_names() {
+        let cases = [
+            ("Example.COM", "example.com"),
+            ("127.1", "127.0.0.1"),
+            ("10.0.0.01", "10.0.0.1"),
+            ("0x7f.1", "127.0.0.1"),
+            ("123", "0.0.0.123"),
+            ("::0001", "::1"),
+            ("FE80::1", "FE80::1"),
+            ("fe80::1%lo", "fe80::1%lo"),
+            ("1.2.3.4.5", "1.2.3.4.5"),
+        ];
+        for (host, want) in cases {
+            assert_eq!(
+                run("", host, &[])
+                    .map(|c| c.hostname().to_owned())
+                    .ok()
+                    .as_deref(),
+                Some(want),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_in_paths() {
+        let config = "User u\nPort 2200\nControlPath /s/%C\nIdentityFile ~/.ssh/%h-%r-%p\nUserKnownHostsFile %d/.kh/%k\nHostKeyAlias Alias\n";
+        let c = run(config, "Host.Ex", &[]).ok();
+        let c = c.as_ref();
+        let hash = connection_hash("myhost.example.org", "host.ex", "2200", "u");
+        assert_eq!(
+            c.map(|c| get(c, "controlpath")),
+            Some(vec![format!("/s/{hash}")])
+        );
+        assert_eq!(
+            c.map(|c| get(c, "userknownhostsfile")),
+            Some(vec!["/home/me/.kh/alias".to_owned()])
+        );
+        assert_eq!(
+            c.map(|c| get(c, "identityfile")),
+            Some(vec!["~/.ssh/%h-%r-%p".to_owned()])
+        );
+        let paths = c.map(|c| c.identity_file_paths(&FakeEnv::default()).ok());
+        assert_eq!(
+            paths,
+            Some(Some(vec!["/home/me/.ssh/host.ex-u-2200".into()]))
+        );
+    }
+
+    #[test]
+    fn real_environment_resolves_defaults() {
+        let mut cli = CommandLine::new("example.com");
+        cli.config_file(ConfigFile::None);
+        let c = resolve(&cli, &SystemEnvironment::new(), &Algorithms::openssh());
+        assert_eq!(c.map(|c| c.port()).ok(), Some(22));
     }
 }

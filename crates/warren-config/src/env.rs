@@ -132,3 +132,47 @@ pub(crate) mod tests {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod harness {
+    //! Resolve a config given as a string literal, then read `-G` values.
+    use super::tests::FakeEnv;
+    use crate::{Algorithms, CommandLine, ConfigError, ConfigFile, Flag, HostConfig, resolve};
+
+    /// Resolve `host` with `config` as the `-F` file (`/cfg`) in `env`.
+    pub(crate) fn run_in(
+        env: FakeEnv,
+        config: &str,
+        host: &str,
+        flags: &[Flag],
+    ) -> Result<HostConfig, ConfigError> {
+        let env = env.file("/cfg", config);
+        let mut cli = CommandLine::new(host);
+        cli.flags = flags.to_vec();
+        cli.config_file(ConfigFile::Path("/cfg".into()));
+        resolve(&cli, &env, &Algorithms::openssh())
+    }
+
+    pub(crate) fn run(config: &str, host: &str, flags: &[Flag]) -> Result<HostConfig, ConfigError> {
+        run_in(FakeEnv::default(), config, host, flags)
+    }
+
+    /// The values `ssh -G` prints for `key`, one per line.
+    pub(crate) fn get(config: &HostConfig, key: &str) -> Vec<String> {
+        config
+            .dump()
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|v| v.strip_prefix(' '))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    /// The single value of `key` for `config` text, or the error text.
+    pub(crate) fn value(config: &str, key: &str) -> Result<String, String> {
+        let resolved = run(config, "h", &[]).map_err(|e| e.to_string())?;
+        Ok(get(&resolved, key).join("|"))
+    }
+}

@@ -909,3 +909,419 @@ fn truncate_bytes(s: &mut String, max: usize) {
         s.truncate(end);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::env::harness::value;
+
+    /// (config text, `-G` key, expected value(s) joined with `|`).
+    const ACCEPTED: &[(&str, &str, &str)] = &[
+        ("HostName example.org", "hostname", "example.org"),
+        ("HostName %h.example.org", "hostname", "h.example.org"),
+        ("HostName Mixed.Case", "hostname", "mixed.case"),
+        ("User alice", "user", "alice"),
+        ("User \"a b\"", "user", "a b"),
+        ("Port 2222", "port", "2222"),
+        ("Port=2222", "port", "2222"),
+        ("port = 2222", "port", "2222"),
+        ("Port ssh", "port", "22"),
+        (
+            "IdentityFile ~/.ssh/a\nIdentityFile ~/.ssh/b\nIdentityFile ~/.ssh/a",
+            "identityfile",
+            "~/.ssh/a|~/.ssh/b",
+        ),
+        ("IdentitiesOnly yes", "identitiesonly", "yes"),
+        ("IdentityAgent ${SOCK}", "identityagent", "/run/agent"),
+        (
+            "IdentityAgent ~/%h.sock",
+            "identityagent",
+            "/home/me/h.sock",
+        ),
+        (
+            "IdentityAgent SSH_AUTH_SOCK",
+            "identityagent",
+            "SSH_AUTH_SOCK",
+        ),
+        (
+            "CertificateFile ~/c1\nCertificateFile ~/c1\nCertificateFile ~/c2",
+            "certificatefile",
+            "~/c1|~/c2",
+        ),
+        ("AddKeysToAgent yes", "addkeystoagent", "true"),
+        ("AddKeysToAgent confirm", "addkeystoagent", "confirm"),
+        ("AddKeysToAgent confirm 1m", "addkeystoagent confirm", "60"),
+        ("AddKeysToAgent 1h", "addkeystoagent", "3600"),
+        ("ForwardAgent yes", "forwardagent", "yes"),
+        ("ForwardAgent ~/agent", "forwardagent", "/home/me/agent"),
+        ("ProxyJump me@bastion:2222", "proxyjump", "me@bastion:2222"),
+        ("ProxyJump a,b,c", "proxyjump", "a,b,c"),
+        ("ProxyJump none", "proxyjump", ""),
+        (
+            "ProxyCommand ssh -W %h:%p gw",
+            "proxycommand",
+            "ssh -W %h:%p gw",
+        ),
+        ("ProxyCommand=nc \"%h\" %p", "proxycommand", "nc \"%h\" %p"),
+        ("ProxyCommand none", "proxycommand", ""),
+        (
+            "LocalForward 5432 db:5432",
+            "localforward",
+            "5432 [db]:5432",
+        ),
+        (
+            "LocalForward 1.2.3.4:80 web:8080",
+            "localforward",
+            "[1.2.3.4]:80 [web]:8080",
+        ),
+        (
+            "RemoteForward 8080 localhost:80",
+            "remoteforward",
+            "8080 [localhost]:80",
+        ),
+        ("RemoteForward 1080", "remoteforward", "1080 [socks]:0"),
+        ("DynamicForward 1080", "dynamicforward", "1080"),
+        ("GatewayPorts yes", "gatewayports", "yes"),
+        ("ExitOnForwardFailure yes", "exitonforwardfailure", "yes"),
+        (
+            "ClearAllForwardings yes\nLocalForward 1 a:1",
+            "localforward",
+            "",
+        ),
+        ("ControlMaster auto", "controlmaster", "auto"),
+        ("ControlMaster yes", "controlmaster", "true"),
+        (
+            "ControlPath ~/.ssh/cm-%r@%h:%p",
+            "controlpath",
+            "/home/me/.ssh/cm-me@h:22",
+        ),
+        ("ControlPath none", "controlpath", ""),
+        ("ControlPersist yes", "controlpersist", "yes"),
+        ("ControlPersist 10m", "controlpersist", "600"),
+        ("ControlPersist no", "controlpersist", "no"),
+        ("ServerAliveInterval 1m30s", "serveraliveinterval", "90"),
+        (
+            "ServerAliveInterval none\nServerAliveInterval 5",
+            "serveraliveinterval",
+            "5",
+        ),
+        ("ServerAliveCountMax 7", "serveralivecountmax", "7"),
+        ("TCPKeepAlive no", "tcpkeepalive", "no"),
+        ("KeepAlive no", "tcpkeepalive", "no"),
+        ("ConnectTimeout 10", "connecttimeout", "10"),
+        ("ConnectTimeout none", "connecttimeout", "none"),
+        ("ConnectionAttempts 3", "connectionattempts", "3"),
+        (
+            "StrictHostKeyChecking accept-new",
+            "stricthostkeychecking",
+            "accept-new",
+        ),
+        ("StrictHostKeyChecking no", "stricthostkeychecking", "false"),
+        (
+            "StrictHostKeyChecking off",
+            "stricthostkeychecking",
+            "false",
+        ),
+        (
+            "UserKnownHostsFile ~/kh %d/kh2",
+            "userknownhostsfile",
+            "/home/me/kh /home/me/kh2",
+        ),
+        ("UserKnownHostsFile none", "userknownhostsfile", "none"),
+        (
+            "GlobalKnownHostsFile /a /b",
+            "globalknownhostsfile",
+            "/a /b",
+        ),
+        ("HashKnownHosts yes", "hashknownhosts", "yes"),
+        ("HostKeyAlias MyAlias", "hostkeyalias", "myalias"),
+        ("CheckHostIP yes", "checkhostip", "yes"),
+        ("BatchMode yes", "batchmode", "yes"),
+        ("PasswordAuthentication no", "passwordauthentication", "no"),
+        (
+            "PubkeyAuthentication unbound",
+            "pubkeyauthentication",
+            "unbound",
+        ),
+        ("PubkeyAuthentication yes", "pubkeyauthentication", "true"),
+        (
+            "KbdInteractiveAuthentication no",
+            "kbdinteractiveauthentication",
+            "no",
+        ),
+        (
+            "ChallengeResponseAuthentication no",
+            "kbdinteractiveauthentication",
+            "no",
+        ),
+        (
+            "PreferredAuthentications publickey,password",
+            "preferredauthentications",
+            "publickey,password",
+        ),
+        ("NumberOfPasswordPrompts 1", "numberofpasswordprompts", "1"),
+        ("LogLevel debug2", "loglevel", "DEBUG2"),
+        ("LogLevel quiet", "loglevel", "SILENT"),
+        ("Compression yes", "compression", "yes"),
+        ("RequestTTY force", "requesttty", "force"),
+        ("RequestTTY yes", "requesttty", "true"),
+        (
+            "RemoteCommand tmux attach -t %r",
+            "remotecommand",
+            "tmux attach -t me",
+        ),
+        ("SendEnv LANG LC_*\nSendEnv -LC_*", "sendenv", "LANG"),
+        ("SetEnv A=1 B=\"2 3\"\nSetEnv C=4", "setenv", "A=1|B=2 3"),
+        ("StdinNull yes", "stdinnull", "yes"),
+        (
+            "ForkAfterAuthentication yes\nSessionType none",
+            "forkafterauthentication",
+            "yes",
+        ),
+        ("SessionType subsystem", "sessiontype", "subsystem"),
+        ("EscapeChar ^]", "escapechar", "\\^]"),
+        ("EscapeChar none", "escapechar", "none"),
+        (
+            "Ciphers aes128-ctr,aes256-ctr",
+            "ciphers",
+            "aes128-ctr,aes256-ctr",
+        ),
+        (
+            "MACs -hmac-sha1*",
+            "macs",
+            "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512",
+        ),
+        (
+            "KexAlgorithms curve25519-sha256",
+            "kexalgorithms",
+            "curve25519-sha256",
+        ),
+        (
+            "HostKeyAlgorithms ssh-ed25519",
+            "hostkeyalgorithms",
+            "ssh-ed25519",
+        ),
+        (
+            "PubkeyAcceptedKeyTypes +ssh-rsa",
+            "pubkeyacceptedalgorithms",
+            "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384-cert-v01@openssh.com,ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+        ),
+        ("AddressFamily inet6", "addressfamily", "inet6"),
+        ("BindAddress 10.0.0.1", "bindaddress", "10.0.0.1"),
+        (
+            "CanonicalizeHostname always",
+            "canonicalizehostname",
+            "always",
+        ),
+        (
+            "CanonicalDomains a.example B.example.",
+            "canonicaldomains",
+            "a.example b.example",
+        ),
+        (
+            "CanonicalizeFallbackLocal no",
+            "canonicalizefallbacklocal",
+            "no",
+        ),
+        ("CanonicalizeMaxDots 0", "canonicalizemaxdots", "0"),
+        (
+            "CanonicalizePermittedCNAMEs *.A.example:*.b.example",
+            "canonicalizePermittedcnames",
+            "*.a.example:*.b.example",
+        ),
+        (
+            "CanonicalizePermittedCNAMEs none",
+            "canonicalizePermittedcnames",
+            "none",
+        ),
+        ("StreamLocalBindUnlink yes", "streamlocalbindunlink", "yes"),
+        ("StreamLocalBindMask 0", "streamlocalbindmask", "00"),
+        (
+            "Host nomatch\nStreamLocalBindMask 077",
+            "streamlocalbindmask",
+            "077",
+        ),
+        ("VisualHostKey yes", "visualhostkey", "yes"),
+        (
+            "PermitRemoteOpen host:80 [::1]:*",
+            "permitremoteopen",
+            "host:80 [::1]:*",
+        ),
+        ("LocalCommand echo %n", "localcommand", "echo %n"),
+        ("PermitLocalCommand yes", "permitlocalcommand", "yes"),
+        ("IgnoreUnknown x*\nXYZ 1", "ignoreunknown", "x*"),
+        ("RekeyLimit 64M 1h", "rekeylimit", "67108864 3600"),
+        ("RekeyLimit default none", "rekeylimit", "0 0"),
+        ("IPQoS ef", "ipqos", "ef ef"),
+        ("IPQoS none", "ipqos", "none none"),
+        ("TunnelDevice any:5", "tunneldevice", "any:5"),
+        ("Tunnel ethernet", "tunnel", "ethernet"),
+        ("FingerprintHash md5", "fingerprinthash", "MD5"),
+        ("UpdateHostKeys ask", "updatehostkeys", "ask"),
+        ("VerifyHostKeyDNS yes", "updatehostkeys", "false"),
+        ("SyslogFacility local7", "syslogfacility", "LOCAL7"),
+        (
+            "Host nomatch\nSyslogFacility AUTH",
+            "syslogfacility",
+            "AUTH",
+        ),
+        ("LogVerbose a.c:*:1 b.c:*", "logverbose", "a.c:*:1"),
+        ("XAuthLocation /x", "xauthlocation", "/x"),
+        ("SecurityKeyProvider none", "securitykeyprovider", ""),
+        (
+            "KnownHostsCommand /bin/kh %h",
+            "knownhostscommand",
+            "/bin/kh %h",
+        ),
+        ("RequiredRSASize 3072", "requiredrsasize", "3072"),
+        (
+            "EnableEscapeCommandline yes",
+            "enableescapecommandline",
+            "yes",
+        ),
+        (
+            "GSSAPIKexAlgorithms gss-group14-sha256-",
+            "gssapikexalgorithms",
+            "gss-group14-sha256-",
+        ),
+        ("ProtocolKeepAlives 10", "serveraliveinterval", "10"),
+        ("Protocol 1\nCipher blowfish\nUseRSH yes", "port", "22"),
+        ("CompressionLevel 9", "port", "22"),
+        ("User a # trailing comment", "user", "a"),
+        ("  \tUser a  \t ", "user", "a"),
+        ("# only a comment\n\n", "user", "me"),
+    ];
+
+    /// (config text, start of the error message).
+    const REJECTED: &[(&str, &str)] = &[
+        ("Bogus yes", "/cfg: line 1: Bad configuration option: bogus"),
+        ("Tag x", "/cfg: line 1: Bad configuration option: tag"),
+        ("Port", "/cfg line 1: no argument after keyword \"port\""),
+        ("Port 0", "/cfg line 1: Bad port '0'."),
+        ("Port 65536", "/cfg line 1: Bad port '65536'."),
+        (
+            "Port 22 23",
+            "/cfg line 1: keyword port extra arguments at end of line",
+        ),
+        ("User \"a", "/cfg line 1: invalid quotes"),
+        (
+            "Compression maybe",
+            "/cfg line 1: unsupported option \"maybe\".",
+        ),
+        (
+            "Compression true",
+            "/cfg line 1: unsupported option \"true\".",
+        ),
+        ("BatchMode 1", "/cfg line 1: unsupported option \"1\"."),
+        ("ConnectTimeout soon", "/cfg line 1: invalid time value."),
+        (
+            "ServerAliveCountMax -1",
+            "/cfg line 1: integer value too small.",
+        ),
+        (
+            "ConnectionAttempts x",
+            "/cfg line 1: integer value invalid.",
+        ),
+        (
+            "ControlPersist maybe",
+            "/cfg line 1: Bad ControlPersist argument.",
+        ),
+        ("LocalForward 5432", "/cfg line 1: Missing target argument."),
+        (
+            "LocalForward 0 db:1",
+            "/cfg line 1: Bad forwarding specification.",
+        ),
+        (
+            "DynamicForward a:b:c",
+            "/cfg line 1: Bad forwarding specification.",
+        ),
+        ("SendEnv A=B", "/cfg line 1: Invalid environment name."),
+        ("SetEnv A", "/cfg line 1: Invalid SetEnv."),
+        ("EscapeChar ab", "/cfg line 1: Bad escape character."),
+        (
+            "Ciphers rot13",
+            "/cfg line 1: Bad SSH2 cipher spec 'rot13'.",
+        ),
+        ("MACs md5", "/cfg line 1: Bad SSH2 MAC spec 'md5'."),
+        (
+            "KexAlgorithms x",
+            "/cfg line 1: Bad SSH2 KexAlgorithms 'x'.",
+        ),
+        ("HostKeyAlgorithms x", "/cfg line 1: Bad key types 'x'."),
+        ("LogLevel loud", "/cfg line 1: unsupported log level 'loud'"),
+        (
+            "SyslogFacility x",
+            "/cfg line 1: unsupported log facility 'x'",
+        ),
+        (
+            "GlobalKnownHostsFile /a none",
+            "/cfg line 1: keyword globalknownhostsfile \"none\" argument must appear alone.",
+        ),
+        (
+            "CanonicalDomains -x",
+            "/cfg line 1: domain name \"-x\" starts with invalid character",
+        ),
+        (
+            "CanonicalizePermittedCNAMEs a",
+            "/cfg line 1: Invalid permitted CNAME \"a\"",
+        ),
+        ("StreamLocalBindMask 999", "/cfg line 1: Bad mask."),
+        (
+            "FingerprintHash crc",
+            "/cfg line 1: Invalid hash algorithm \"crc\".",
+        ),
+        (
+            "AddKeysToAgent sometimes",
+            "/cfg line 1: unsupported option",
+        ),
+        ("AddKeysToAgent yes 1h", "/cfg line 1: unsupported option"),
+        (
+            "IdentityAgent ${NOPE}",
+            "/cfg line 1: Invalid environment expansion ${NOPE}.",
+        ),
+        (
+            "IdentityAgent $NO-PE",
+            "/cfg line 1: Invalid environment name $NO-PE.",
+        ),
+        ("RekeyLimit 8", "/cfg line 1: RekeyLimit too small"),
+        ("RekeyLimit lots", "/cfg line 1: Bad number 'lots'"),
+        ("IPQoS fast", "/cfg line 1: Bad IPQoS value: fast"),
+        ("TunnelDevice x", "/cfg line 1: Bad tun device."),
+        ("ProxyJump @b", "/cfg line 1: Invalid ProxyJump \"@b\""),
+        (
+            "PermitRemoteOpen host:x",
+            "/cfg line 1: bad port number in permitremoteopen",
+        ),
+        ("Host nomatch\n  Port x", "/cfg line 2: Bad port 'x'."),
+        ("Include ~/x", ""),
+    ];
+
+    #[test]
+    fn every_keyword_parses_like_openssh() {
+        for (config, key, want) in ACCEPTED {
+            let env_config = format!("{config}\n");
+            let got = crate::env::harness::run_in(
+                crate::env::tests::FakeEnv::default().var("SOCK", "/run/agent"),
+                &env_config,
+                "h",
+                &[],
+            )
+            .map(|c| crate::env::harness::get(&c, key).join("|"))
+            .map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), Ok(*want), "{config:?} -> {key}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_openssh_messages() {
+        for (config, want) in REJECTED {
+            match value(config, "port") {
+                Ok(v) if want.is_empty() => assert_eq!(v, "22", "{config:?}"),
+                Ok(v) => panic!("{config:?} accepted ({v}), want {want:?}"),
+                Err(e) => assert!(
+                    e.contains(want),
+                    "{config:?}: {e:?} does not contain {want:?}"
+                ),
+            }
+        }
+    }
+}

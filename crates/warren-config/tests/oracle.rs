@@ -5,6 +5,12 @@
 //! own. The configs live in a temporary directory and use absolute paths,
 //! because ssh resolves `~` through the passwd database, not `$HOME`.
 //! A missing `/usr/bin/ssh` fails the test: the oracle is the point.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "fixture helpers: any failure should abort the test loudly"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
