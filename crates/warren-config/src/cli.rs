@@ -172,12 +172,12 @@ fn invalid(message: String) -> ConfigError {
     ConfigError::Invalid(message)
 }
 
-/// Apply the flags in order; returns how many `-v` took effect.
+/// Apply the flags in order, as ssh.c's getopt loop does.
 pub(crate) fn apply_flags(
     opts: &mut Options,
     cli: &CommandLine,
     reader: &mut Reader<'_>,
-) -> Result<u32, ConfigError> {
+) -> Result<(), ConfigError> {
     let mut debug_flag = 0;
     for flag in &cli.flags {
         match flag {
@@ -187,7 +187,7 @@ pub(crate) fn apply_flags(
             flag => apply_checked(opts, flag, reader)?,
         }
     }
-    Ok(debug_flag)
+    Ok(())
 }
 
 fn verbose(opts: &mut Options, debug_flag: &mut u32) {
@@ -323,7 +323,7 @@ fn apply_checked(
         Flag::EscapeChar(e) => opts.escape_char = Some(escape_flag(e)?),
         Flag::StdioForward(spec) => stdio_flag(opts, spec, reader)?,
         Flag::TunnelDevice(spec) => {
-            opts.tun_open.get_or_insert(Tunnel::Yes);
+            opts.tun_open.get_or_insert(Tunnel::PointToPoint);
             let device = parse_tun_device(spec)
                 .ok_or_else(|| invalid(format!("Bad tun device '{spec}'")))?;
             opts.tun_device = Some(device);
@@ -409,4 +409,279 @@ fn stdio_flag(opts: &mut Options, spec: &str, reader: &mut Reader<'_>) -> Result
     opts.request_tty = Some(RequestTty::No);
     opts.session_type = Some(SessionType::None);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flag::{self, *};
+    use crate::env::harness::{get, run, run_in};
+    use crate::env::tests::FakeEnv;
+
+    fn dump_of(config: &str, flags: &[Flag], key: &str) -> Result<String, String> {
+        run(config, "h", flags)
+            .map(|c| get(&c, key).join("|"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flags_map_to_options_like_ssh() {
+        let s = String::from;
+        let cases: Vec<(&str, Vec<Flag>, &str, &str)> = vec![
+            ("Port 1", vec![Port(s("2"))], "port", "2"),
+            ("", vec![Option(s("Port=3")), Port(s("2"))], "port", "3"),
+            ("", vec![Port(s("2")), Option(s("Port 3"))], "port", "2"),
+            ("User c", vec![User(s("l"))], "user", "l"),
+            (
+                "",
+                vec![
+                    Destination {
+                        user: Some(s("d")),
+                        port: Some(2200),
+                    },
+                    User(s("l")),
+                ],
+                "user",
+                "d",
+            ),
+            (
+                "",
+                vec![
+                    User(s("l")),
+                    Destination {
+                        user: Some(s("d")),
+                        port: None,
+                    },
+                ],
+                "user",
+                "l",
+            ),
+            (
+                "",
+                vec![Destination {
+                    user: None,
+                    port: Some(2200),
+                }],
+                "port",
+                "2200",
+            ),
+            (
+                "IdentityFile /k",
+                vec![Identity(s("/k")), Identity(s("/missing"))],
+                "identityfile",
+                "/k|/k",
+            ),
+            (
+                "",
+                vec![Identity(s("~/.ssh/id")), Identity(s("~/.ssh/id"))],
+                "identityfile",
+                "/home/me/.ssh/id",
+            ),
+            (
+                "Ciphers aes128-ctr",
+                vec![Ciphers(s("aes256-ctr"))],
+                "ciphers",
+                "aes256-ctr",
+            ),
+            ("", vec![Macs(s("hmac-sha2-256"))], "macs", "hmac-sha2-256"),
+            ("AddressFamily inet6", vec![Ipv4], "addressfamily", "inet"),
+            ("", vec![Ipv4, Ipv6], "addressfamily", "inet6"),
+            (
+                "BindAddress 1.1.1.1",
+                vec![BindAddress(s("2.2.2.2"))],
+                "bindaddress",
+                "2.2.2.2",
+            ),
+            ("", vec![BindInterface(s("eth0"))], "bindinterface", "eth0"),
+            ("Compression no", vec![Compression], "compression", "yes"),
+            ("", vec![Tty], "requesttty", "true"),
+            ("", vec![Tty, Tty], "requesttty", "force"),
+            ("", vec![Tty, NoTty], "requesttty", "false"),
+            ("", vec![NoTty, Tty], "requesttty", "true"),
+            ("", vec![NoCommand], "sessiontype", "none"),
+            ("", vec![NoCommand], "requesttty", "false"),
+            ("", vec![StdinNull], "stdinnull", "yes"),
+            ("", vec![Background, NoCommand], "stdinnull", "yes"),
+            ("", vec![Quiet], "loglevel", "SILENT"),
+            ("", vec![Verbose], "loglevel", "DEBUG"),
+            (
+                "",
+                vec![Verbose, Verbose, Verbose, Verbose],
+                "loglevel",
+                "DEBUG3",
+            ),
+            ("", vec![Verbose, Quiet], "loglevel", "SILENT"),
+            ("", vec![Verbose, Quiet, Verbose], "loglevel", "FATAL"),
+            (
+                "ProxyCommand nc %h %p",
+                vec![ProxyJump(s("b"))],
+                "proxyjump",
+                "b",
+            ),
+            (
+                "",
+                vec![LocalForward(s("1:a:1")), LocalForward(s("1:a:1"))],
+                "localforward",
+                "1 [a]:1",
+            ),
+            (
+                "",
+                vec![RemoteForward(s("8080"))],
+                "remoteforward",
+                "8080 [socks]:0",
+            ),
+            (
+                "",
+                vec![DynamicForward(s("1080"))],
+                "dynamicforward",
+                "1080",
+            ),
+            (
+                "ForwardAgent yes",
+                vec![NoForwardAgent],
+                "forwardagent",
+                "no",
+            ),
+            ("", vec![ForwardAgent], "forwardagent", "yes"),
+            ("", vec![Master], "controlmaster", "true"),
+            ("", vec![Master, Master], "controlmaster", "ask"),
+            (
+                "ControlPath /a",
+                vec![ControlPath(s("/b/%h"))],
+                "controlpath",
+                "/b/h",
+            ),
+            ("", vec![GatewayPorts], "gatewayports", "yes"),
+            ("", vec![Gssapi], "gssapidelegatecredentials", "yes"),
+            (
+                "",
+                vec![Gssapi, NoGssapiDelegation],
+                "gssapidelegatecredentials",
+                "no",
+            ),
+            ("", vec![TrustedX11], "forwardx11trusted", "yes"),
+            ("", vec![X11, NoX11], "forwardx11", "no"),
+            ("", vec![EscapeChar(s("^A"))], "escapechar", "\\^A"),
+            ("", vec![EscapeChar(s("none"))], "escapechar", "none"),
+            (
+                "LocalForward 1 a:1",
+                vec![StdioForward(s("t:22"))],
+                "localforward",
+                "",
+            ),
+            (
+                "",
+                vec![StdioForward(s("t:22"))],
+                "exitonforwardfailure",
+                "yes",
+            ),
+            ("", vec![TunnelDevice(s("1:2"))], "tunneldevice", "1:2"),
+            ("", vec![TunnelDevice(s("1:2"))], "tunnel", "point-to-point"),
+            ("", vec![Pkcs11(s("/p.so"))], "pkcs11provider", "/p.so"),
+        ];
+        for (config, flags, key, want) in cases {
+            let env = FakeEnv::default()
+                .file("/k", "")
+                .file("/home/me/.ssh/id", "");
+            let got = run_in(env, config, "h", &flags)
+                .map(|c| get(&c, key).join("|"))
+                .map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), Ok(want), "{config:?} {flags:?} -> {key}");
+        }
+    }
+
+    #[test]
+    fn flag_errors_match_ssh() {
+        let s = String::from;
+        let cases: Vec<(&str, Vec<Flag>, &str)> = vec![
+            ("", vec![Port(s("0"))], "Bad port '0'"),
+            ("", vec![Ciphers(s("rot13"))], "Unknown cipher type 'rot13'"),
+            (
+                "",
+                vec![Macs(s("+hmac-sha1"))],
+                "Unknown mac type '+hmac-sha1'",
+            ),
+            (
+                "",
+                vec![ProxyJump(s("a")), ProxyJump(s("b"))],
+                "Only a single -J option is permitted",
+            ),
+            (
+                "",
+                vec![Option(s("ProxyCommand=nc")), ProxyJump(s("b"))],
+                "Cannot specify -J with ProxyCommand",
+            ),
+            ("", vec![ProxyJump(s("@"))], "Invalid -J argument"),
+            ("", vec![ProxyJump(s("h"))], "jumphost loop via h"),
+            (
+                "",
+                vec![LocalForward(s("1"))],
+                "Bad local forwarding specification '1'",
+            ),
+            (
+                "",
+                vec![RemoteForward(s("a:b:c:d:e"))],
+                "Bad remote forwarding specification",
+            ),
+            (
+                "",
+                vec![DynamicForward(s("0"))],
+                "Bad dynamic forwarding specification '0'",
+            ),
+            ("", vec![EscapeChar(s("ab"))], "Bad escape character 'ab'."),
+            (
+                "",
+                vec![StdioForward(s("x"))],
+                "Bad stdio forwarding specification 'x'",
+            ),
+            (
+                "",
+                vec![StdioForward(s("a:1")), StdioForward(s("b:1"))],
+                "stdio forward already specified",
+            ),
+            ("", vec![TunnelDevice(s("x"))], "Bad tun device 'x'"),
+            (
+                "",
+                vec![NoCommand, Subsystem],
+                "Cannot specify -s with -N/SessionType",
+            ),
+            (
+                "SessionType subsystem",
+                vec![Option(s("SessionType=default")), NoCommand],
+                "Cannot specify -N",
+            ),
+            (
+                "",
+                vec![Background],
+                "Cannot fork into background without a command to execute.",
+            ),
+            ("RemoteCommand ls", vec![], ""),
+            (
+                "",
+                vec![Option(s("Port=x"))],
+                "command-line line 0: Bad port 'x'.",
+            ),
+        ];
+        for (config, flags, want) in cases {
+            match dump_of(config, &flags, "port") {
+                Ok(_) if want.is_empty() => {}
+                Ok(v) => panic!("{flags:?} accepted ({v}), want {want:?}"),
+                Err(e) => assert!(e.contains(want), "{flags:?}: {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn remote_command_conflicts_with_a_command() {
+        let env = FakeEnv::default().file("/cfg", "RemoteCommand ls\n");
+        let mut cli = crate::CommandLine::new("h");
+        cli.config_file(crate::ConfigFile::Path("/cfg".into()));
+        cli.command = vec!["uptime".into()];
+        let err = crate::resolve(&cli, &env, &crate::Algorithms::openssh())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Cannot execute command-line and remote command.")
+        );
+    }
 }

@@ -33,7 +33,7 @@ pub fn resolve(
 ) -> Result<HostConfig, ConfigError> {
     let mut opts = Options::default();
     let mut reader = Reader::new(env, algorithms, &cli.host);
-    let debug_flag = apply_flags(&mut opts, cli, &mut reader)?;
+    apply_flags(&mut opts, cli, &mut reader)?;
     reader.process_config_files(&mut opts, &cli.config)?;
     let want_final = reader.want_final_pass;
     let host = first_pass_host(&mut opts, &cli.host).map_err(ExpandError::into_config_error)?;
@@ -48,15 +48,7 @@ pub fn resolve(
         reader.final_pass = true;
         reader.process_config_files(&mut opts, &cli.config)?;
     }
-    HostConfig::finish(
-        opts,
-        cli,
-        &host,
-        env,
-        algorithms,
-        reader.warnings,
-        debug_flag,
-    )
+    HostConfig::finish(opts, cli, &host, env, algorithms, reader.warnings)
 }
 
 /// After the first pass: HostName (with `%h`) replaces the destination,

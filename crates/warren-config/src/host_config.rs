@@ -71,9 +71,7 @@ impl HostConfig {
         env: &dyn Environment,
         algorithms: &Algorithms,
         warnings: Vec<String>,
-        debug_flag: u32,
     ) -> Result<Self, ConfigError> {
-        let _ = debug_flag;
         fill_defaults(&mut opts);
         let algorithms = resolve_algorithms(&opts, algorithms)?;
         clear_on_none(&mut opts);

@@ -1155,6 +1155,7 @@ mod tests {
         ("IPQoS none", "ipqos", "none none"),
         ("TunnelDevice any:5", "tunneldevice", "any:5"),
         ("Tunnel ethernet", "tunnel", "ethernet"),
+        ("Tunnel yes", "tunnel", "point-to-point"),
         ("FingerprintHash md5", "fingerprinthash", "MD5"),
         ("UpdateHostKeys ask", "updatehostkeys", "ask"),
         ("VerifyHostKeyDNS yes", "updatehostkeys", "false"),

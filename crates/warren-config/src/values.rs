@@ -61,10 +61,11 @@ multistate! {
 }
 
 multistate! {
-    /// Tunnel (`-w`).
-    Tunnel { Ethernet, PointToPoint, Yes, No }
-    [("ethernet", Ethernet), ("point-to-point", PointToPoint), ("true", Yes), ("yes", Yes),
-     ("false", No), ("no", No)]
+    /// Tunnel (`-w`). OpenSSH's default tunnel mode *is* point-to-point,
+    /// so `yes` reads and prints as that.
+    Tunnel { Ethernet, PointToPoint, No }
+    [("ethernet", Ethernet), ("point-to-point", PointToPoint), ("true", PointToPoint),
+     ("yes", PointToPoint), ("false", No), ("no", No)]
 }
 
 multistate! {
