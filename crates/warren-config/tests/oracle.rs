@@ -411,6 +411,16 @@ const CASES: &[Case] = &[
         args: &["-p", "2", "-o", "Port=3", "-o", "User=o", "-l", "l", "h"],
     },
     Case {
+        name: "-w -K -k -B -v -q -v",
+        files: &[("config", "Tunnel ethernet\n")],
+        args: &["-w", "1:2", "-K", "-k", "-B", "eth9", "-v", "-q", "-v", "h"],
+    },
+    Case {
+        name: "Tunnel yes",
+        files: &[("config", "Tunnel yes\nTunnelDevice 3\n")],
+        args: &["h"],
+    },
+    Case {
         name: "bad -p",
         files: &[("config", "")],
         args: &["-p", "0", "h"],
