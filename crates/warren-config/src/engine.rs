@@ -864,7 +864,7 @@ mod tests {
                 .err()
                 .map(|e| e.to_string());
             assert!(
-                err.is_some_and(|e| e.starts_with("command-line line 0: ")),
+                err.is_some_and(|e| e.ends_with("directive not supported as a command-line option")),
                 "{option}"
             );
         }

@@ -19,9 +19,16 @@ pub struct LineError {
 
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // OpenSSH uses "file: line N:" for this message only.
-        if let LineErrorKind::BadOption(_) = self.kind {
-            return write!(f, "{}: line {}: {}", self.file, self.line, self.kind);
+        match self.kind {
+            // OpenSSH uses "file: line N:" for this message only...
+            LineErrorKind::BadOption(_) => {
+                return write!(f, "{}: line {}: {}", self.file, self.line, self.kind);
+            }
+            // ...and no location at all for these.
+            LineErrorKind::HostOnCommandLine | LineErrorKind::IncludeOnCommandLine => {
+                return write!(f, "{}", self.kind);
+            }
+            _ => {}
         }
         write!(f, "{} line {}: {}", self.file, self.line, self.kind)
     }

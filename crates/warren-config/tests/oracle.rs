@@ -15,7 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use warren_config::{Algorithms, CommandLine, ConfigFile, Flag, SystemEnvironment, resolve};
+use warren_config::{
+    Algorithms, CommandLine, ConfigError, ConfigFile, Flag, LineErrorKind, SystemEnvironment,
+    resolve,
+};
 
 const SSH: &str = "/usr/bin/ssh";
 
@@ -626,11 +629,32 @@ fn check(case: &Case) -> Result<(), String> {
                 Err(diff(&expected, &actual))
             }
         }
-        (false, Err(_)) => Ok(()),
+        (false, Err(e)) => same_messages(&e, &String::from_utf8_lossy(&output.stderr)),
         (true, Err(e)) => Err(format!("  ssh accepted it, we said: {e}\n")),
         (false, Ok(_)) => Err(format!(
             "  ssh rejected it ({}), we accepted it\n",
             String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
+}
+
+/// Each bad line we report must be worded exactly as ssh worded it
+/// (Match errors excepted: OpenSSH spreads those over two lines).
+fn same_messages(ours: &ConfigError, stderr: &str) -> Result<(), String> {
+    let lines: Vec<String> = match ours {
+        ConfigError::BadOptions { errors, .. } => errors
+            .iter()
+            .filter(|e| !matches!(e.kind, LineErrorKind::BadMatch(_)))
+            .map(ToString::to_string)
+            .collect(),
+        ConfigError::CommandLine(e) => vec![e.to_string()],
+        _ => Vec::new(),
+    };
+    match lines.iter().find(|l| !stderr.contains(l.as_str())) {
+        None => Ok(()),
+        Some(line) => Err(format!(
+            "  we said {line:?}, ssh said {:?}\n",
+            stderr.trim()
         )),
     }
 }
