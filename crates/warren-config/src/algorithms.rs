@@ -21,12 +21,19 @@ pub struct AlgorithmList {
 /// Every algorithm family `ssh -G` prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Algorithms {
+    /// Ciphers (`-c`).
     pub ciphers: AlgorithmList,
+    /// MACs (`-m`).
     pub macs: AlgorithmList,
+    /// KexAlgorithms.
     pub kex: AlgorithmList,
+    /// HostKeyAlgorithms.
     pub host_key: AlgorithmList,
+    /// HostbasedAcceptedAlgorithms.
     pub hostbased: AlgorithmList,
+    /// PubkeyAcceptedAlgorithms.
     pub pubkey: AlgorithmList,
+    /// CASignatureAlgorithms.
     pub ca_signature: AlgorithmList,
     /// Debian's GSSAPIKexAlgorithms.
     pub gssapi_kex: AlgorithmList,

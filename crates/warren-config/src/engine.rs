@@ -950,6 +950,25 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the file says, resolving returns (Ok or Err), never panics.
+        #[test]
+        fn arbitrary_configs_never_panic(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[A-Za-z]{1,12}[ =\t]{1,3}[ -~]{0,30}",
+                    "(Host|Match|Include|LocalForward|ProxyJump|IdentityFile|Port|SetEnv) [ -~]{0,30}",
+                    "[ -~]{0,40}",
+                ],
+                0..8,
+            ),
+            host in "[a-zA-Z0-9.:%-]{1,20}",
+        ) {
+            let env = FakeEnv::default().file("/inc", "Include /inc\n");
+            let _ = run_in(env, &lines.join("\n"), &host, &[]);
+        }
+    }
+
     #[test]
     fn real_environment_resolves_defaults() {
         let mut cli = CommandLine::new("example.com");

@@ -424,6 +424,32 @@ const CASES: &[Case] = &[
         args: &["h"],
     },
     Case {
+        name: "environment variables where ssh expands them",
+        files: &[(
+            "config",
+            "ControlPath ${HOME}/cm-%h\nUserKnownHostsFile ${HOME}/kh ~/kh2\nIdentityAgent ${HOME}/agent\nRemoteCommand echo ${HOME}\nIdentityFile ${HOME}/id\nGlobalKnownHostsFile ~/g\nCertificateFile %d/c\nCertificateFile %d/c\nLocalCommand ${HOME}\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "unset variable in ControlPath",
+        files: &[("config", "ControlPath ${WARREN_ORACLE_UNSET}/x\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "odd spacing and separators",
+        files: &[(
+            "config",
+            "   Port    =   2200   \nUser=\"x y\"\t\n\tHostName\t\"h.example\"\nSendEnv  A B\tC\nIdentityFile a\\ b\n",
+        )],
+        args: &["h"],
+    },
+    Case {
+        name: "Hostname with dot and non-ASCII user",
+        files: &[("config", "HostName h.example.\nUser j\u{f6}rg\n")],
+        args: &["h"],
+    },
+    Case {
         name: "bad -p",
         files: &[("config", "")],
         args: &["-p", "0", "h"],
