@@ -377,7 +377,7 @@ fn jump_flag(opts: &mut Options, hops: &str) -> Result<(), ConfigError> {
     if opts.proxy_command.is_some() {
         return Err(invalid("Cannot specify -J with ProxyCommand".into()));
     }
-    let jump = parse_jump(hops).ok_or_else(|| invalid("Invalid -J argument".into()))?;
+    let jump = parse_jump(hops, true).ok_or_else(|| invalid("Invalid -J argument".into()))?;
     opts.jump = Some(jump);
     opts.proxy_command = Some("none".into());
     Ok(())

@@ -15,6 +15,7 @@ use crate::expand::{
     ConnInfo, ExpandError, connection_hash, percent_expand, short_hostname, tilde_expand,
 };
 use crate::host_config::HostConfig;
+use crate::jump::{valid_hostname, valid_remote_user};
 use crate::keyword::{self, Keyword as K};
 use crate::lexer::{Args, argv_split, strdelim, trim_line_end};
 use crate::options::{Failure, Line, Options, Origin};
@@ -34,6 +35,7 @@ pub fn resolve(
     let mut opts = Options::default();
     let mut reader = Reader::new(env, algorithms, &cli.host);
     apply_flags(&mut opts, cli, &mut reader)?;
+    check_command_line_names(&opts, &cli.host)?;
     reader.process_config_files(&mut opts, &cli.config)?;
     let want_final = reader.want_final_pass;
     let host = first_pass_host(&mut opts, &cli.host).map_err(ExpandError::into_config_error)?;
@@ -49,6 +51,23 @@ pub fn resolve(
         reader.process_config_files(&mut opts, &cli.config)?;
     }
     HostConfig::finish(opts, cli, &host, env, algorithms, reader.warnings)
+}
+
+/// Debian's backport (CVE-2025-61984, CVE-2026-35386): names typed on the
+/// command line end up in `%` tokens and `Match exec`, so they are checked
+/// before any config is read.
+fn check_command_line_names(opts: &Options, host: &str) -> Result<(), ConfigError> {
+    if opts.user.as_deref().is_some_and(|u| !valid_remote_user(u)) {
+        return Err(ConfigError::Invalid(
+            "remote username contains invalid characters".into(),
+        ));
+    }
+    if !valid_hostname(host) {
+        return Err(ConfigError::Invalid(
+            "hostname contains invalid characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// After the first pass: HostName (with `%h`) replaces the destination,
@@ -387,6 +406,7 @@ impl<'a> Reader<'a> {
                     origin,
                     env: self.env,
                     algorithms: self.algorithms,
+                    command_line: ctx.source.command_line,
                 };
                 opts.apply(opcode, args, &line).map_err(|f| match f {
                     Failure::Bad(kind) => LineFail::Bad(kind),

@@ -54,8 +54,10 @@ impl JumpHost {
     }
 }
 
-/// OpenSSH's `parse_jump`: `None` when the syntax is invalid.
-pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
+/// OpenSSH's `parse_jump`: `None` when the syntax is invalid. With
+/// `strict` (the command line, a Debian backport from 10.3), host and user
+/// names must not carry shell metacharacters.
+pub(crate) fn parse_jump(s: &str, strict: bool) -> Option<Jump> {
     let cleaned = s
         .split('#')
         .next()
@@ -66,9 +68,9 @@ pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
     }
     let mut hops = cleaned.rsplit(',');
     let last = hops.next().unwrap_or("");
-    let (user, host, port) = parse_hop(last)?;
+    let (user, host, port) = parse_hop(last, strict)?;
     for hop in hops {
-        parse_hop(hop)?;
+        parse_hop(hop, strict)?;
     }
     let extra = s.rfind(',').filter(|&i| i > 0).map(|i| s[..i].to_owned());
     Some(Jump::Hosts(JumpHost {
@@ -81,7 +83,14 @@ pub(crate) fn parse_jump(s: &str) -> Option<Jump> {
 
 type Hop = (Option<String>, String, Option<u16>);
 
-fn parse_hop(hop: &str) -> Option<Hop> {
+fn parse_hop(hop: &str, strict: bool) -> Option<Hop> {
+    let parsed = parse_hop_syntax(hop)?;
+    let valid =
+        !strict || (valid_hostname(&parsed.1) && parsed.0.as_deref().is_none_or(valid_remote_user));
+    valid.then_some(parsed)
+}
+
+fn parse_hop_syntax(hop: &str) -> Option<Hop> {
     match parse_ssh_uri(hop) {
         UriParse::Uri { path: Some(_), .. } | UriParse::Invalid => None,
         UriParse::Uri {
@@ -185,6 +194,29 @@ fn hpdelim2(s: &str) -> Option<(&str, Option<char>, Option<&str>)> {
     }
 }
 
+/// `ssh_valid_hostname`: no leading `-`, no shell metacharacters, spaces or
+/// control characters (applied to names typed on the command line).
+pub(crate) fn valid_hostname(s: &str) -> bool {
+    !s.starts_with('-')
+        && !s
+            .chars()
+            .any(|c| "'`\"$\\;&<>|(){},".contains(c) || c.is_ascii_whitespace() || c.is_control())
+}
+
+/// `ssh_valid_ruser`: no leading `-`, no quotes or shell operators, no
+/// control characters, no `-` after whitespace, no trailing backslash.
+pub(crate) fn valid_remote_user(s: &str) -> bool {
+    let b = s.as_bytes();
+    !s.starts_with('-')
+        && !s.ends_with('\\')
+        && !s
+            .chars()
+            .any(|c| c.is_control() || "'`\";&<>|(){}".contains(c))
+        && !b
+            .windows(2)
+            .any(|w| w[0].is_ascii_whitespace() && w[1] == b'-')
+}
+
 /// OpenSSH's `cleanhostname`: strip one pair of surrounding brackets.
 pub(crate) fn clean_hostname(host: &str) -> &str {
     host.strip_prefix('[')
@@ -215,7 +247,7 @@ mod tests {
     use super::*;
 
     fn hosts(s: &str) -> Option<JumpHost> {
-        match parse_jump(s)? {
+        match parse_jump(s, false)? {
             Jump::Hosts(h) => Some(h),
             Jump::None => None,
         }
@@ -242,7 +274,25 @@ mod tests {
                 "{input:?}"
             );
         }
-        assert_eq!(parse_jump("NONE"), Some(Jump::None));
+        assert_eq!(parse_jump("NONE", false), Some(Jump::None));
+        assert!(parse_jump("a;b", false).is_some());
+        assert!(parse_jump("a;b", true).is_none());
+        assert!(parse_jump("x,u|v@b", true).is_none());
+        assert!(parse_jump("me@b:22,c", true).is_some());
+    }
+
+    #[test]
+    fn command_line_name_checks() {
+        for ok in ["deploy", "a$b", "a b", "j\u{f6}rg"] {
+            assert!(valid_remote_user(ok), "{ok:?}");
+        }
+        for bad in ["-x", "a;b", "a b -c", "a\\", "a\tb", "a'b"] {
+            assert!(!valid_remote_user(bad), "{bad:?}");
+        }
+        assert!(valid_hostname("db.example"));
+        for bad in ["-h", "a;b", "a b", "a$b", "a,b"] {
+            assert!(!valid_hostname(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub(crate) struct Line<'a> {
     pub(crate) origin: Origin,
     pub(crate) env: &'a dyn Environment,
     pub(crate) algorithms: &'a Algorithms,
+    /// A `-o` option (ProxyJump is checked strictly there).
+    pub(crate) command_line: bool,
 }
 
 /// A rejected line: counted (`Bad`) or fatal at once (`Fatal`).
@@ -429,7 +431,8 @@ impl Options {
 
     fn parse_proxy_jump(&mut self, args: &mut Args, line: &Line<'_>) -> Outcome {
         let value = line.raw.trim_start_matches([' ', '\t', '\r', '\n', '=']);
-        let jump = parse_jump(value).ok_or_else(|| E::BadProxyJump(value.to_owned()))?;
+        let jump = parse_jump(value, line.command_line)
+            .ok_or_else(|| E::BadProxyJump(value.to_owned()))?;
         args.consume();
         if !line.active || self.proxy_command.is_some() || self.jump.is_some() {
             return Ok(());

@@ -450,6 +450,46 @@ const CASES: &[Case] = &[
         args: &["h"],
     },
     Case {
+        name: "-l with a shell metacharacter",
+        files: &[("config", "")],
+        args: &["-l", "a;b", "h"],
+    },
+    Case {
+        name: "-l with a dollar is fine",
+        files: &[("config", "")],
+        args: &["-l", "a$b", "h"],
+    },
+    Case {
+        name: "-o User is checked like -l",
+        files: &[("config", "")],
+        args: &["-o", "User=a|b", "h"],
+    },
+    Case {
+        name: "config User is not checked",
+        files: &[("config", "User a;b\n")],
+        args: &["h"],
+    },
+    Case {
+        name: "destination with a metacharacter",
+        files: &[("config", "")],
+        args: &["a;b"],
+    },
+    Case {
+        name: "-J is strict",
+        files: &[("config", "")],
+        args: &["-J", "u@b$x", "h"],
+    },
+    Case {
+        name: "-o ProxyJump is strict",
+        files: &[("config", "")],
+        args: &["-o", "ProxyJump=a;b", "h"],
+    },
+    Case {
+        name: "config ProxyJump is lax",
+        files: &[("config", "ProxyJump a;b\n")],
+        args: &["h"],
+    },
+    Case {
         name: "bad -p",
         files: &[("config", "")],
         args: &["-p", "0", "h"],
