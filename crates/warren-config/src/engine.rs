@@ -149,6 +149,9 @@ struct FileFlags {
     user_config: bool,
     /// `SSHCONF_NEVERMATCH`: included from an inactive block.
     never_match: bool,
+    /// `SSHCONF_CHECKPERM`: `~/.ssh/config` and included files must not be
+    /// writable by others.
+    check_perm: bool,
 }
 
 /// Where a line comes from.
@@ -222,6 +225,7 @@ impl<'a> Reader<'a> {
         let flags = FileFlags {
             user_config: true,
             never_match: false,
+            check_perm: false,
         };
         let mut active = true;
         match self.process_line(opts, text, &source, &mut active, flags, 0) {
@@ -243,6 +247,7 @@ impl<'a> Reader<'a> {
         let user = FileFlags {
             user_config: true,
             never_match: false,
+            check_perm: false,
         };
         match config {
             ConfigFile::None => Ok(()),
@@ -258,10 +263,15 @@ impl<'a> Reader<'a> {
             }
             ConfigFile::Default => {
                 let user_file = format!("{}/.ssh/config", self.env.home_dir().to_string_lossy());
-                self.read_file(opts, &user_file, user, &mut true, 0)?;
+                let checked = FileFlags {
+                    check_perm: true,
+                    ..user
+                };
+                self.read_file(opts, &user_file, checked, &mut true, 0)?;
                 let system = FileFlags {
                     user_config: false,
                     never_match: false,
+                    check_perm: false,
                 };
                 self.read_file(opts, SYSTEM_CONFIG, system, &mut true, 0)?;
                 Ok(())
@@ -284,6 +294,11 @@ impl<'a> Reader<'a> {
             Ok(contents) => contents,
             Err(e) => return Ok(FileRead::Missing(e)),
         };
+        if flags.check_perm && !self.env.config_permissions_ok(std::path::Path::new(path)) {
+            return Err(ConfigError::Invalid(format!(
+                "Bad owner or permissions on {path}"
+            )));
+        }
         let mut errors = Vec::new();
         for (index, text) in contents.split('\n').enumerate() {
             let source = Source {
@@ -576,6 +591,7 @@ impl<'a> Reader<'a> {
             let outer = *active;
             let flags = FileFlags {
                 never_match: ctx.flags.never_match || !outer,
+                check_perm: true,
                 ..ctx.flags
             };
             for path in self.env.glob(&pattern) {
@@ -868,6 +884,23 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("bad include path ~/x.")));
+    }
+
+    #[test]
+    fn included_files_must_not_be_writable_by_others() {
+        let env = FakeEnv::default().file("/inc/world-writable", "User x\n");
+        let err = run_in(env, "Include /inc/*\n", "h", &[])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Bad owner or permissions on /inc/world-writable")
+        );
+        // The -F file itself is not checked.
+        let env = FakeEnv::default().file("/world-writable", "User x\n");
+        let mut cli = CommandLine::new("h");
+        cli.config_file(ConfigFile::Path("/world-writable".into()));
+        assert!(resolve(&cli, &env, &Algorithms::openssh()).is_ok());
     }
 
     #[test]

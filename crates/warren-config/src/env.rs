@@ -31,6 +31,13 @@ pub trait Environment {
     fn uid(&self) -> u32;
     /// The full local host name (`%l`); `%L` is its first component.
     fn local_hostname(&self) -> String;
+    /// Whether a config file that ssh checks (`~/.ssh/config` and included
+    /// files) is owned by root or the user and not writable by group or
+    /// others; OpenSSH refuses to run otherwise.
+    fn config_permissions_ok(&self, path: &Path) -> bool {
+        let _ = path;
+        true
+    }
     /// Local interface networks. OpenSSH 9.2 has no `Match localnetwork`
     /// (it arrived in 9.4), so the engine does not consult this yet; it is
     /// here so callers implement it once.
@@ -107,6 +114,9 @@ pub(crate) mod tests {
         }
         fn file_exists(&self, path: &Path) -> bool {
             self.files.contains_key(path)
+        }
+        fn config_permissions_ok(&self, path: &Path) -> bool {
+            !path.to_string_lossy().contains("world-writable")
         }
         fn exec(&self, command: &str) -> bool {
             self.executed.borrow_mut().push(command.to_owned());

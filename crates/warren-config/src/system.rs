@@ -118,6 +118,11 @@ impl Environment for SystemEnvironment {
         path.exists()
     }
 
+    fn config_permissions_ok(&self, path: &Path) -> bool {
+        std::fs::metadata(path)
+            .is_ok_and(|m| (m.uid() == 0 || m.uid() == self.uid()) && m.mode() & 0o022 == 0)
+    }
+
     fn exec(&self, command: &str) -> bool {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
         Command::new(shell)

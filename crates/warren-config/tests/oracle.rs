@@ -490,6 +490,19 @@ const CASES: &[Case] = &[
         args: &["h"],
     },
     Case {
+        name: "included file writable by others is refused",
+        files: &[
+            ("config", "Include @DIR@/world-writable\n"),
+            ("world-writable", "User x\n"),
+        ],
+        args: &["h"],
+    },
+    Case {
+        name: "-F file writable by others is accepted",
+        files: &[("world-writable", "User x\n")],
+        args: &["h"],
+    },
+    Case {
         name: "bad -p",
         files: &[("config", "")],
         args: &["-p", "0", "h"],
@@ -571,6 +584,10 @@ fn write_files(dir: &Path, case: &Case) -> PathBuf {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, contents.replace("@DIR@", &dir.to_string_lossy())).unwrap();
+        if name.contains("world-writable") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
     }
     dir.join(case.files[0].0)
 }
