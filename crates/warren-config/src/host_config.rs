@@ -22,6 +22,7 @@ use crate::forward::{Forward, ForwardEndpoint};
 use crate::jump::{Jump, JumpHost};
 use crate::options::{Options, Origin};
 use crate::values::*;
+use crate::values::{IPQOS_DEFAULT, TUN_ANY};
 
 const DEFAULT_IDENTITIES: &[&str] = &[
     "~/.ssh/id_rsa",
@@ -566,7 +567,53 @@ impl HostConfig {
         )
     }
 
+    /// ForwardX11Timeout (default 20 minutes).
+    pub fn forward_x11_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.opts.forward_x11_timeout.unwrap_or(1200)))
+    }
+    /// TunnelDevice (local, remote); `None` means "any".
+    pub fn tunnel_device(&self) -> (Option<u32>, Option<u32>) {
+        let (local, remote) = self.opts.tun_device.unwrap_or((TUN_ANY, TUN_ANY));
+        let one = |v: i32| (v != TUN_ANY).then(|| v.max(0) as u32);
+        (one(local), one(remote))
+    }
+    /// LogVerbose patterns.
+    pub fn log_verbose(&self) -> &[String] {
+        &self.opts.log_verbose
+    }
+    /// SyslogFacility (default USER).
+    pub fn syslog_facility(&self) -> &str {
+        self.opts.log_facility.unwrap_or("USER")
+    }
+    /// FingerprintHash (default SHA256).
+    pub fn fingerprint_hash(&self) -> &str {
+        self.opts.fingerprint_hash.unwrap_or("SHA256")
+    }
+    /// XAuthLocation (default /usr/bin/xauth).
+    pub fn xauth_location(&self) -> &str {
+        self.opts
+            .xauth_location
+            .as_deref()
+            .unwrap_or("/usr/bin/xauth")
+    }
+    /// IPQoS (interactive, bulk) TOS values; `i32::MAX` means `none`.
+    pub fn ip_qos(&self) -> (i32, i32) {
+        self.opts.ip_qos.unwrap_or(IPQOS_DEFAULT)
+    }
+    /// RequiredRSASize (default 1024).
+    pub fn required_rsa_size(&self) -> u32 {
+        self.opts
+            .required_rsa_size
+            .map_or(1024, |n| n.max(0) as u32)
+    }
+
     flags! {
+        /// GSSAPIAuthentication (`-K`).
+        gssapi_authentication => gss_authentication, false;
+        /// GSSAPIDelegateCredentials (`-K`, `-k`).
+        gssapi_delegate_credentials => gss_deleg_creds, false;
+        /// EnableSSHKeysign.
+        enable_ssh_keysign => enable_ssh_keysign, false;
         /// ForwardAgent.
         forward_agent => forward_agent, false;
         /// IdentitiesOnly.
@@ -663,6 +710,12 @@ impl HostConfig {
         known_hosts_command => known_hosts_command;
         /// RevokedHostKeys.
         revoked_host_keys => revoked_host_keys;
+        /// PKCS11Provider (`-I`; `None` for unset or `none`).
+        pkcs11_provider => pkcs11_provider;
+        /// SecurityKeyProvider (default `internal`; `None` for `none`).
+        security_key_provider => sk_provider;
+        /// KbdInteractiveDevices.
+        kbd_interactive_devices => kbd_interactive_devices;
     }
 
     lists! {
