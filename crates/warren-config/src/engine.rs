@@ -39,12 +39,13 @@ pub fn resolve(
     reader.process_config_files(&mut opts, &cli.config)?;
     let want_final = reader.want_final_pass;
     let host = first_pass_host(&mut opts, &cli.host).map_err(ExpandError::into_config_error)?;
+    let host = canonicalize(&opts, host, env)?;
     let canonicalize = opts
         .canonicalize_hostname
         .unwrap_or(CanonicalizeHostname::No);
     if want_final || canonicalize != CanonicalizeHostname::No {
-        // Hostname canonicalisation needs DNS, which this crate does not
-        // do; like OpenSSH, its mere request re-parses the configuration.
+        // Like OpenSSH, asking for canonicalisation re-parses the
+        // configuration even when no suffix resolved.
         opts.hostname = Some(host.clone());
         reader.host = host.clone();
         reader.final_pass = true;
@@ -86,6 +87,63 @@ fn first_pass_host(opts: &mut Options, host_arg: &str) -> Result<String, ExpandE
         }
     } else {
         host.make_ascii_lowercase();
+    }
+    Ok(host)
+}
+
+/// ssh.c's `resolve_canonicalize` for names: try `name.domain.` for each
+/// CanonicalDomains suffix (only for names with at most
+/// CanonicalizeMaxDots dots, and only for direct connections unless
+/// `always`). CNAME following (CanonicalizePermittedCNAMEs) is not done.
+fn canonicalize(
+    opts: &Options,
+    host: String,
+    env: &dyn Environment,
+) -> Result<String, ConfigError> {
+    let mode = opts
+        .canonicalize_hostname
+        .unwrap_or(CanonicalizeHostname::No);
+    if mode == CanonicalizeHostname::No
+        || looks_like_address(&host)
+        || canonical_address(&host).is_some()
+    {
+        return Ok(host);
+    }
+    let no_proxy = opts
+        .proxy_command
+        .as_deref()
+        .is_none_or(|c| c.eq_ignore_ascii_case("none"));
+    if !(no_proxy && opts.jump.is_none()) && mode != CanonicalizeHostname::Always {
+        return Ok(host);
+    }
+    if let Some(stripped) = host.strip_suffix('.') {
+        return if env.resolves(&host) {
+            Ok(stripped.to_owned())
+        } else {
+            not_found(opts, host)
+        };
+    }
+    let dots = host.matches('.').count();
+    if dots > usize::try_from(opts.canonicalize_max_dots.unwrap_or(1)).unwrap_or(0) {
+        return Ok(host);
+    }
+    for domain in &opts.canonical_domains {
+        if domain.eq_ignore_ascii_case("none") {
+            break;
+        }
+        let full = format!("{host}.{domain}");
+        if env.resolves(&format!("{full}.")) {
+            return Ok(full);
+        }
+    }
+    not_found(opts, host)
+}
+
+fn not_found(opts: &Options, host: String) -> Result<String, ConfigError> {
+    if opts.canonicalize_fallback_local == Some(false) {
+        return Err(ConfigError::Invalid(format!(
+            "ssh: Could not resolve host \"{host}\""
+        )));
     }
     Ok(host)
 }
@@ -813,6 +871,55 @@ mod tests {
         assert_eq!(c.map(|c| c.hostname()), Some("real.example"));
         // SendEnv accumulates, so the second pass adds its values again.
         assert_eq!(c.map(|c| c.send_env().join(",")).as_deref(), Some("B,B,A"));
+    }
+
+    #[test]
+    fn canonicalize_hostname_with_domains() {
+        let env = || {
+            FakeEnv::default()
+                .resolvable("web.b.example.")
+                .resolvable("fq.example.")
+        };
+        let base = "CanonicalizeHostname yes\nCanonicalDomains a.example b.example\n";
+        let cases = [
+            ("", "web", Ok("web.b.example")),
+            ("", "Web", Ok("web.b.example")),
+            ("", "fq.example.", Ok("fq.example")),
+            ("", "nowhere", Ok("nowhere")),
+            (
+                "CanonicalizeFallbackLocal no\n",
+                "nowhere",
+                Err("ssh: Could not resolve host \"nowhere\""),
+            ),
+            ("CanonicalizeMaxDots 0\n", "web.x", Ok("web.x")),
+            ("ProxyJump b\n", "web", Ok("web")),
+            ("ProxyCommand nc %h %p\n", "web", Ok("web")),
+            (
+                "CanonicalizeHostname always\nProxyCommand nc %h %p\n",
+                "web",
+                Ok("web.b.example"),
+            ),
+        ];
+        for (extra, host, want) in cases {
+            let config = format!("{extra}{base}");
+            let got = run_in(env(), &config, host, &[])
+                .map(|c| c.hostname().to_owned())
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                got.as_deref().map_err(String::as_str),
+                want,
+                "{extra:?} {host}"
+            );
+        }
+        // The second pass matches Host lines against the canonical name.
+        let c = run_in(
+            env(),
+            &format!("{base}Host web.b.example\n User canonical\n"),
+            "web",
+            &[],
+        )
+        .ok();
+        assert_eq!(c.as_ref().map(|c| c.user()), Some("canonical"));
     }
 
     #[test]

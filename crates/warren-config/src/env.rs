@@ -38,6 +38,13 @@ pub trait Environment {
         let _ = path;
         true
     }
+    /// Whether a fully qualified name (with its trailing dot) resolves in
+    /// DNS, for CanonicalizeHostname. The default resolves nothing, so
+    /// canonicalization falls back to the name as given.
+    fn resolves(&self, fqdn: &str) -> bool {
+        let _ = fqdn;
+        false
+    }
     /// Local interface networks. OpenSSH 9.2 has no `Match localnetwork`
     /// (it arrived in 9.4), so the engine does not consult this yet; it is
     /// here so callers implement it once.
@@ -61,6 +68,7 @@ pub(crate) mod tests {
         pub(crate) vars: BTreeMap<String, String>,
         pub(crate) exec_ok: Vec<String>,
         pub(crate) executed: RefCell<Vec<String>>,
+        pub(crate) resolvable: Vec<String>,
     }
 
     impl Default for FakeEnv {
@@ -70,6 +78,7 @@ pub(crate) mod tests {
                 vars: BTreeMap::new(),
                 exec_ok: Vec::new(),
                 executed: RefCell::new(Vec::new()),
+                resolvable: Vec::new(),
             }
         }
     }
@@ -82,6 +91,11 @@ pub(crate) mod tests {
 
         pub(crate) fn var(mut self, name: &str, value: &str) -> Self {
             self.vars.insert(name.to_owned(), value.to_owned());
+            self
+        }
+
+        pub(crate) fn resolvable(mut self, fqdn: &str) -> Self {
+            self.resolvable.push(fqdn.to_owned());
             self
         }
 
@@ -114,6 +128,9 @@ pub(crate) mod tests {
         }
         fn file_exists(&self, path: &Path) -> bool {
             self.files.contains_key(path)
+        }
+        fn resolves(&self, fqdn: &str) -> bool {
+            self.resolvable.iter().any(|r| r == fqdn)
         }
         fn config_permissions_ok(&self, path: &Path) -> bool {
             !path.to_string_lossy().contains("world-writable")

@@ -177,6 +177,13 @@ impl Environment for SystemEnvironment {
             .unwrap_or_default()
     }
 
+    fn resolves(&self, fqdn: &str) -> bool {
+        use std::net::ToSocketAddrs;
+        (fqdn, 22)
+            .to_socket_addrs()
+            .is_ok_and(|mut addrs| addrs.next().is_some())
+    }
+
     fn local_networks(&self) -> Vec<(IpAddr, u8)> {
         Vec::new()
     }

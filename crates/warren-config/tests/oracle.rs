@@ -503,6 +503,22 @@ const CASES: &[Case] = &[
         args: &["h"],
     },
     Case {
+        name: "canonicalization that finds nothing falls back",
+        files: &[(
+            "config",
+            "CanonicalizeHostname yes\nCanonicalDomains nothere.invalid\nMatch canonical\n  User canon\n",
+        )],
+        args: &["localhost."],
+    },
+    Case {
+        name: "canonicalization without fallback fails",
+        files: &[(
+            "config",
+            "CanonicalizeHostname yes\nCanonicalDomains nothere.invalid\nCanonicalizeFallbackLocal no\n",
+        )],
+        args: &["zz"],
+    },
+    Case {
         name: "bad -p",
         files: &[("config", "")],
         args: &["-p", "0", "h"],
