@@ -263,6 +263,7 @@ fn apply_simple(opts: &mut Options, flag: &Flag) -> bool {
     true
 }
 
+/// Flags that validate their argument; a dispatch table like ssh.c's.
 fn apply_checked(
     opts: &mut Options,
     flag: &Flag,

@@ -584,31 +584,9 @@ impl<'a> Reader<'a> {
                     "Missing Match criteria for {attribute}"
                 )));
             };
-            let matched = match attribute.as_str() {
-                "host" => match_host_pattern_list(&facts.host, &arg) == ListMatch::Positive,
-                "originalhost" => {
-                    match_host_pattern_list(&self.original_host, &arg) == ListMatch::Positive
-                }
-                "user" => {
-                    match_pattern_list(&facts.remote_user, &arg, false) == ListMatch::Positive
-                }
-                "localuser" => {
-                    match_pattern_list(&facts.local_user, &arg, false) == ListMatch::Positive
-                }
-                "exec" => {
-                    let command =
-                        percent_expand(&arg, &facts.exec_tokens()).map_err(MatchFail::Expand)?;
-                    if !result {
-                        // A previous criterion failed: OpenSSH skips the command.
-                        continue;
-                    }
-                    self.env.exec(&command)
-                }
-                _ => {
-                    return Err(MatchFail::Bad(format!(
-                        "Unsupported Match attribute {attribute}"
-                    )));
-                }
+            // `None`: an exec skipped because an earlier criterion failed.
+            let Some(matched) = self.criterion(&attribute, &arg, &facts, result)? else {
+                continue;
             };
             if matched == negate {
                 result = false;
@@ -620,6 +598,33 @@ impl<'a> Reader<'a> {
             ));
         }
         Ok(result)
+    }
+
+    /// One criterion that takes an argument.
+    fn criterion(
+        &self,
+        attribute: &str,
+        arg: &str,
+        facts: &MatchFacts,
+        so_far: bool,
+    ) -> Result<Option<bool>, MatchFail> {
+        let positive = |m: ListMatch| Ok(Some(m == ListMatch::Positive));
+        match attribute {
+            "host" => positive(match_host_pattern_list(&facts.host, arg)),
+            "originalhost" => positive(match_host_pattern_list(&self.original_host, arg)),
+            "user" => positive(match_pattern_list(&facts.remote_user, arg, false)),
+            "localuser" => positive(match_pattern_list(&facts.local_user, arg, false)),
+            "exec" => {
+                // Tokens are expanded (and may fail) even when OpenSSH then
+                // skips the command because the line already cannot match.
+                let command =
+                    percent_expand(arg, &facts.exec_tokens()).map_err(MatchFail::Expand)?;
+                Ok(so_far.then(|| self.env.exec(&command)))
+            }
+            _ => Err(MatchFail::Bad(format!(
+                "Unsupported Match attribute {attribute}"
+            ))),
+        }
     }
 
     fn include_line(

@@ -300,6 +300,7 @@ impl Options {
         })
     }
 
+    /// A dispatch table: one arm per keyword with its own parser.
     fn apply_special(&mut self, keyword: K, args: &mut Args, line: &Line<'_>) -> Outcome {
         let active = line.active;
         match keyword {
