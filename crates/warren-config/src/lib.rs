@@ -47,7 +47,7 @@ pub use error::{ConfigError, LineError, LineErrorKind};
 pub use forward::{Forward, ForwardEndpoint};
 pub use host_config::HostConfig;
 pub use jump::JumpHost;
-pub use pattern::{match_host_pattern_list, match_pattern, match_pattern_list};
+pub use pattern::{ListMatch, match_host_pattern_list, match_pattern, match_pattern_list};
 pub use system::SystemEnvironment;
 pub use values::{
     AddKeysToAgent, AddressFamily, CanonicalizeHostname, ControlMaster, ControlPersist, LogLevel,
