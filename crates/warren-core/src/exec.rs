@@ -100,8 +100,13 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
     let write = Arc::new(write);
     let escape = if tty { opts.escape_char } else { None };
     let (quit_tx, mut quit_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let stdin_task =
-        (!opts.stdin_null).then(|| tokio::spawn(pump_stdin(write.clone(), escape, quit_tx)));
+    let stdin_task = if opts.stdin_null {
+        // -n: the remote sees end of input at once.
+        write.eof().await?;
+        None
+    } else {
+        Some(tokio::spawn(pump_stdin(write.clone(), escape, quit_tx)))
+    };
     let resize_task = tty.then(|| tokio::spawn(forward_window_changes(write.clone())));
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
@@ -109,7 +114,8 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
     loop {
         let msg = tokio::select! {
             m = read.wait() => m,
-            _ = quit_rx.recv() => break,
+            // `~.`; a closed sender (stdin done) is not a request to quit.
+            Some(()) = quit_rx.recv() => break,
         };
         let Some(msg) = msg else { break };
         match msg {

@@ -47,3 +47,21 @@ pub fn window_size(fd: BorrowedFd<'_>) -> (u32, u32, u32, u32) {
         Err(_) => (80, 24, 0, 0),
     }
 }
+
+/// Clears O_NONBLOCK on stdin, stdout and stderr. A parent such as rsync
+/// may hand us non-blocking pipes; warren's stdio copies expect blocking
+/// descriptors, and EAGAIN there would end a transfer half way.
+pub fn make_stdio_blocking() {
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    for fd in [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ] {
+        if let Ok(flags) = fcntl_getfl(fd)
+            && flags.contains(OFlags::NONBLOCK)
+        {
+            let _ = fcntl_setfl(fd, flags - OFlags::NONBLOCK);
+        }
+    }
+}

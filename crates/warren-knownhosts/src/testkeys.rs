@@ -16,7 +16,6 @@ fn blob(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-#[expect(clippy::expect_used, reason = "test helper with fixed inputs")]
 fn key(b: Vec<u8>) -> HostKey {
     HostKey::from_blob(b).expect("test key blob is well formed")
 }

@@ -1,5 +1,11 @@
 //! Real `ssh-keygen` (OpenSSH 9.2) as the oracle for hashing, `-F`, `-R`
 //! and `-H`. These tests fail, never skip, when ssh-keygen is missing.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
 #![expect(
     clippy::unwrap_used,
     clippy::panic,

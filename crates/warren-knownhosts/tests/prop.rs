@@ -1,5 +1,11 @@
 //! Property tests: parsing arbitrary text never panics, and entries we
 //! format parse back and match the names they were written for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use proptest::prelude::*;

@@ -1,4 +1,10 @@
 //! The fixture itself works: real `ssh` logs in with the generated config.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
 
 use std::process::Command;
 use warren_testkit::Sshd;

@@ -1,0 +1,54 @@
+//! Subcommands, one file each. `dispatch` picks one from argv; `warren ssh`
+//! takes its arguments raw because ssh's ordering rules are its own.
+
+mod argv;
+mod settings;
+pub mod ssh;
+pub mod ssh_args;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warren",
+    version,
+    about = "SSH tunnelling and remote access, OpenSSH-compatible"
+)]
+struct Top {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// OpenSSH-compatible client: `warren ssh [options] destination [command]`.
+    Ssh {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs the command named by argv and returns the process exit code.
+pub fn dispatch(args: &[String]) -> u8 {
+    // Installed as (or linked to) `ssh`/`warren-ssh`, warren is the ssh
+    // client itself: `scp -S warren-ssh` needs a program, not a subcommand.
+    let argv0 = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a))
+        .unwrap_or("warren");
+    if argv0 == "ssh" || argv0 == "warren-ssh" {
+        return ssh::main(&args[1..]);
+    }
+    if args.get(1).map(String::as_str) == Some("ssh") {
+        return ssh::main(&args[2..]);
+    }
+    match Top::try_parse_from(args) {
+        Ok(Top {
+            command: Command::Ssh { args },
+        }) => ssh::main(&args),
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() { 2 } else { 0 }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! `warren ssh` arguments: exactly what was typed, with ssh's letters and
+//! meanings. No I/O here; `ssh.rs` turns this into what we will do.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+/// Flags of later features: accepted by the parser so the user gets a clear
+/// "not supported yet" instead of a parse error or silence.
+#[derive(Debug, Default, Clone, Parser)]
+pub struct LaterFlags {
+    #[arg(short = 'L', action = ArgAction::Append, value_name = "SPEC")]
+    pub local_forward: Vec<String>,
+    #[arg(short = 'R', action = ArgAction::Append, value_name = "SPEC")]
+    pub remote_forward: Vec<String>,
+    #[arg(short = 'D', action = ArgAction::Append, value_name = "SPEC")]
+    pub dynamic_forward: Vec<String>,
+    #[arg(short = 'J', value_name = "DESTINATION")]
+    pub jump: Option<String>,
+    #[arg(short = 'W', value_name = "HOST:PORT")]
+    pub stdio_forward: Option<String>,
+    #[arg(short = 'f')]
+    pub background: bool,
+    #[arg(short = 'A')]
+    pub forward_agent: bool,
+    #[arg(short = 'M', action = ArgAction::Count)]
+    pub master: u8,
+    #[arg(short = 'S', value_name = "CTL_PATH")]
+    pub control_path: Option<String>,
+    #[arg(short = 'O', value_name = "CTL_CMD")]
+    pub control_command: Option<String>,
+    #[arg(short = 'g')]
+    pub gateway_ports: bool,
+    #[arg(short = 'X')]
+    pub x11: bool,
+    #[arg(short = 'Y')]
+    pub x11_trusted: bool,
+    #[arg(short = 'w', value_name = "TUN")]
+    pub tunnel: Option<String>,
+    #[arg(short = 'I', value_name = "PKCS11")]
+    pub pkcs11: Option<String>,
+    #[arg(short = 'B', value_name = "IFACE")]
+    pub bind_interface: Option<String>,
+    #[arg(short = 'Q', value_name = "QUERY")]
+    pub query: Option<String>,
+    #[arg(short = 'P', value_name = "TAG")]
+    pub tag: Option<String>,
+}
+
+impl LaterFlags {
+    /// The first flag given that this version does not implement.
+    pub fn first_unsupported(&self) -> Option<&'static str> {
+        let checks: [(bool, &'static str); 19] = [
+            (!self.local_forward.is_empty(), "-L (local forwarding)"),
+            (!self.remote_forward.is_empty(), "-R (remote forwarding)"),
+            (
+                !self.dynamic_forward.is_empty(),
+                "-D (dynamic/SOCKS forwarding)",
+            ),
+            (self.jump.is_some(), "-J (jump hosts)"),
+            (self.stdio_forward.is_some(), "-W (stdio forwarding)"),
+            (self.background, "-f (background)"),
+            (self.forward_agent, "-A (agent forwarding)"),
+            (self.master > 0, "-M (ControlMaster)"),
+            (self.control_path.is_some(), "-S (ControlPath)"),
+            (self.control_command.is_some(), "-O (control commands)"),
+            (self.gateway_ports, "-g (GatewayPorts)"),
+            (self.x11, "-X (X11 forwarding)"),
+            (self.x11_trusted, "-Y (X11 forwarding)"),
+            (self.tunnel.is_some(), "-w (tun forwarding)"),
+            (self.pkcs11.is_some(), "-I (PKCS#11)"),
+            (self.bind_interface.is_some(), "-B (bind interface)"),
+            (self.query.is_some(), "-Q (query)"),
+            (self.tag.is_some(), "-P (tag)"),
+            (false, ""),
+        ];
+        checks.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
+    }
+}
+
+/// `warren ssh [options] destination [command [argument ...]]`
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "warren ssh",
+    disable_version_flag = true,
+    disable_help_flag = true,
+    about = "OpenSSH-compatible client: same flags, same ~/.ssh/config"
+)]
+pub struct SshArgs {
+    #[arg(long = "help", action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Port to connect to on the remote host.
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<String>,
+    /// User to log in as.
+    #[arg(short = 'l', value_name = "LOGIN")]
+    pub login: Option<String>,
+    /// Identity (private key) file; repeatable.
+    #[arg(short = 'i', action = ArgAction::Append, value_name = "FILE")]
+    pub identity: Vec<String>,
+    /// Per-user configuration file (`none`: no file).
+    #[arg(short = 'F', value_name = "FILE")]
+    pub config_file: Option<String>,
+    /// ssh_config option, `Key=Value` or `Key Value`; repeatable.
+    #[arg(short = 'o', action = ArgAction::Append, value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// Verbose: -v, -vv, -vvv.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Quiet: suppress warnings and diagnostics.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Append debug logs to this file instead of stderr.
+    #[arg(short = 'E', value_name = "LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Print the resolved configuration and exit.
+    #[arg(short = 'G')]
+    pub dump_config: bool,
+    /// Disable PTY allocation.
+    #[arg(short = 'T')]
+    pub no_tty: bool,
+    /// Force PTY allocation (-tt: even without a local terminal).
+    #[arg(short = 't', action = ArgAction::Count)]
+    pub tty: u8,
+    /// Redirect stdin from /dev/null.
+    #[arg(short = 'n')]
+    pub stdin_null: bool,
+    /// Do not execute a remote command.
+    #[arg(short = 'N')]
+    pub no_command: bool,
+    /// IPv4 only.
+    #[arg(short = '4')]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Compression.
+    #[arg(short = 'C')]
+    pub compression: bool,
+    /// Source address of the connection.
+    #[arg(short = 'b', value_name = "BIND_ADDRESS")]
+    pub bind_address: Option<String>,
+    /// Cipher specification.
+    #[arg(short = 'c', value_name = "CIPHER_SPEC")]
+    pub ciphers: Option<String>,
+    /// MAC specification.
+    #[arg(short = 'm', value_name = "MAC_SPEC")]
+    pub macs: Option<String>,
+    /// Print the version and exit.
+    #[arg(short = 'V')]
+    pub version: bool,
+    /// Escape character (`none` disables).
+    #[arg(short = 'e', value_name = "ESCAPE_CHAR")]
+    pub escape_char: Option<String>,
+    /// Run the command as a subsystem.
+    #[arg(short = 's')]
+    pub subsystem: bool,
+    /// Accepted for compatibility (protocol 1 / 2 selection).
+    #[arg(short = '1', hide = true)]
+    pub proto1: bool,
+    #[arg(short = '2', hide = true)]
+    pub proto2: bool,
+    /// Disable GSSAPI delegation (accepted; warren has no GSSAPI).
+    #[arg(short = 'k', hide = true)]
+    pub no_gssapi_delegation: bool,
+    #[arg(short = 'K', hide = true)]
+    pub gssapi: bool,
+    #[arg(short = 'x', hide = true)]
+    pub no_x11: bool,
+    #[arg(short = 'a', hide = true)]
+    pub no_agent_forwarding: bool,
+    #[arg(short = 'y', hide = true)]
+    pub syslog: bool,
+    #[command(flatten)]
+    pub later: LaterFlags,
+    /// `[user@]host` or `ssh://[user@]host[:port]`.
+    pub destination: Option<String>,
+    /// The remote command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl SshArgs {
+    /// Parses `warren ssh`'s arguments with ssh's ordering rules.
+    pub fn parse_from_ssh_argv(args: &[String]) -> Result<SshArgs, clap::Error> {
+        let mut argv = vec!["warren ssh".to_owned()];
+        argv.extend(super::argv::reorder(args));
+        SshArgs::try_parse_from(argv)
+    }
+}
+
+/// The parts of a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// Parses `[user@]host` or `ssh://[user@]host[:port]` as ssh does (the user
+/// part ends at the last '@').
+pub fn parse_destination(s: &str) -> Result<Destination, String> {
+    if let Some(rest) = s.strip_prefix("ssh://") {
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_owned()), h),
+            None => (None, rest),
+        };
+        let (host, port) = split_host_port(hostport)?;
+        if host.is_empty() {
+            return Err(format!("invalid destination: {s}"));
+        }
+        return Ok(Destination { user, host, port });
+    }
+    let (user, host) = match s.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_owned()), h.to_owned()),
+        None => (None, s.to_owned()),
+    };
+    if host.is_empty() {
+        return Err(format!("invalid destination: {s}"));
+    }
+    Ok(Destination {
+        user,
+        host,
+        port: None,
+    })
+}
+
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("invalid destination: {s}"))?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => Some(parse_port(p)?),
+            None if tail.is_empty() => None,
+            None => return Err(format!("invalid destination: {s}")),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match s.split_once(':') {
+        Some((h, p)) => Ok((h.to_owned(), Some(parse_port(p)?))),
+        None => Ok((s.to_owned(), None)),
+    }
+}
+
+pub fn parse_port(p: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("Bad port '{p}'")),
+    }
+}
+
+/// Joins the command words as ssh does: with single spaces, no quoting.
+pub fn join_command(words: &[String]) -> Option<String> {
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn flags_table() {
+        let a = SshArgs::parse_from_ssh_argv(&argv(
+            "-p 2222 -l bob -i k1 -i k2 -vvv -tt -o Port=1 -oUser=x host ls -la",
+        ))
+        .expect("parses");
+        assert_eq!(a.port.as_deref(), Some("2222"));
+        assert_eq!(a.login.as_deref(), Some("bob"));
+        assert_eq!(a.identity, ["k1", "k2"]);
+        assert_eq!(a.verbose, 3);
+        assert_eq!(a.tty, 2);
+        assert_eq!(a.options, ["Port=1", "User=x"]);
+        assert_eq!(a.destination.as_deref(), Some("host"));
+        assert_eq!(a.command, ["ls", "-la"]);
+    }
+
+    #[test]
+    fn clustered_flags() {
+        let a = SshArgs::parse_from_ssh_argv(&argv("-nNT -C -46 -p22 host")).expect("parses");
+        assert!(a.stdin_null && a.no_command && a.no_tty && a.compression && a.ipv4 && a.ipv6);
+        assert_eq!(a.port.as_deref(), Some("22"));
+    }
+
+    #[test]
+    fn later_flags_are_named() {
+        let a = SshArgs::parse_from_ssh_argv(&argv("-L 1:h:2 host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-L (local forwarding)"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-fN host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-f (background)"));
+    }
+
+    #[test]
+    fn destinations() {
+        let cases: [(&str, Option<&str>, &str, Option<u16>); 6] = [
+            ("host", None, "host", None),
+            ("bob@host", Some("bob"), "host", None),
+            ("a@b@host", Some("a@b"), "host", None),
+            ("ssh://bob@host:2222", Some("bob"), "host", Some(2222)),
+            ("ssh://host", None, "host", None),
+            ("ssh://[::1]:22", None, "::1", Some(22)),
+        ];
+        for (input, user, host, port) in cases {
+            let d = parse_destination(input).expect(input);
+            assert_eq!(
+                (d.user.as_deref(), d.host.as_str(), d.port),
+                (user, host, port),
+                "{input}"
+            );
+        }
+        assert!(parse_destination("ssh://host:0").is_err());
+        assert!(parse_destination("bob@").is_err());
+    }
+
+    #[test]
+    fn command_is_joined_with_spaces() {
+        assert_eq!(
+            join_command(&argv("echo a  b")).as_deref(),
+            Some("echo a b")
+        );
+        assert_eq!(join_command(&[]), None);
+    }
+}

@@ -1,0 +1,343 @@
+//! Host key verification and authentication against a real sshd, with the
+//! real ssh-keygen and ssh-agent as peers.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
+
+use std::process::{Command, Output, Stdio};
+
+use warren_testkit::{Sshd, keygen};
+
+fn warren() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_warren"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A config for the fixture with one changed line set.
+fn config_with(sshd: &Sshd, extra: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(sshd.client_config()).expect("config");
+    // IdentityFile accumulates: a test that names its own key drops the fixture's.
+    let base: String = if extra.contains("IdentityFile") {
+        base.lines()
+            .filter(|l| !l.contains("IdentityFile"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    } else {
+        base
+    };
+    let path = sshd.dir().join(format!("cfg-{}", rand_suffix()));
+    std::fs::write(&path, format!("Host test\n{extra}\n{base}")).expect("write cfg");
+    path
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn run(cfg: &std::path::Path, args: &[&str]) -> Output {
+    warren()
+        .arg("ssh")
+        .arg("-F")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren")
+}
+
+#[test]
+fn changed_host_key_is_refused_naming_file_line_and_fix() {
+    let sshd = Sshd::start();
+    let other = keygen(sshd.dir(), "other_host", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let b64 = other_pub.split_whitespace().nth(1).expect("b64");
+    let known = sshd.dir().join("changed_known_hosts");
+    std::fs::write(
+        &known,
+        format!("# comment\n[127.0.0.1]:{} ssh-ed25519 {b64}\n", sshd.port()),
+    )
+    .expect("write");
+    let cfg = config_with(&sshd, &format!("  UserKnownHostsFile {}", known.display()));
+    for strict in ["yes", "no", "accept-new"] {
+        let out = run(
+            &cfg,
+            &[
+                "-o",
+                &format!("StrictHostKeyChecking={strict}"),
+                "test",
+                "true",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(255), "strict={strict}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{}:2", known.display())),
+            "names file:line: {err}"
+        );
+        assert!(err.contains("warren keygen -f"), "names the fix: {err}");
+    }
+}
+
+#[test]
+fn revoked_host_key_is_refused() {
+    let sshd = Sshd::start();
+    let host_pub = sshd.host_public_keys().remove(0);
+    let known = sshd.dir().join("revoked_known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "@revoked * {host_pub}\n[127.0.0.1]:{} {host_pub}\n",
+            sshd.port()
+        ),
+    )
+    .expect("write");
+    let cfg = config_with(&sshd, &format!("  UserKnownHostsFile {}", known.display()));
+    let out = run(&cfg, &["test", "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("revoked"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn unknown_host_strict_yes_refuses_and_accept_new_records_hashed() {
+    let sshd = Sshd::start();
+    let known = sshd.dir().join("empty_known_hosts");
+    let cfg = config_with(
+        &sshd,
+        &format!(
+            "  UserKnownHostsFile {}\n  HashKnownHosts yes",
+            known.display()
+        ),
+    );
+    let out = run(&cfg, &["test", "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "strict yes must refuse an unknown key"
+    );
+    assert!(
+        text(&out.stderr).contains("Host key verification failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!known.exists() || std::fs::read_to_string(&known).expect("read").is_empty());
+
+    let out = run(
+        &cfg,
+        &["-o", "StrictHostKeyChecking=accept-new", "test", "echo ok"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Permanently added"),
+        "{}",
+        text(&out.stderr)
+    );
+    let recorded = std::fs::read_to_string(&known).expect("known_hosts written");
+    assert!(
+        recorded.starts_with("|1|"),
+        "hashed entry expected: {recorded}"
+    );
+    // The real ssh-keygen finds the hashed entry: the file is OpenSSH's format.
+    let found = Command::new("ssh-keygen")
+        .args(["-F", &format!("[127.0.0.1]:{}", sshd.port()), "-f"])
+        .arg(&known)
+        .output()
+        .expect("ssh-keygen -F");
+    assert!(found.status.success(), "ssh-keygen -F did not find it");
+    // And now the key is known: strict yes connects.
+    let out = run(&cfg, &["test", "echo again"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "again\n");
+}
+
+#[test]
+fn host_key_alias_is_used_for_lookup() {
+    let sshd = Sshd::start();
+    let host_pub = sshd.host_public_keys().remove(0);
+    let known = sshd.dir().join("alias_known_hosts");
+    std::fs::write(&known, format!("myalias {host_pub}\n")).expect("write");
+    let cfg = config_with(
+        &sshd,
+        &format!(
+            "  UserKnownHostsFile {}\n  HostKeyAlias myalias",
+            known.display()
+        ),
+    );
+    let out = run(&cfg, &["test", "echo ok"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn wrong_key_lists_offered_methods_and_what_was_tried() {
+    let sshd = Sshd::start();
+    let stranger = keygen(sshd.dir(), "stranger", "ed25519", "");
+    let cfg = config_with(&sshd, &format!("  IdentityFile {}", stranger.display()));
+    let out = run(&cfg, &["-o", "IdentitiesOnly=yes", "test", "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains("Permission denied (publickey"), "{err}");
+    assert!(
+        err.contains(&stranger.display().to_string()),
+        "names the key tried: {err}"
+    );
+}
+
+#[test]
+fn private_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let key = sshd.dir().join("loose_key");
+    std::fs::copy(sshd.client_key(), &key).expect("copy");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cfg = config_with(&sshd, &format!("  IdentityFile {}", key.display()));
+    let out = run(&cfg, &["-o", "IdentitiesOnly=yes", "test", "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains("UNPROTECTED PRIVATE KEY FILE"), "{err}");
+    assert!(err.contains("are too open"), "{err}");
+}
+
+#[test]
+fn rsa_and_ecdsa_keys_authenticate() {
+    let sshd = Sshd::start();
+    for kind in ["rsa", "ecdsa"] {
+        let key = keygen(sshd.dir(), &format!("id_{kind}"), kind, "");
+        sshd.authorize(&std::fs::read_to_string(key.with_extension("pub")).expect("pub"));
+        let cfg = config_with(&sshd, &format!("  IdentityFile {}", key.display()));
+        let out = run(&cfg, &["test", "echo", kind]);
+        assert!(
+            out.status.success(),
+            "{kind}: {}\n{}",
+            text(&out.stderr),
+            sshd.log()
+        );
+        assert_eq!(text(&out.stdout), format!("{kind}\n"));
+    }
+    // RSA must have signed with SHA-2: OpenSSH 9 rejects ssh-rsa (SHA-1).
+    assert!(
+        sshd.log().contains("RSA SHA256:"),
+        "sshd log: {}",
+        sshd.log()
+    );
+}
+
+#[test]
+fn encrypted_key_passphrase_through_askpass() {
+    let sshd = Sshd::start();
+    let key = keygen(sshd.dir(), "id_locked", "ed25519", "s3cret phrase");
+    sshd.authorize(&std::fs::read_to_string(key.with_extension("pub")).expect("pub"));
+    let askpass = sshd.dir().join("askpass.sh");
+    std::fs::write(&askpass, "#!/bin/sh\necho 's3cret phrase'\n").expect("askpass");
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let cfg = sshd.dir().join("locked_cfg");
+    let base = std::fs::read_to_string(sshd.client_config()).expect("cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host test\n  IdentityFile {}\n  BatchMode no\n{base}",
+            key.display()
+        ),
+    )
+    .expect("cfg");
+    let out = warren()
+        .args(["ssh", "-F"])
+        .arg(&cfg)
+        .args(["-o", "IdentitiesOnly=yes", "test", "echo unlocked"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        sshd.log()
+    );
+    assert_eq!(text(&out.stdout), "unlocked\n");
+}
+
+#[test]
+fn agent_identities_authenticate() {
+    let sshd = Sshd::start();
+    let sock = sshd.dir().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(sshd.client_key())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    assert!(added.status.success(), "ssh-add: {}", text(&added.stderr));
+    // No IdentityFile this time: the key is only in the agent.
+    let cfg = sshd.dir().join("agent_cfg");
+    let base = std::fs::read_to_string(sshd.client_config()).expect("cfg");
+    let base: String = base
+        .lines()
+        .filter(|l| {
+            !l.contains("IdentityFile")
+                && !l.contains("IdentityAgent")
+                && !l.contains("IdentitiesOnly")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host test\n  IdentityAgent {}\n  IdentityFile /nonexistent/key\n{base}",
+            sock.display()
+        ),
+    )
+    .expect("cfg");
+    let out = warren()
+        .args(["ssh", "-F"])
+        .arg(&cfg)
+        .args(["-v", "test", "echo via-agent"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        sshd.log()
+    );
+    assert_eq!(text(&out.stdout), "via-agent\n");
+    assert!(
+        text(&out.stderr).contains("agent"),
+        "-v names the agent key: {}",
+        text(&out.stderr)
+    );
+}
