@@ -98,7 +98,8 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
     };
     let (mut read, write) = channel.split();
     let write = Arc::new(write);
-    let escape = if tty { opts.escape_char } else { None };
+    // As ssh: escapes follow the PTY request (-tt too), not the local terminal.
+    let escape = if opts.pty { opts.escape_char } else { None };
     let (quit_tx, mut quit_rx) = tokio::sync::mpsc::channel::<()>(1);
     let stdin_task = if opts.stdin_null {
         // -n: the remote sees end of input at once.

@@ -14,4 +14,4 @@
 
 mod sshd;
 
-pub use sshd::{Sshd, SshdBuilder, keygen, local_user};
+pub use sshd::{Sshd, SshdBuilder, keygen, local_user, sign};

@@ -34,11 +34,31 @@ pub fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
     path
 }
 
+/// Signs a public key with the real `ssh-keygen -s CA -I warren-test ...`;
+/// the certificate lands beside it as `NAME-cert.pub`.
+pub fn sign(ca: &Path, public_key: &Path, args: &[&str]) {
+    let out = Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-s")
+        .arg(ca)
+        .args(["-I", "warren-test"])
+        .args(args)
+        .arg(public_key)
+        .output()
+        .expect("ssh-keygen -s");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -s failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Builds an [`Sshd`] with extra `sshd_config` lines.
 #[derive(Default)]
 pub struct SshdBuilder {
     extra: Vec<String>,
     host_key_kinds: Vec<&'static str>,
+    host_ca: Option<(PathBuf, String)>,
 }
 
 impl SshdBuilder {
@@ -55,7 +75,14 @@ impl SshdBuilder {
         self
     }
 
-    pub fn start(self) -> Sshd {
+    /// Signs the host keys with this CA private key (principals as
+    /// `ssh-keygen -n`) and serves the certificates (HostCertificate).
+    pub fn host_certificates(mut self, ca_key: &Path, principals: &str) -> Self {
+        self.host_ca = Some((ca_key.to_owned(), principals.to_owned()));
+        self
+    }
+
+    pub fn start(mut self) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} not found: install openssh-server (scripts/test does it with apt-get)"
@@ -74,6 +101,14 @@ impl SshdBuilder {
             .iter()
             .map(|k| keygen(dir.path(), &format!("host_{k}"), k, ""))
             .collect();
+        if let Some((ca, principals)) = &self.host_ca {
+            for key in &host_keys {
+                sign(ca, &key.with_extension("pub"), &["-h", "-n", principals]);
+                let cert = PathBuf::from(format!("{}-cert.pub", key.display()));
+                self.extra
+                    .push(format!("HostCertificate {}", cert.display()));
+            }
+        }
         let client_key = keygen(dir.path(), "id_ed25519", "ed25519", "");
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");

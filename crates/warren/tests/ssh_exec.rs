@@ -274,3 +274,27 @@ fn version_flag() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn tilde_dot_disconnects_a_pty_session() {
+    let sshd = Sshd::start();
+    let mut child = warren()
+        .args(["ssh", "-tt", "-F"])
+        .arg(sshd.client_config())
+        .args(["test", "sleep 30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"\n~.").expect("write");
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    drop(stdin);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "~. must end the session"
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+}

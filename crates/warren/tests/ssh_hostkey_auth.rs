@@ -341,3 +341,178 @@ fn agent_identities_authenticate() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn host_certificate_from_trusted_cert_authority_is_accepted() {
+    let ca_dir = tempfile::tempdir().expect("tmp");
+    let ca = keygen(ca_dir.path(), "host_ca", "ed25519", "");
+    let sshd = Sshd::builder().host_certificates(&ca, "127.0.0.1").start();
+    let ca_pub = std::fs::read_to_string(ca.with_extension("pub")).expect("ca pub");
+    let known = sshd.dir().join("ca_known_hosts");
+    // Only the CA is known: no plain host key at all.
+    std::fs::write(&known, format!("@cert-authority * {ca_pub}")).expect("write");
+    let cfg = config_with(&sshd, &format!("  UserKnownHostsFile {}", known.display()));
+    let out = run(&cfg, &["-v", "test", "echo certified"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        sshd.log()
+    );
+    assert_eq!(text(&out.stdout), "certified\n");
+    assert!(
+        text(&out.stderr).contains("Host certificate signed by CA"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A different CA is not trusted: the certificate's plain key is then
+    // unknown and StrictHostKeyChecking=yes refuses.
+    let other = keygen(ca_dir.path(), "other_ca", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    std::fs::write(&known, format!("@cert-authority * {other_pub}")).expect("write");
+    let out = run(&cfg, &["test", "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Host key verification failed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn user_certificate_authenticates() {
+    let ca_dir = tempfile::tempdir().expect("tmp");
+    let ca = keygen(ca_dir.path(), "user_ca", "ed25519", "");
+    let sshd = Sshd::builder()
+        .config(format!(
+            "TrustedUserCAKeys {}",
+            ca.with_extension("pub").display()
+        ))
+        .start();
+    // A key that is NOT in authorized_keys, only certified by the CA.
+    let key = keygen(sshd.dir(), "certified_user", "ed25519", "");
+    warren_testkit::sign(
+        &ca,
+        &key.with_extension("pub"),
+        &["-n", &warren_testkit::local_user()],
+    );
+    let cfg = config_with(&sshd, &format!("  IdentityFile {}", key.display()));
+    let out = run(&cfg, &["test", "echo cert-login"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        sshd.log()
+    );
+    assert_eq!(text(&out.stdout), "cert-login\n");
+    assert!(
+        sshd.log().contains("ED25519-CERT"),
+        "sshd saw a certificate: {}",
+        sshd.log()
+    );
+}
+
+#[test]
+fn unknown_host_ask_takes_yes_and_records_the_key() {
+    let sshd = Sshd::start();
+    let known = sshd.dir().join("ask_known_hosts");
+    let cfg = config_with(
+        &sshd,
+        &format!(
+            "  UserKnownHostsFile {}\n  StrictHostKeyChecking ask\n  BatchMode no",
+            known.display()
+        ),
+    );
+    let askpass = sshd.dir().join("yes.sh");
+    let prompts = sshd.dir().join("asked.log");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" >> {}\necho yes\n",
+            prompts.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let out = warren()
+        .arg("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["test", "echo asked"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let asked = std::fs::read_to_string(&prompts).expect("prompted");
+    assert!(
+        asked.contains("can't be established") && asked.contains("SHA256:"),
+        "{asked}"
+    );
+    let recorded = std::fs::read_to_string(&known).expect("recorded");
+    assert!(
+        recorded.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port())),
+        "{recorded}"
+    );
+}
+
+#[test]
+fn silent_server_hits_connect_timeout_during_banner() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let holder = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(conn);
+    });
+    let started = std::time::Instant::now();
+    let out = warren()
+        .args([
+            "ssh",
+            "-F",
+            "none",
+            "-o",
+            "ConnectTimeout=1",
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            &port.to_string(),
+            "127.0.0.1",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("timed out during banner exchange"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the timeout must end the wait"
+    );
+    holder.join().expect("holder");
+}
+
+#[test]
+fn bind_address_sets_the_source_address() {
+    let sshd = Sshd::start();
+    let out = run(
+        &sshd.client_config(),
+        &["-b", "127.0.0.2", "test", "echo $SSH_CLIENT"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("127.0.0.2 "),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -59,6 +59,8 @@ pub enum ConnectCause {
     Refused,
     #[error("Connection timed out")]
     TimedOut,
+    #[error("Connection timed out during banner exchange")]
+    BannerTimeout,
     #[error("No route to host")]
     NoRoute,
     #[error("Network is unreachable")]

@@ -65,6 +65,34 @@ impl HostKeyVerifier {
         KnownHosts::new(files.filter_map(|p| read_known_hosts(p)).collect())
     }
 
+    /// Orders HostKeyAlgorithms as OpenSSH does: algorithms whose key is
+    /// already recorded for the host first (so a multi-key server does not
+    /// look "changed"), and certificates offered when a CA is trusted.
+    pub fn tune_preferred(&self, preferred: &mut russh::Preferred) {
+        let known = self.load();
+        let configured: Vec<&str> = preferred.key.iter().map(|a| a.as_str()).collect();
+        let ordered = known.order_host_key_algorithms(&self.names, &configured);
+        let mut keys: Vec<russh::keys::Algorithm> = Vec::with_capacity(preferred.key.len());
+        for name in &ordered {
+            if let Some(a) = preferred.key.iter().find(|a| a.as_str() == name)
+                && !keys.contains(a)
+            {
+                keys.push(a.clone());
+            }
+        }
+        if keys.len() == preferred.key.len() {
+            debug!("host key algorithms: {}", ordered.join(","));
+            preferred.key = keys.into();
+        }
+        if known.has_cert_authority(&self.names) {
+            debug!(
+                "a @cert-authority is trusted for {}: offering certificate algorithms",
+                self.lookup_name
+            );
+            preferred.host_key_certificates = preferred.key.clone();
+        }
+    }
+
     /// Accepts the key or says why not.
     pub fn verify(&self, key: &PublicKeyOrCertificate) -> Result<(), HostKeyError> {
         let known = self.load();

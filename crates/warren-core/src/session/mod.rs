@@ -63,13 +63,26 @@ pub async fn connect(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
 ) -> Result<Session, SessionError> {
-    let config = Arc::new(client_config(opts)?);
+    let mut config = client_config(opts)?;
     let stream = dial::dial(opts).await?;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     let verifier = hostkey::HostKeyVerifier::new(opts, peer_ip, prompter.clone());
-    let mut handle = russh::client::connect_stream(config, stream, ClientHandler::new(verifier))
-        .await
-        .map_err(|e| handshake_error(e, opts))?;
+    verifier.tune_preferred(&mut config.preferred);
+    log_offer(&config.preferred);
+    let handshake =
+        russh::client::connect_stream(Arc::new(config), stream, ClientHandler::new(verifier));
+    let mut handle = match opts.connect_timeout {
+        // Like ssh, ConnectTimeout also bounds the banner exchange and kex.
+        Some(t) => tokio::time::timeout(t, handshake)
+            .await
+            .map_err(|_| SessionError::Connect {
+                host: opts.hostname.clone(),
+                port: opts.port,
+                cause: ConnectCause::BannerTimeout,
+            })?,
+        None => handshake.await,
+    }
+    .map_err(|e| handshake_error(e, opts))?;
     info!(
         "Authenticating to {}:{} as '{}'",
         opts.hostname, opts.port, opts.user
@@ -87,6 +100,28 @@ pub async fn connect(
         opts.hostname, opts.hostname, opts.port
     );
     Ok(Session { handle })
+}
+
+/// -v: what we offer (russh does not expose the negotiated names; -vvv
+/// shows them in its own trace).
+fn log_offer(p: &russh::Preferred) {
+    let names = |v: Vec<&str>| v.join(",");
+    info!(
+        "kex offer: {}",
+        names(p.kex.iter().map(|n| n.as_ref()).collect())
+    );
+    info!(
+        "host key algorithms offer: {}",
+        names(p.key.iter().map(|a| a.as_str()).collect())
+    );
+    info!(
+        "cipher offer: {}",
+        names(p.cipher.iter().map(|n| n.as_ref()).collect())
+    );
+    info!(
+        "MAC offer: {}",
+        names(p.mac.iter().map(|n| n.as_ref()).collect())
+    );
 }
 
 fn handshake_error(e: SessionError, opts: &ConnectOptions) -> SessionError {
