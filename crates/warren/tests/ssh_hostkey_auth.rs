@@ -88,6 +88,38 @@ fn changed_host_key_is_refused_naming_file_line_and_fix() {
         );
         assert!(err.contains("warren keygen -f"), "names the fix: {err}");
     }
+    // The command the hint names works: after it, accept-new records the new key.
+    let out = run(&cfg, &["test", "true"]);
+    let err = text(&out.stderr);
+    let hint = err
+        .lines()
+        .find(|l| l.contains("warren keygen -f"))
+        .expect("hint line");
+    let cmd = &hint[hint.find("warren keygen").expect("cmd")..];
+    let args: Vec<String> = cmd
+        .split('"')
+        .enumerate()
+        .flat_map(|(i, part)| {
+            if i % 2 == 1 {
+                vec![part.to_owned()]
+            } else {
+                part.split_whitespace().map(String::from).collect()
+            }
+        })
+        .collect();
+    let fixed = warren().args(&args[1..]).output().expect("run hint");
+    assert!(fixed.status.success(), "{cmd}: {}", text(&fixed.stderr));
+    let out = run(
+        &cfg,
+        &[
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "test",
+            "echo fixed",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "fixed\n");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! takes its arguments raw because ssh's ordering rules are its own.
 
 mod argv;
+pub mod keygen;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
@@ -26,6 +27,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// known_hosts maintenance as ssh-keygen: -R HOST, -F HOST, -H [-f FILE].
+    Keygen {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -39,13 +45,20 @@ pub fn dispatch(args: &[String]) -> u8 {
     if argv0 == "ssh" || argv0 == "warren-ssh" {
         return ssh::main(&args[1..]);
     }
-    if args.get(1).map(String::as_str) == Some("ssh") {
-        return ssh::main(&args[2..]);
+    // Raw arguments for the ssh-compatible subcommands: their flags are
+    // ssh's and ssh-keygen's, not clap's conventions.
+    match args.get(1).map(String::as_str) {
+        Some("ssh") => return ssh::main(&args[2..]),
+        Some("keygen") => return keygen::main(&args[2..]),
+        _ => {}
     }
     match Top::try_parse_from(args) {
         Ok(Top {
             command: Command::Ssh { args },
         }) => ssh::main(&args),
+        Ok(Top {
+            command: Command::Keygen { args },
+        }) => keygen::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
