@@ -58,7 +58,11 @@ pub fn init(verbosity: Verbosity, log_file: Option<&Path>) {
             Err(e) => eprintln!("warren: Couldn't open logfile {}: {e}", path.display()),
         }
     }
-    let _ = builder.with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = builder
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 impl PartialOrd for Verbosity {

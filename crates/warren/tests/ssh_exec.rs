@@ -298,3 +298,35 @@ fn tilde_dot_disconnects_a_pty_session() {
     );
     assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
 }
+
+#[test]
+fn log_file_takes_the_debug_output_and_stdout_stays_data() {
+    let sshd = Sshd::start();
+    let log = sshd.dir().join("client.log");
+    let out = warren()
+        .args(["ssh", "-v", "-E"])
+        .arg(&log)
+        .arg("-F")
+        .arg(sshd.client_config())
+        .args(["test", "echo data"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "data\n");
+    assert!(
+        !text(&out.stderr).contains("Connecting to"),
+        "logs went to -E: {}",
+        text(&out.stderr)
+    );
+    let logged = std::fs::read_to_string(&log).expect("log file");
+    for step in [
+        "Resolved test to",
+        "Connecting to 127.0.0.1",
+        "Server host key: ssh-ed25519 SHA256:",
+        "Trying private key",
+        "Authenticated to",
+    ] {
+        assert!(logged.contains(step), "-v log lacks {step:?}:\n{logged}");
+    }
+}

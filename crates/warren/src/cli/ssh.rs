@@ -62,6 +62,14 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
     logging::init(settings.verbosity, args.log_file.as_deref());
     warren_core::terminal::make_stdio_blocking();
     tracing::info!("warren {}", env!("CARGO_PKG_VERSION"));
+    let c = &settings.connect;
+    tracing::info!(
+        "Resolved {} to {}@{} port {} (ssh -G shows every option)",
+        c.host,
+        c.user,
+        c.hostname,
+        c.port
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
