@@ -330,3 +330,50 @@ fn log_file_takes_the_debug_output_and_stdout_stays_data() {
         assert!(logged.contains(step), "-v log lacks {step:?}:\n{logged}");
     }
 }
+
+/// Runs `shell_cmd` under `script`, which gives it a real terminal, feeding
+/// `input` as keystrokes.
+fn under_terminal(shell_cmd: &str, input: &[u8]) -> Output {
+    let mut child = Command::new("script")
+        .args(["-qefc", shell_cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux is required");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Give the session time to start before typing, as a user would.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stdin.write_all(input).expect("type");
+    let out = child.wait_with_output().expect("wait");
+    drop(stdin);
+    out
+}
+
+#[test]
+fn interactive_shell_gets_a_pty_and_the_terminal_is_restored() {
+    let sshd = Sshd::start();
+    let cmd = format!(
+        "{} ssh -F {} test; echo \"exit=$?\"; stty -a",
+        env!("CARGO_BIN_EXE_warren"),
+        sshd.client_config().display()
+    );
+    let out = under_terminal(&cmd, b"echo sum=$((6*7)); tty; exit 3\n");
+    let screen = text(&out.stdout);
+    assert!(screen.contains("sum=42"), "{screen}");
+    assert!(
+        screen.contains("/dev/pts/"),
+        "the remote shell has a PTY: {screen}"
+    );
+    assert!(screen.contains("exit=3"), "{screen}");
+    // After warren exits, the local terminal is cooked again.
+    let stty = screen
+        .lines()
+        .skip_while(|l| !l.contains("exit=3"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo "),
+        "terminal left raw: {stty}"
+    );
+}
