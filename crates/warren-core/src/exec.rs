@@ -126,6 +126,7 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
             }
             ChannelMsg::ExtendedData { data, ext: 1 } => {
                 stderr.write_all(&data).await?;
+                stderr.flush().await?;
             }
             ChannelMsg::ExitStatus { exit_status } => exit = Exit::Status(exit_status),
             ChannelMsg::ExitSignal {
@@ -156,7 +157,10 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
             other => debug!(?other, "channel message"),
         }
     }
+    // tokio's stdio hands writes to a blocking thread: flush before the
+    // runtime goes away, or the tail of the output is lost.
     stdout.flush().await?;
+    stderr.flush().await?;
     drop(raw);
     if let Some(t) = stdin_task {
         t.abort();

@@ -7,14 +7,13 @@
     reason = "integration test: failing loudly is the point"
 )]
 
+mod common;
+use common::{text, warren};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use warren_testkit::Sshd;
-
-fn warren() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_warren"))
-}
 
 fn ssh(sshd: &Sshd, args: &[&str]) -> Output {
     warren()
@@ -25,10 +24,6 @@ fn ssh(sshd: &Sshd, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run warren")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -7,17 +7,12 @@
     reason = "integration test: failing loudly is the point"
 )]
 
+mod common;
+use common::{text, warren};
+
 use std::process::{Command, Output, Stdio};
 
 use warren_testkit::{Sshd, keygen};
-
-fn warren() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_warren"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A config for the fixture with one changed line set.
 fn config_with(sshd: &Sshd, extra: &str) -> std::path::PathBuf {

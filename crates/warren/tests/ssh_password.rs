@@ -8,6 +8,9 @@
     reason = "integration test: failing loudly is the point"
 )]
 
+mod common;
+use common::text;
+
 use std::process::{Command, Output, Stdio};
 
 use warren_testkit::Sshd;
@@ -74,10 +77,6 @@ fn login(sshd: &Sshd, method: &str, answer: &str, extra: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run warren")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -7,14 +7,13 @@
     reason = "integration test: failing loudly is the point"
 )]
 
+mod common;
+use common::text;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use warren_testkit::Sshd;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn warren_ssh_command(sshd: &Sshd) -> String {
     format!(
