@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Side-by-side: warren ssh vs OpenSSH's ssh against the same throwaway sshd
+# on 127.0.0.1, same cipher. Prints each figure and the ratio
+# (ssh time / warren time: > 1 means warren is faster).
+#
+#   cargo build --release -p warren && bench/exec.sh [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WARREN=${WARREN:-target/release/warren}
+ROUNDS=${1:-10}
+[ -x "$WARREN" ] || { echo "build first: cargo build --release -p warren" >&2; exit 1; }
+[ -x /usr/sbin/sshd ] || { echo "needs openssh-server (scripts/test installs it)" >&2; exit 1; }
+command -v bc >/dev/null || { echo "needs bc (apt-get install bc)" >&2; exit 1; }
+mkdir -p /run/sshd
+
+D=$(mktemp -d)
+trap 'kill $(cat $D/pid 2>/dev/null) 2>/dev/null; rm -rf $D' EXIT
+ssh-keygen -q -t ed25519 -N '' -f $D/host
+ssh-keygen -q -t ed25519 -N '' -f $D/id
+cp $D/id.pub $D/ak
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > $D/sshd_config <<EOC
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $D/host
+AuthorizedKeysFile $D/ak
+PidFile $D/pid
+StrictModes no
+UsePAM no
+SetEnv SHLVL=1
+EOC
+/usr/sbin/sshd -f $D/sshd_config -E $D/sshd.log
+for _ in $(seq 50); do [ -s $D/pid ] && break; sleep 0.1; done
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 $D/host.pub)" > $D/known_hosts
+cat > $D/ssh_config <<EOC
+Host bench
+  HostName 127.0.0.1
+  Port $PORT
+  User $(id -un)
+  IdentityFile $D/id
+  IdentitiesOnly yes
+  IdentityAgent none
+  BatchMode yes
+  UserKnownHostsFile $D/known_hosts
+  GlobalKnownHostsFile /dev/null
+EOC
+
+now() { date +%s.%N; }
+# best of $ROUNDS wall-clock seconds for a command line
+best() {
+  local b=999999 s e t
+  for _ in $(seq "$ROUNDS"); do
+    s=$(now); "$@" > /dev/null; e=$(now)
+    t=$(echo "$e - $s" | bc -l); b=$(echo "if ($t < $b) $t else $b" | bc -l)
+  done
+  echo "$b"
+}
+row() { # name, seconds_warren, seconds_ssh, unit-work (bytes or 0)
+  local w=$2 s=$3 ratio
+  ratio=$(echo "scale=2; $s / $w" | bc -l)
+  if [ "$4" -gt 0 ]; then
+    printf "| %-38s | %9.1f MB/s | %9.1f MB/s | %5sx |\n" "$1" "$(echo "$4/$w/1000000" | bc -l)" "$(echo "$4/$s/1000000" | bc -l)" "$ratio"
+  else
+    printf "| %-38s | %10.1f ms | %10.1f ms | %5sx |\n" "$1" "$(echo "$w*1000" | bc -l)" "$(echo "$s*1000" | bc -l)" "$ratio"
+  fi
+}
+
+W=("$WARREN" ssh -F $D/ssh_config)
+S=(ssh -F $D/ssh_config)
+BYTES=200000000
+head -c $BYTES /dev/urandom > $D/blob
+echo "warren $($WARREN ssh -V 2>&1 | head -1); $(ssh -V 2>&1); best of $ROUNDS; $(nproc) CPUs"
+echo "| figure | warren | OpenSSH | ratio |"
+echo "|---|---|---|---|"
+for kex in curve25519-sha256; do
+  row "login + true (kex $kex)" \
+    "$(best "${W[@]}" -o KexAlgorithms=$kex bench true)" "$(best "${S[@]}" -o KexAlgorithms=$kex bench true)" 0
+done
+for c in aes256-gcm@openssh.com chacha20-poly1305@openssh.com; do
+  row "download 200 MB via cat ($c)" \
+    "$(best "${W[@]}" -c $c bench "cat $D/blob")" "$(best "${S[@]}" -c $c bench "cat $D/blob")" $BYTES
+  up_w() { "${W[@]}" -c $c bench "cat > /dev/null" < $D/blob; }
+  up_s() { "${S[@]}" -c $c bench "cat > /dev/null" < $D/blob; }
+  row "upload 200 MB via cat ($c)" "$(best up_w)" "$(best up_s)" $BYTES
+done
