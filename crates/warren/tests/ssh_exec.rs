@@ -319,6 +319,7 @@ fn log_file_takes_the_debug_output_and_stdout_stays_data() {
         "Resolved test to",
         "Connecting to 127.0.0.1",
         "Server host key: ssh-ed25519 SHA256:",
+        "kex: ",
         "Trying private key",
         "Authenticated to",
     ] {

@@ -543,3 +543,47 @@ fn bind_address_sets_the_source_address() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn encrypted_key_the_server_refuses_is_never_unlocked() {
+    let sshd = Sshd::start();
+    let locked = keygen(sshd.dir(), "id_locked_stranger", "ed25519", "pw");
+    let askpass = sshd.dir().join("count.sh");
+    let asked = sshd.dir().join("asked");
+    std::fs::write(
+        &askpass,
+        format!("#!/bin/sh\necho x >> {}\necho pw\n", asked.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let base = std::fs::read_to_string(sshd.client_config()).expect("cfg");
+    let cfg = sshd.dir().join("two_keys_cfg");
+    // The locked key comes first; the fixture's key (authorized) second.
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host test\n  IdentityFile {}\n  BatchMode no\n{base}",
+            locked.display()
+        ),
+    )
+    .expect("cfg");
+    let out = warren()
+        .arg("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["test", "echo in"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !asked.exists(),
+        "asked for the passphrase of a key the server would not accept"
+    );
+}

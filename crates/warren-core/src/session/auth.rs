@@ -185,6 +185,17 @@ async fn publickey(
         {
             continue;
         }
+        if let Some(public) = public
+            && is_encrypted(path)
+            && certificate_for(path, opts).is_none()
+        {
+            // As OpenSSH: offer the public half first and ask for the
+            // passphrase only once the server says it would accept the key.
+            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await {
+                return Ok(true);
+            }
+            continue;
+        }
         let Some(key) = load_private(path, opts, prompter, seen)? else {
             continue;
         };
@@ -289,6 +300,162 @@ fn certificate_for(path: &Path, opts: &AuthOptions) -> Option<russh::keys::Certi
     None
 }
 
+fn is_encrypted(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| PrivateKey::from_openssh(t.trim()).ok())
+        .is_some_and(|k| k.is_encrypted())
+}
+
+/// Offers an encrypted key's public half; the passphrase is asked (by
+/// [`FileSigner`]) only if the server answers that it would accept it.
+#[allow(clippy::too_many_arguments, reason = "one auth attempt's full context")]
+async fn query_then_unlock(
+    handle: &mut Handle<ClientHandler>,
+    opts: &AuthOptions,
+    user: &str,
+    rsa_hash: Option<HashAlg>,
+    prompter: &dyn Prompter,
+    seen: &mut Attempts,
+    path: &Path,
+    public: &PublicKey,
+) -> bool {
+    if let Some(mode) = loose_permissions(path) {
+        warn_loose(path, mode);
+        seen.tried.push(format!(
+            "publickey ({}: refused, permissions 0{mode:o} too open)",
+            path.display()
+        ));
+        return false;
+    }
+    if opts.batch_mode {
+        debug!(
+            "key {} is encrypted and BatchMode forbids asking",
+            path.display()
+        );
+        return false;
+    }
+    info!(
+        "Offering public key: {} {}",
+        path.display(),
+        public.fingerprint(HashAlg::Sha256)
+    );
+    seen.tried.push(format!("publickey ({})", path.display()));
+    let hash = if public.algorithm().is_rsa() {
+        rsa_hash
+    } else {
+        None
+    };
+    let mut signer = FileSigner {
+        path,
+        tries: opts.number_of_password_prompts.max(1),
+        prompter,
+    };
+    match handle
+        .authenticate_publickey_with(user, public.clone(), hash, &mut signer)
+        .await
+    {
+        Ok(r) => settle(r, seen),
+        Err(e) => {
+            debug!(error = %e, "key not used");
+            false
+        }
+    }
+}
+
+/// Signs with a key file that is decrypted only when a signature is due.
+struct FileSigner<'a> {
+    path: &'a Path,
+    tries: u32,
+    prompter: &'a dyn Prompter,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FileSignError {
+    #[error("connection closed")]
+    Send(#[from] russh::SendError),
+    #[error("no passphrase given for {0}")]
+    Locked(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+impl FileSigner<'_> {
+    fn unlock(&self) -> Result<PrivateKey, FileSignError> {
+        let locked = || FileSignError::Locked(self.path.display().to_string());
+        let text = std::fs::read_to_string(self.path).map_err(|_| locked())?;
+        let key = PrivateKey::from_openssh(text.trim())
+            .map_err(|e| FileSignError::Sign(e.to_string()))?;
+        for _ in 0..self.tries {
+            let prompt = format!("Enter passphrase for key '{}': ", self.path.display());
+            let Some(pass) = self.prompter.secret(&prompt) else {
+                return Err(locked());
+            };
+            if pass.expose().is_empty() {
+                return Err(locked());
+            }
+            match key.decrypt(pass.expose().as_bytes()) {
+                Ok(k) => return Ok(k),
+                Err(_) => self.prompter.inform("Bad passphrase, try again."),
+            }
+        }
+        Err(locked())
+    }
+}
+
+impl russh::Signer for FileSigner<'_> {
+    type Error = FileSignError;
+
+    async fn auth_sign(
+        &mut self,
+        _key: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        mut to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, FileSignError> {
+        // Prompting blocks; keep the other tasks of the runtime running.
+        let key = tokio::task::block_in_place(|| self.unlock())?;
+        let signature =
+            sign(&key, hash_alg, &to_sign).map_err(|e| FileSignError::Sign(e.to_string()))?;
+        // The format russh expects from a signer: the data, then the
+        // signature blob as an SSH string.
+        use russh::keys::ssh_encoding::Encode;
+        signature
+            .as_slice()
+            .encode(&mut to_sign)
+            .map_err(|e| FileSignError::Sign(e.to_string()))?;
+        Ok(to_sign)
+    }
+}
+
+/// A signature blob (algorithm name and signature), RSA with the requested
+/// SHA-2 hash.
+fn sign(
+    key: &PrivateKey,
+    hash_alg: Option<HashAlg>,
+    data: &[u8],
+) -> Result<Vec<u8>, russh::keys::ssh_key::Error> {
+    use russh::keys::signature::Signer as _;
+    use russh::keys::ssh_encoding::Encode as _;
+    use russh::keys::ssh_key::private::KeypairData;
+    let signature: russh::keys::ssh_key::Signature = match key.key_data() {
+        KeypairData::Rsa(rsa) => (rsa, hash_alg).try_sign(data)?,
+        _ => key.try_sign(data)?,
+    };
+    Ok(signature.encode_vec()?)
+}
+
+fn warn_loose(path: &Path, mode: u32) {
+    warn!(
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n\
+         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         Permissions 0{mode:o} for '{}' are too open.\n\
+         It is required that your private key files are NOT accessible by others.\n\
+         This private key will be ignored.",
+        path.display()
+    );
+}
+
 /// Loads a private key, refusing loose permissions and asking for the
 /// passphrase when it is encrypted. `None`: skip this key.
 fn load_private(
@@ -298,15 +465,7 @@ fn load_private(
     seen: &mut Attempts,
 ) -> Result<Option<PrivateKey>, AuthError> {
     if let Some(mode) = loose_permissions(path) {
-        warn!(
-            "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-             @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n\
-             @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-             Permissions 0{mode:o} for '{}' are too open.\n\
-             It is required that your private key files are NOT accessible by others.\n\
-             This private key will be ignored.",
-            path.display()
-        );
+        warn_loose(path, mode);
         seen.tried.push(format!(
             "publickey ({}: refused, permissions 0{mode:o} too open)",
             path.display()

@@ -24,6 +24,22 @@ impl ClientHandler {
 impl russh::client::Handler for ClientHandler {
     type Error = SessionError;
 
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        tracing::info!(
+            "kex: {}, host key: {}, cipher: {}, MAC: {}",
+            names.kex.as_ref(),
+            names.key.as_str(),
+            names.cipher.as_ref(),
+            names.client_mac.as_ref(),
+        );
+        Ok(())
+    }
+
     async fn check_server_key(
         &mut self,
         key: &PublicKeyOrCertificate,
