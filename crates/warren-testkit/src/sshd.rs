@@ -1,14 +1,21 @@
 //! A real OpenSSH server for one test: temp dir, free port, ed25519 host key,
 //! a client key in authorized_keys, and a client config that pins all of it.
+//!
+//! By default it listens on 127.0.0.1 and a free port; with
+//! [`SshdBuilder::netns`] it runs inside a network namespace
+//! (`ip netns exec NS sshd ...`) on a chosen address, port 22 by default,
+//! and readiness is read from its log since this process cannot connect there.
 
 use std::fmt::Write as _;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::netns::Netns;
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -59,6 +66,10 @@ pub struct SshdBuilder {
     extra: Vec<String>,
     host_key_kinds: Vec<&'static str>,
     host_ca: Option<(PathBuf, String)>,
+    netns: Option<Netns>,
+    listen: Option<IpAddr>,
+    port: Option<u16>,
+    client_key: Option<PathBuf>,
 }
 
 impl SshdBuilder {
@@ -79,6 +90,37 @@ impl SshdBuilder {
     /// `ssh-keygen -n`) and serves the certificates (HostCertificate).
     pub fn host_certificates(mut self, ca_key: &Path, principals: &str) -> Self {
         self.host_ca = Some((ca_key.to_owned(), principals.to_owned()));
+        self
+    }
+
+    /// Runs sshd inside this network namespace (it keeps the namespace
+    /// alive until the sshd is dropped). Pair it with [`SshdBuilder::listen`]:
+    /// the namespace's own addresses are the only ones sshd can bind there.
+    pub fn netns(mut self, netns: &Netns) -> Self {
+        self.netns = Some(netns.clone());
+        self
+    }
+
+    /// The address to listen on (default 127.0.0.1).
+    pub fn listen(mut self, addr: &str) -> Self {
+        let ip = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("SshdBuilder::listen({addr:?}): {e}"));
+        self.listen = Some(ip);
+        self
+    }
+
+    /// The port to listen on (default: a free one on the host, 22 in a
+    /// namespace, where nothing else listens).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Authorizes this existing private key (its `.pub` beside it) instead of
+    /// generating one, so several servers accept the same client identity.
+    pub fn client_key(mut self, private_key: &Path) -> Self {
+        self.client_key = Some(private_key.to_owned());
         self
     }
 
@@ -109,13 +151,31 @@ impl SshdBuilder {
                     .push(format!("HostCertificate {}", cert.display()));
             }
         }
-        let client_key = keygen(dir.path(), "id_ed25519", "ed25519", "");
+        let client_key = match &self.client_key {
+            Some(key) => key.clone(),
+            None => keygen(dir.path(), "id_ed25519", "ed25519", ""),
+        };
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(client_key.with_extension("pub"), &authorized).expect("authorized_keys");
-        for attempt in 0..5 {
-            let port = free_port();
-            let config = write_config(dir.path(), port, &host_keys, &self.extra);
-            let mut child = Command::new(SSHD)
+        let ip = self.listen.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        // A chosen port is not retried: a second try would collide the same way.
+        let attempts = if self.port.is_some() || self.netns.is_some() {
+            1
+        } else {
+            5
+        };
+        for attempt in 0..attempts {
+            let port = match (self.port, &self.netns) {
+                (Some(port), _) => port,
+                (None, Some(_)) => 22,
+                (None, None) => free_port(ip),
+            };
+            let config = write_config(dir.path(), ip, port, &host_keys, &self.extra);
+            let mut command = match &self.netns {
+                Some(ns) => ns.command(SSHD),
+                None => Command::new(SSHD),
+            };
+            let mut child = command
                 .args(["-D", "-e", "-f"])
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -125,33 +185,47 @@ impl SshdBuilder {
                 ))
                 .spawn()
                 .expect("spawn sshd");
-            if wait_for_banner(port, &mut child) {
+            let ready = match &self.netns {
+                Some(_) => wait_for_listening(dir.path(), ip, port, &mut child),
+                None => wait_for_banner(SocketAddr::new(ip, port), &mut child),
+            };
+            if ready {
                 let sshd = Sshd {
                     dir,
+                    ip,
                     port,
                     child,
                     host_keys,
                     client_key,
+                    netns: self.netns,
                 };
                 sshd.write_client_files();
                 return sshd;
             }
             let _ = child.kill();
             let _ = child.wait();
-            eprintln!("sshd on port {port} did not come up (attempt {attempt}); retrying");
+            eprintln!("sshd on {ip} port {port} did not come up (attempt {attempt}); retrying");
         }
         let log = std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default();
-        panic!("sshd did not start; its log:\n{log}");
+        let place = self
+            .netns
+            .as_ref()
+            .map_or(String::new(), |ns| format!(" in netns {}", ns.name()));
+        panic!("sshd did not start on {ip}{place}; its log:\n{log}");
     }
 }
 
-/// A running `sshd -D` on 127.0.0.1; killed when dropped.
+/// A running `sshd -D` (on 127.0.0.1 unless built otherwise); killed when
+/// dropped.
 pub struct Sshd {
     dir: TempDir,
+    ip: IpAddr,
     port: u16,
     child: Child,
     host_keys: Vec<PathBuf>,
     client_key: PathBuf,
+    /// Dropped after the child is killed (the `Drop` body runs first).
+    netns: Option<Netns>,
 }
 
 impl Sshd {
@@ -169,7 +243,33 @@ impl Sshd {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    /// The namespace it runs in (`None`: the test process's own).
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// The `known_hosts` host pattern for this server: `IP` on port 22,
+    /// `[IP]:PORT` otherwise (what OpenSSH looks up).
+    pub fn known_hosts_pattern(&self) -> String {
+        if self.port == 22 {
+            self.ip.to_string()
+        } else {
+            format!("[{}]:{}", self.ip, self.port)
+        }
+    }
+
+    /// This server's `known_hosts` lines (one per host key type).
+    pub fn known_hosts_lines(&self) -> String {
+        let mut known = String::new();
+        for line in self.host_public_keys() {
+            let mut parts = line.split_whitespace();
+            let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            writeln!(known, "{} {kind} {b64}", self.known_hosts_pattern()).expect("fmt");
+        }
+        known
     }
 
     /// The fixture's temp dir (sshd.log, keys, client files).
@@ -182,7 +282,8 @@ impl Sshd {
         &self.client_key
     }
 
-    /// `known_hosts` holding this server's host keys as `[127.0.0.1]:PORT`.
+    /// `known_hosts` holding this server's host keys as `[127.0.0.1]:PORT`
+    /// (see [`Sshd::known_hosts_pattern`] for other addresses).
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.path().join("known_hosts")
     }
@@ -218,17 +319,12 @@ impl Sshd {
     }
 
     fn write_client_files(&self) {
-        let mut known = String::new();
-        for line in self.host_public_keys() {
-            let mut parts = line.split_whitespace();
-            let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            writeln!(known, "[127.0.0.1]:{} {kind} {b64}", self.port).expect("fmt");
-        }
-        std::fs::write(self.known_hosts(), known).expect("known_hosts");
+        std::fs::write(self.known_hosts(), self.known_hosts_lines()).expect("known_hosts");
         let config = format!(
-            "Host test\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
+            "Host test\n  HostName {ip}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
              IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n  UserKnownHostsFile {known}\n  \
              GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            ip = self.ip,
             port = self.port,
             user = local_user(),
             key = self.client_key.display(),
@@ -245,19 +341,25 @@ impl Drop for Sshd {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+fn free_port(ip: IpAddr) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind a free loopback port")
 }
 
-fn write_config(dir: &Path, port: u16, host_keys: &[PathBuf], extra: &[String]) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    ip: IpAddr,
+    port: u16,
+    host_keys: &[PathBuf],
+    extra: &[String],
+) -> PathBuf {
     let mut cfg = String::new();
     for line in extra {
         writeln!(cfg, "{line}").expect("fmt");
     }
-    writeln!(cfg, "Port {port}\nListenAddress 127.0.0.1").expect("fmt");
+    writeln!(cfg, "Port {port}\nListenAddress {ip}").expect("fmt");
     for key in host_keys {
         writeln!(cfg, "HostKey {}", key.display()).expect("fmt");
     }
@@ -277,13 +379,13 @@ fn write_config(dir: &Path, port: u16, host_keys: &[PathBuf], extra: &[String]) 
 }
 
 /// Waits until the port answers with an SSH banner (or sshd exits).
-fn wait_for_banner(port: u16, child: &mut Child) -> bool {
+fn wait_for_banner(addr: SocketAddr, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let mut buf = [0u8; 8];
             if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-2.0") {
@@ -291,6 +393,25 @@ fn wait_for_banner(port: u16, child: &mut Child) -> bool {
             }
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Waits until sshd logs that it listens on `ip` port `port` (it does so
+/// right after `listen()`), or exits. For a namespace this process cannot
+/// connect into.
+fn wait_for_listening(dir: &Path, ip: IpAddr, port: u16, child: &mut Child) -> bool {
+    let needle = format!("Server listening on {ip} port {port}.");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+        if log.contains(&needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     false
 }
