@@ -38,6 +38,16 @@ pub enum SessionError {
         theirs: String,
     },
 
+    #[error("jump host {via} could not open a connection to {target}: {source}")]
+    Jump {
+        via: String,
+        target: String,
+        source: Box<russh::Error>,
+    },
+
+    #[error("ProxyCommand \"{command}\" could not be started: {source}")]
+    ProxyCommand { command: String, source: io::Error },
+
     #[error("Connection to {host} port {port} closed: {source}")]
     Protocol {
         host: String,
@@ -90,7 +100,10 @@ impl SessionError {
             SessionError::Resolve { .. } | SessionError::Connect { .. } | SessionError::Io(_) => {
                 true
             }
-            SessionError::Protocol { .. } | SessionError::Russh(_) => true,
+            SessionError::Protocol { .. } | SessionError::Russh(_) | SessionError::Jump { .. } => {
+                true
+            }
+            SessionError::ProxyCommand { .. } => false,
             SessionError::HostKey(_)
             | SessionError::Auth(_)
             | SessionError::Algorithms(_)

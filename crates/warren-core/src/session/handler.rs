@@ -7,16 +7,19 @@ use russh::keys::PublicKeyOrCertificate;
 
 use super::error::SessionError;
 use super::hostkey::HostKeyVerifier;
+use crate::forward::remote::{RemoteForwards, serve_channel};
 
 /// The per-connection handler russh calls into.
 pub struct ClientHandler {
     verifier: Arc<HostKeyVerifier>,
+    remote: Arc<RemoteForwards>,
 }
 
 impl ClientHandler {
-    pub(crate) fn new(verifier: HostKeyVerifier) -> Self {
+    pub(crate) fn new(verifier: HostKeyVerifier, remote: Arc<RemoteForwards>) -> Self {
         ClientHandler {
             verifier: Arc::new(verifier),
+            remote,
         }
     }
 }
@@ -58,5 +61,57 @@ impl russh::client::Handler for ClientHandler {
             .await
             .map_err(|e| SessionError::Io(std::io::Error::other(e)))??;
         Ok(true)
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        match self.remote.lookup_tcp(connected_address, connected_port) {
+            Some(target) => {
+                let origin = format!("{originator_address}:{originator_port}");
+                tokio::spawn(serve_channel(channel, reply, target, origin));
+            }
+            None => {
+                tracing::warn!(
+                    "the server forwarded a connection for {connected_address}:{connected_port}, which we did not ask for; refused"
+                );
+                reply
+                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        socket_path: &str,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        match self.remote.lookup_unix(socket_path) {
+            Some(target) => {
+                tokio::spawn(serve_channel(
+                    channel,
+                    reply,
+                    target,
+                    socket_path.to_owned(),
+                ));
+            }
+            None => {
+                reply
+                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                    .await
+            }
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod handler;
 mod hostkey;
 pub mod options;
+pub mod proxy;
 
 use std::sync::Arc;
 
@@ -22,16 +23,30 @@ pub use options::{
     AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
 
+use crate::forward::remote::RemoteForwards;
 use crate::prompt::Prompter;
 
 /// An authenticated connection.
 pub struct Session {
-    handle: Handle<ClientHandler>,
+    handle: Arc<Handle<ClientHandler>>,
+    remote: Arc<RemoteForwards>,
+    /// The jump host this session runs through; kept alive with it.
+    via: Option<Box<Session>>,
 }
 
 impl Session {
     pub fn handle(&self) -> &Handle<ClientHandler> {
         &self.handle
+    }
+
+    /// A shared handle, for tasks that open channels.
+    pub fn shared_handle(&self) -> Arc<Handle<ClientHandler>> {
+        self.handle.clone()
+    }
+
+    /// Where connections forwarded by the server (-R) are routed.
+    pub fn remote_forwards(&self) -> Arc<RemoteForwards> {
+        self.remote.clone()
     }
 
     /// Closes the connection politely.
@@ -58,19 +73,95 @@ pub fn client_config(opts: &ConnectOptions) -> Result<russh::client::Config, Ses
     })
 }
 
+/// How to reach a host: directly, through a ProxyCommand, or through a
+/// jump host (itself reached by its own route).
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub opts: ConnectOptions,
+    pub route: Route,
+}
+
+#[derive(Debug, Clone)]
+pub enum Route {
+    Direct,
+    /// The command (tokens expanded), run through `sh -c`; its stdio is
+    /// the transport.
+    ProxyCommand(String),
+    /// Through the previous hop: a direct-tcpip channel to this host.
+    Jump(Box<Hop>),
+}
+
+/// Connects along `hop`'s route: every jump host is verified under its own
+/// name and logged in to with its own settings, as ssh does.
+pub fn connect_hop<'a>(
+    hop: &'a Hop,
+    prompter: Arc<dyn Prompter>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Session, SessionError>> + Send + 'a>>
+{
+    Box::pin(async move {
+        match &hop.route {
+            Route::Direct => connect(&hop.opts, prompter).await,
+            Route::ProxyCommand(command) => {
+                let stream = proxy::spawn(command)?;
+                connect_stream(&hop.opts, prompter, stream, None).await
+            }
+            Route::Jump(via) => {
+                let via_session = connect_hop(via, prompter.clone()).await?;
+                let opts = &hop.opts;
+                info!(
+                    "Connecting to {}:{} through {}",
+                    opts.hostname, opts.port, via.opts.host
+                );
+                let channel = via_session
+                    .handle()
+                    .channel_open_direct_tcpip(
+                        opts.hostname.as_str(),
+                        u32::from(opts.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|source| SessionError::Jump {
+                        via: via.opts.host.clone(),
+                        target: format!("{} port {}", opts.hostname, opts.port),
+                        source: Box::new(source),
+                    })?;
+                let mut session =
+                    connect_stream(opts, prompter, channel.into_stream(), None).await?;
+                session.via = Some(Box::new(via_session));
+                Ok(session)
+            }
+        }
+    })
+}
+
 /// Dials, verifies and logs in.
 pub async fn connect(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
 ) -> Result<Session, SessionError> {
-    let mut config = client_config(opts)?;
     let stream = dial::dial(opts).await?;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
+    connect_stream(opts, prompter, stream, peer_ip).await
+}
+
+/// The SSH handshake, host key check and login over an open transport.
+pub async fn connect_stream<S>(
+    opts: &ConnectOptions,
+    prompter: Arc<dyn Prompter>,
+    stream: S,
+    peer_ip: Option<std::net::IpAddr>,
+) -> Result<Session, SessionError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut config = client_config(opts)?;
     let verifier = hostkey::HostKeyVerifier::new(opts, peer_ip, prompter.clone());
     verifier.tune_preferred(&mut config.preferred);
     log_offer(&config.preferred);
-    let handshake =
-        russh::client::connect_stream(Arc::new(config), stream, ClientHandler::new(verifier));
+    let remote = Arc::new(RemoteForwards::default());
+    let handler = ClientHandler::new(verifier, remote.clone());
+    let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let mut handle = match opts.connect_timeout {
         // Like ssh, ConnectTimeout also bounds the banner exchange and kex.
         Some(t) => tokio::time::timeout(t, handshake)
@@ -99,7 +190,11 @@ pub async fn connect(
         "Authenticated to {} ([{}]:{}).",
         opts.hostname, opts.hostname, opts.port
     );
-    Ok(Session { handle })
+    Ok(Session {
+        handle: Arc::new(handle),
+        remote,
+        via: None,
+    })
 }
 
 /// -v: what we offer (russh does not expose the negotiated names; -vvv

@@ -6,6 +6,7 @@ pub mod keygen;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
+mod tunnels;
 
 use clap::{Parser, Subcommand};
 

@@ -11,9 +11,11 @@ use warren_config::{
 };
 use warren_core::algorithms::{self as algos, AlgorithmOptions};
 use warren_core::exec::RunOptions;
+use warren_core::forward::{Endpoint, ForwardOptions, ForwardSpec};
 use warren_core::session::{
     AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
+use warren_core::session::{Hop, Route};
 
 use super::ssh_args::{SshArgs, join_command, parse_destination};
 use crate::logging::Verbosity;
@@ -30,7 +32,14 @@ pub enum TtyRequest {
 /// Everything one `warren ssh` run needs.
 #[derive(Debug)]
 pub struct Settings {
+    /// The destination and how to reach it (ProxyJump / ProxyCommand).
+    pub hop: Hop,
     pub connect: ConnectOptions,
+    /// -L, -D and -R, in that order.
+    pub forwards: Vec<ForwardSpec>,
+    pub forward_options: ForwardOptions,
+    /// -W host:port.
+    pub stdio_forward: Option<Endpoint>,
     pub run: RunOptions,
     pub tty: TtyRequest,
     /// `-N` / SessionType none: no session channel at all.
@@ -69,8 +78,26 @@ impl Settings {
                 eprintln!("{warning}");
             }
         }
+        let connect = connect_options(&host, &env)?;
+        let hop = Hop {
+            opts: connect.clone(),
+            route: route(&host, &cli.config, &env, 0)?,
+        };
         Ok(Settings {
-            connect: connect_options(&host, &env)?,
+            hop,
+            connect,
+            forwards: forwards(&host),
+            forward_options: ForwardOptions {
+                gateway_ports: host.gateway_ports(),
+                exit_on_forward_failure: host.exit_on_forward_failure(),
+                stream_local_bind_unlink: host.stream_local_bind_unlink(),
+                stream_local_bind_mask: host.stream_local_bind_mask(),
+                ..ForwardOptions::default()
+            },
+            stdio_forward: host.stdio_forward().map(|(h, port)| Endpoint::Tcp {
+                host: h.map(str::to_owned),
+                port,
+            }),
             run: run_options(&host, args),
             tty: match host.request_tty() {
                 config::RequestTty::Auto => TtyRequest::Auto,
@@ -110,6 +137,11 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     values("macs", &Flag::Macs);
     values("bind_address", &Flag::BindAddress);
     values("escape_char", &Flag::EscapeChar);
+    values("local_forward", &Flag::LocalForward);
+    values("remote_forward", &Flag::RemoteForward);
+    values("dynamic_forward", &Flag::DynamicForward);
+    values("jump", &Flag::ProxyJump);
+    values("stdio_forward", &Flag::StdioForward);
     let switches: [(&str, Flag); 13] = [
         ("verbose", Flag::Verbose),
         ("quiet", Flag::Quiet),
@@ -148,6 +180,80 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     flags.push((before_destination, destination));
     flags.sort_by_key(|(i, _)| *i);
     Ok(flags.into_iter().map(|(_, f)| f).collect())
+}
+
+/// Deepest ProxyJump nesting followed before giving up (a loop through
+/// ssh_config would otherwise never end).
+const MAX_JUMP_DEPTH: usize = 16;
+
+/// How to reach `host`: its ProxyJump (each hop resolved through ssh_config
+/// under its own name, as ssh does), else its ProxyCommand, else direct.
+fn route(
+    host: &HostConfig,
+    config: &ConfigFile,
+    env: &SystemEnvironment,
+    depth: usize,
+) -> anyhow::Result<Route> {
+    if let Some(jump) = host.proxy_jump() {
+        anyhow::ensure!(
+            depth < MAX_JUMP_DEPTH,
+            "ProxyJump nests more than {MAX_JUMP_DEPTH} hops deep; is there a loop?"
+        );
+        let mut cli = CommandLine::new(jump.host.clone());
+        cli.config_file(config.clone());
+        if let Some(extra) = &jump.extra {
+            cli.flag(Flag::ProxyJump(extra.clone()));
+        }
+        cli.flag(Flag::Destination {
+            user: jump.user.clone(),
+            port: jump.port,
+        });
+        let jump_host = config::resolve(&cli, env, &warren_algorithms())
+            .with_context(|| format!("resolving jump host {}", jump.host))?;
+        let hop = Hop {
+            opts: connect_options(&jump_host, env)?,
+            route: route(&jump_host, config, env, depth + 1)?,
+        };
+        return Ok(Route::Jump(Box::new(hop)));
+    }
+    if let Some(command) = host.proxy_command()? {
+        return Ok(Route::ProxyCommand(command));
+    }
+    Ok(Route::Direct)
+}
+
+fn endpoint(e: &config::ForwardEndpoint) -> Endpoint {
+    match e {
+        config::ForwardEndpoint::Tcp { host, port } => Endpoint::Tcp {
+            host: host.clone(),
+            port: *port,
+        },
+        config::ForwardEndpoint::Unix(path) => Endpoint::Unix(PathBuf::from(path)),
+    }
+}
+
+/// The forwards to set up, from the flags and ssh_config together.
+fn forwards(host: &HostConfig) -> Vec<ForwardSpec> {
+    let mut out = Vec::new();
+    for f in host.local_forwards() {
+        out.push(ForwardSpec::Local {
+            listen: endpoint(&f.listen),
+            connect: endpoint(&f.connect),
+        });
+    }
+    for f in host.dynamic_forwards() {
+        out.push(ForwardSpec::Dynamic {
+            listen: endpoint(&f.listen),
+        });
+    }
+    for f in host.remote_forwards() {
+        let connect = (!f.is_dynamic()).then(|| endpoint(&f.connect));
+        out.push(ForwardSpec::Remote {
+            listen: endpoint(&f.listen),
+            connect,
+        });
+    }
+    out
 }
 
 /// OpenSSH's lists with warren's defaults: `-G` prints what warren will

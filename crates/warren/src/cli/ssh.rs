@@ -4,12 +4,15 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
 use warren_core::exec::{self, Exit};
+use warren_core::forward::stdio::forward_stdio;
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
-use warren_core::session::{self, SessionError};
+use warren_core::session::{self, Session, SessionError};
 
 use super::settings::{Settings, TtyRequest};
 use super::ssh_args::SshArgs;
+use super::tunnels;
 use crate::logging;
 
 /// Exit status for warren's own failures, as ssh.
@@ -86,24 +89,51 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
     } else {
         Arc::new(TtyPrompter)
     };
-    let session = session::connect(&settings.connect, prompter).await?;
+    let session = session::connect_hop(&settings.hop, prompter).await?;
+    let token = CancellationToken::new();
+    let mut forwards = tunnels::start(
+        &session,
+        &settings.forwards,
+        &settings.forward_options,
+        &token,
+    )
+    .await?;
+    let code = run_session(&session, &settings).await;
+    token.cancel();
+    while forwards.join_next().await.is_some() {}
+    session.close().await;
+    code
+}
+
+/// What runs on the connection once the forwards are up: -W, -N, or a
+/// command / shell.
+async fn run_session(session: &Session, settings: &Settings) -> anyhow::Result<u8> {
+    if let Some(target) = &settings.stdio_forward {
+        forward_stdio(
+            session.handle(),
+            target,
+            settings.forward_options.queue_limit,
+        )
+        .await
+        .with_context(|| format!("stdio forwarding to {target} failed"))?;
+        return Ok(0);
+    }
     if settings.no_session {
-        // -N: no command; keep the connection until it closes or Ctrl-C.
+        // -N: no command; serve the forwards until the connection closes
+        // or the user interrupts.
         let closed = async {
             while !session.handle().is_closed() {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         };
         tokio::select! {
-            _ = closed => {}
-            _ = tokio::signal::ctrl_c() => session.close().await,
+            () = closed => return Ok(FAILURE),
+            _ = tokio::signal::ctrl_c() => return Ok(0),
         }
-        return Ok(0);
     }
     let mut run = settings.run.clone();
     run.pty = decide_tty(settings.tty, run.command.is_none());
     let exit = exec::run(session.handle(), &run).await?;
-    session.close().await;
     if let Exit::Signal { name, .. } = &exit {
         tracing::info!("remote command killed by signal {name}");
     }

@@ -50,21 +50,12 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 19] = [
-            (!self.local_forward.is_empty(), "-L (local forwarding)"),
-            (!self.remote_forward.is_empty(), "-R (remote forwarding)"),
-            (
-                !self.dynamic_forward.is_empty(),
-                "-D (dynamic/SOCKS forwarding)",
-            ),
-            (self.jump.is_some(), "-J (jump hosts)"),
-            (self.stdio_forward.is_some(), "-W (stdio forwarding)"),
+        let checks: [(bool, &'static str); 13] = [
             (self.background, "-f (background)"),
             (self.forward_agent, "-A (agent forwarding)"),
             (self.master > 0, "-M (ControlMaster)"),
             (self.control_path.is_some(), "-S (ControlPath)"),
             (self.control_command.is_some(), "-O (control commands)"),
-            (self.gateway_ports, "-g (GatewayPorts)"),
             (self.x11, "-X (X11 forwarding)"),
             (self.x11_trusted, "-Y (X11 forwarding)"),
             (self.tunnel.is_some(), "-w (tun forwarding)"),
@@ -289,8 +280,9 @@ mod tests {
 
     #[test]
     fn later_flags_are_named() {
-        let a = SshArgs::parse_from_ssh_argv(&argv("-L 1:h:2 host")).expect("parses");
-        assert_eq!(a.later.first_unsupported(), Some("-L (local forwarding)"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-L 1:h:2 -D 3 -J b host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), None);
+        assert_eq!(a.later.local_forward, ["1:h:2"]);
         let a = SshArgs::parse_from_ssh_argv(&argv("-fN host")).expect("parses");
         assert_eq!(a.later.first_unsupported(), Some("-f (background)"));
     }

@@ -1,0 +1,386 @@
+//! -L, -R, -D, -W, ProxyJump and ProxyCommand against real sshd instances,
+//! with real clients (TCP and unix echo, curl through SOCKS), bytes verified.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
+
+mod common;
+use common::{text, warren};
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use warren_testkit::{HttpHello, Sshd, TcpEcho, UnixEcho};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A background `warren ssh -N ...`, killed on drop.
+struct Tunnel(Child);
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tunnel(sshd: &Sshd, args: &[&str]) -> Tunnel {
+    let child = warren()
+        .args(["ssh", "-N", "-F"])
+        .arg(sshd.client_config())
+        .args(args)
+        .arg("test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn warren");
+    Tunnel(child)
+}
+
+/// Retries until `addr` accepts (the tunnel comes up) or 10 s pass.
+fn connect_when_up(addr: &str) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() > deadline => panic!("{addr} never came up: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Sends `data`, half-closes, reads everything back.
+fn echo_through(mut s: impl Read + Write + Shutdown, data: &[u8]) -> Vec<u8> {
+    s.write_all(data).unwrap();
+    s.shutdown_write();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    got
+}
+
+trait Shutdown {
+    fn shutdown_write(&mut self);
+}
+impl Shutdown for TcpStream {
+    fn shutdown_write(&mut self) {
+        self.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+impl Shutdown for std::os::unix::net::UnixStream {
+    fn shutdown_write(&mut self) {
+        self.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+
+#[test]
+fn local_forward_tcp_echo_bytes_verified() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let _t = tunnel(
+        &sshd,
+        &["-L", &format!("{port}:127.0.0.1:{}", echo.addr().port())],
+    );
+    let data = pattern(3 << 20, 1);
+    let got = echo_through(connect_when_up(&format!("127.0.0.1:{port}")), &data);
+    assert!(
+        got == data,
+        "echo through -L differs ({} of {} bytes)",
+        got.len(),
+        data.len()
+    );
+}
+
+#[test]
+fn local_forward_from_unix_socket_to_unix_socket() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let echo = UnixEcho::start(dir.path().join("echo.sock"));
+    let local = dir.path().join("local.sock");
+    let spec = format!("{}:{}", local.display(), echo.path().display());
+    let _t = tunnel(&sshd, &["-L", &spec]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(&local) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "unix listener never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&local).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "StreamLocalBindMask 0177 gives 0600");
+    let data = pattern(200_000, 2);
+    assert!(echo_through(s, &data) == data);
+}
+
+#[test]
+fn remote_forward_tcp_and_allocated_port_is_printed() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let mut t = tunnel(
+        &sshd,
+        &["-R", &format!("0:127.0.0.1:{}", echo.addr().port())],
+    );
+    // ssh's exact line, which scripts parse.
+    let mut stderr = BufReader::new(t.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let port: u16 = line
+        .strip_prefix("Allocated port ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    assert!(
+        line.trim_end().ends_with(&format!(
+            "for remote forward to 127.0.0.1:{}",
+            echo.addr().port()
+        )),
+        "{line}"
+    );
+    let data = pattern(1 << 20, 3);
+    let got = echo_through(connect_when_up(&format!("127.0.0.1:{port}")), &data);
+    assert!(got == data);
+}
+
+#[test]
+fn dynamic_forward_socks5_and_socks4a_with_curl() {
+    let sshd = Sshd::start();
+    let http = HttpHello::start("127.0.0.1:0");
+    let port = free_port();
+    let _t = tunnel(&sshd, &["-D", &port.to_string()]);
+    drop(connect_when_up(&format!("127.0.0.1:{port}")));
+    for flag in ["--socks5-hostname", "--socks4a", "--socks5", "--socks4"] {
+        // "localhost" is resolved by the server for the -hostname/4a forms.
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                flag,
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg(format!("http://localhost:{}/", http.addr().port()))
+            .output()
+            .expect("curl is required (apt-get install curl)");
+        assert!(out.status.success(), "curl {flag}: {}", text(&out.stderr));
+        assert!(!out.stdout.is_empty(), "curl {flag} got an empty body");
+    }
+    assert_eq!(http.requests(), 4);
+}
+
+#[test]
+fn local_port_in_use_names_the_port_and_exit_on_forward_failure_exits() {
+    let sshd = Sshd::start();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = warren()
+        .args(["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-F"])
+        .arg(sshd.client_config())
+        .args(["-L", &format!("127.0.0.1:{port}:127.0.0.1:1"), "test"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "names the holder: {err}"
+    );
+}
+
+#[test]
+fn refused_target_closes_the_local_connection_promptly() {
+    let sshd = Sshd::start();
+    let closed_port = free_port();
+    let port = free_port();
+    let _t = tunnel(&sshd, &["-L", &format!("{port}:127.0.0.1:{closed_port}")]);
+    let mut s = connect_when_up(&format!("127.0.0.1:{port}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "expected EOF");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed at once, not on a timeout"
+    );
+}
+
+#[test]
+fn remote_forward_the_server_refuses_fails_under_exit_on_forward_failure() {
+    let sshd = Sshd::builder().config("AllowTcpForwarding local").start();
+    let out = warren()
+        .args(["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-F"])
+        .arg(sshd.client_config())
+        .args(["-R", "0:127.0.0.1:1", "test"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("remote port forwarding failed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn jump_through_one_sshd_to_another() {
+    let bastion = Sshd::start();
+    let target = Sshd::start();
+    // One config naming both, keys and known_hosts of both.
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known_hosts");
+    let mut k = std::fs::read_to_string(bastion.known_hosts()).unwrap();
+    k.push_str(&std::fs::read_to_string(target.known_hosts()).unwrap());
+    std::fs::write(&known, k).unwrap();
+    target.authorize(&std::fs::read_to_string(bastion.client_key().with_extension("pub")).unwrap());
+    let cfg = dir.path().join("config");
+    let user = warren_testkit::local_user();
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {}\nHost target\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump bastion\n\
+             Host *\n  User {user}\n  IdentityFile {}\n  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n  \
+             UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            bastion.port(),
+            target.port(),
+            bastion.client_key().display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        warren()
+            .arg("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // ProxyJump from ssh_config.
+    let out = run(&["target", "echo $SSH_CONNECTION"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(&format!(" {}\n", target.port())),
+        "{}",
+        text(&out.stdout)
+    );
+    // -J on the command line, and a chain bastion -> bastion -> target.
+    let out = run(&[
+        "-J",
+        "bastion,bastion",
+        "-o",
+        "ProxyJump=none",
+        "target",
+        "echo chained",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "chained\n");
+    assert!(
+        bastion.log().matches("Accepted publickey").count() >= 3,
+        "{}",
+        bastion.log()
+    );
+    // ProxyCommand with warren -W as the proxy, and OpenSSH using warren -W.
+    let proxy = format!(
+        "ProxyCommand={} ssh -F {} -W %h:%p bastion",
+        env!("CARGO_BIN_EXE_warren"),
+        cfg.display()
+    );
+    let out = run(&["-o", &proxy, "target", "echo via-proxycommand"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "via-proxycommand\n");
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-o", &proxy, "target", "echo openssh-through-warren"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "OpenSSH with warren -W as ProxyCommand: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "openssh-through-warren\n");
+}
+
+#[test]
+fn connection_dropped_mid_transfer_ends_the_tunnel_with_failure() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let mut t = tunnel(
+        &sshd,
+        &["-L", &format!("{port}:127.0.0.1:{}", echo.addr().port())],
+    );
+    let mut s = connect_when_up(&format!("127.0.0.1:{port}"));
+    s.write_all(b"hello").unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).unwrap();
+    // Kill this sshd's session processes (its children), keeping its listener.
+    let listener_pid = std::fs::read_to_string(sshd.dir().join("sshd.pid"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().nth(1).unwrap_or("").to_owned());
+        if ppid.as_deref() == Some(listener_pid.as_str()) {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+            killed += 1;
+        }
+    }
+    assert!(
+        killed > 0,
+        "no session process of sshd {listener_pid} found"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = t.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "warren kept running after its connection died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(255));
+    assert!(
+        TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "the listener must close"
+    );
+}
