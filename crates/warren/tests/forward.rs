@@ -384,3 +384,90 @@ fn connection_dropped_mid_transfer_ends_the_tunnel_with_failure() {
         "the listener must close"
     );
 }
+
+#[test]
+fn five_hundred_concurrent_connections_through_one_local_forward() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let _t = tunnel(
+        &sshd,
+        &["-L", &format!("{port}:127.0.0.1:{}", echo.addr().port())],
+    );
+    drop(connect_when_up(&format!("127.0.0.1:{port}")));
+    // Open all 500 first, so they really are concurrent, then echo 64 KiB each.
+    let conns: Vec<TcpStream> = (0..500)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let workers: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut s)| {
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                let data = pattern(64 * 1024, i as u8);
+                s.write_all(&data).unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut got = Vec::with_capacity(data.len());
+                s.read_to_end(&mut got).unwrap();
+                got == data
+            })
+        })
+        .collect();
+    let ok = workers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(ok, 500, "every connection must echo its 64 KiB intact");
+}
+
+#[test]
+fn a_stalled_reader_does_not_stall_the_other_connections() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let _t = tunnel(
+        &sshd,
+        &["-L", &format!("{port}:127.0.0.1:{}", echo.addr().port())],
+    );
+    // A sends 8 MiB and does not read its echo for now.
+    let mut stalled = connect_when_up(&format!("127.0.0.1:{port}"));
+    let stalled_data = pattern(8 << 20, 7);
+    let mut writer = stalled.try_clone().unwrap();
+    let sent = stalled_data.clone();
+    let pusher = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    // B moves 32 MiB at full speed meanwhile.
+    let fast = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    fast.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let data = pattern(32 << 20, 9);
+    let mut reader = fast.try_clone().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).map(|_| got)
+    });
+    let mut w = fast;
+    w.write_all(&data).unwrap();
+    w.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = reading
+        .join()
+        .unwrap()
+        .expect("the fast connection must not stall behind the stalled one");
+    assert!(got == data, "fast connection bytes differ");
+    // Now A reads: everything it sent comes back intact.
+    pusher.join().unwrap();
+    stalled.shutdown(std::net::Shutdown::Write).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut back = Vec::new();
+    stalled.read_to_end(&mut back).unwrap();
+    assert!(
+        back == stalled_data,
+        "stalled connection lost bytes ({} of {})",
+        back.len(),
+        stalled_data.len()
+    );
+}
