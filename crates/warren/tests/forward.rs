@@ -471,3 +471,73 @@ fn a_stalled_reader_does_not_stall_the_other_connections() {
         stalled_data.len()
     );
 }
+
+/// Kills every process whose command line contains `marker`.
+fn kill_matching(marker: &str) {
+    let _ = Command::new("pkill").args(["-f", marker]).status();
+}
+
+/// Runs `warren ssh -f ...` to completion of its foreground part. The
+/// background client keeps stderr, so it goes to a file, not a pipe that
+/// would stay open as long as the client lives.
+fn warren_f(sshd: &Sshd, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let log = sshd.dir().join(format!("bg-{}.log", free_port()));
+    let status = warren()
+        .args(["ssh", "-F"])
+        .arg(sshd.client_config())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    (status, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn background_after_forwards_are_up_with_dash_f() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.addr().port());
+    let (status, err) = warren_f(
+        &sshd,
+        &["-fN", "-o", "ExitOnForwardFailure=yes", "-L", &spec, "test"],
+    );
+    assert!(status.success(), "{err}");
+    // The forward is up the moment -f returns: no retry needed.
+    let s = TcpStream::connect(("127.0.0.1", port));
+    let data = pattern(100_000, 5);
+    let echoed = s.map(|s| echo_through(s, &data));
+    kill_matching(&format!("-L {spec}"));
+    assert!(echoed.expect("listening when -f returned") == data);
+
+    // A forward that cannot be set up makes -f fail instead of backgrounding.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = format!("{}:127.0.0.1:1", taken.local_addr().unwrap().port());
+    let (status, err) = warren_f(
+        &sshd,
+        &["-fN", "-o", "ExitOnForwardFailure=yes", "-L", &busy, "test"],
+    );
+    kill_matching(&format!("-L {busy}"));
+    assert_eq!(status.code(), Some(255), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn background_command_with_dash_f() {
+    let sshd = Sshd::start();
+    let marker = sshd.dir().join("ran-in-background");
+    let command = format!("sleep 1; echo done > {}", marker.display());
+    let (status, err) = warren_f(&sshd, &["-f", "test", &command]);
+    assert!(status.success(), "{err}");
+    assert!(!marker.exists(), "-f returns before the command finishes");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the background command never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

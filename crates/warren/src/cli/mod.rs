@@ -2,6 +2,7 @@
 //! takes its arguments raw because ssh's ordering rules are its own.
 
 mod argv;
+mod background;
 pub mod keygen;
 mod settings;
 pub mod ssh;

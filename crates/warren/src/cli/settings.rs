@@ -40,6 +40,8 @@ pub struct Settings {
     pub forward_options: ForwardOptions,
     /// -W host:port.
     pub stdio_forward: Option<Endpoint>,
+    /// -f / ForkAfterAuthentication.
+    pub fork: bool,
     pub run: RunOptions,
     pub tty: TtyRequest,
     /// `-N` / SessionType none: no session channel at all.
@@ -94,6 +96,7 @@ impl Settings {
                 stream_local_bind_mask: host.stream_local_bind_mask(),
                 ..ForwardOptions::default()
             },
+            fork: host.fork_after_authentication(),
             stdio_forward: host.stdio_forward().map(|(h, port)| Endpoint::Tcp {
                 host: h.map(str::to_owned),
                 port,
@@ -142,7 +145,7 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     values("dynamic_forward", &Flag::DynamicForward);
     values("jump", &Flag::ProxyJump);
     values("stdio_forward", &Flag::StdioForward);
-    let switches: [(&str, Flag); 13] = [
+    let switches: [(&str, Flag); 14] = [
         ("verbose", Flag::Verbose),
         ("quiet", Flag::Quiet),
         ("no_tty", Flag::NoTty),
@@ -156,6 +159,7 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
         ("no_gssapi_delegation", Flag::NoGssapiDelegation),
         ("gssapi", Flag::Gssapi),
         ("no_x11", Flag::NoX11),
+        ("background", Flag::Background),
     ];
     for (id, flag) in switches {
         if let (true, Some(idx)) = (typed(id), m.indices_of(id)) {

@@ -12,7 +12,7 @@ use warren_core::session::{self, Session, SessionError};
 
 use super::settings::{Settings, TtyRequest};
 use super::ssh_args::SshArgs;
-use super::tunnels;
+use super::{background, tunnels};
 use crate::logging;
 
 /// Exit status for warren's own failures, as ssh.
@@ -62,6 +62,9 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
         print!("{}", settings.dump);
         return Ok(0);
     }
+    if let Some(code) = background::launch_if_requested(settings.fork) {
+        return Ok(code);
+    }
     logging::init(settings.verbosity, args.log_file.as_deref());
     warren_core::terminal::make_stdio_blocking();
     tracing::info!("warren {}", env!("CARGO_PKG_VERSION"));
@@ -98,6 +101,9 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
         &token,
     )
     .await?;
+    if settings.fork {
+        background::detach(settings.no_session);
+    }
     let code = run_session(&session, &settings).await;
     token.cancel();
     while forwards.join_next().await.is_some() {}

@@ -50,8 +50,7 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 13] = [
-            (self.background, "-f (background)"),
+        let checks: [(bool, &'static str); 12] = [
             (self.forward_agent, "-A (agent forwarding)"),
             (self.master > 0, "-M (ControlMaster)"),
             (self.control_path.is_some(), "-S (ControlPath)"),
@@ -283,8 +282,8 @@ mod tests {
         let a = SshArgs::parse_from_ssh_argv(&argv("-L 1:h:2 -D 3 -J b host")).expect("parses");
         assert_eq!(a.later.first_unsupported(), None);
         assert_eq!(a.later.local_forward, ["1:h:2"]);
-        let a = SshArgs::parse_from_ssh_argv(&argv("-fN host")).expect("parses");
-        assert_eq!(a.later.first_unsupported(), Some("-f (background)"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-A host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-A (agent forwarding)"));
     }
 
     #[test]
