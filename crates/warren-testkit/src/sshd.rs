@@ -334,8 +334,47 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// Kills the per-connection session processes (the listener's
+    /// children), as a dropped connection would; the listener stays.
+    pub fn kill_sessions(&self) -> usize {
+        let children = children_of(self.child.id());
+        for pid in &children {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        children.len()
+    }
+}
+
+/// Pids whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
+        // Sessions outlive their listener in sshd; end them too, so no
+        // client of this test lingers on a connection to it.
+        self.kill_sessions();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
