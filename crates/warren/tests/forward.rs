@@ -182,7 +182,11 @@ fn dynamic_forward_socks5_and_socks4a_with_curl() {
             .output()
             .expect("curl is required (apt-get install curl)");
         assert!(out.status.success(), "curl {flag}: {}", text(&out.stderr));
-        assert!(!out.stdout.is_empty(), "curl {flag} got an empty body");
+        assert_eq!(
+            text(&out.stdout),
+            HttpHello::BODY,
+            "curl {flag}: body through the tunnel"
+        );
     }
     // The server counts a request after answering it: give the last one a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
