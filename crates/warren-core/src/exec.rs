@@ -16,6 +16,7 @@ use russh::client::Handle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
 
+use crate::forward::Counters;
 use crate::session::error::SessionError;
 use crate::session::handler::ClientHandler;
 use crate::terminal;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub stdin_null: bool,
     /// The escape character, `None` for `EscapeChar none`.
     pub escape_char: Option<u8>,
+    /// The session's forwards and their counters, for `~#`.
+    pub forwards: Vec<(String, Arc<Counters>)>,
 }
 
 /// How the remote side ended.
@@ -106,7 +109,12 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
         write.eof().await?;
         None
     } else {
-        Some(tokio::spawn(pump_stdin(write.clone(), escape, quit_tx)))
+        Some(tokio::spawn(pump_stdin(
+            write.clone(),
+            escape,
+            quit_tx,
+            opts.forwards.clone(),
+        )))
     };
     let resize_task = tty.then(|| tokio::spawn(forward_window_changes(write.clone())));
     let mut stdout = tokio::io::stdout();
@@ -177,6 +185,7 @@ async fn pump_stdin(
     write: Arc<WriteHalf>,
     escape: Option<u8>,
     quit: tokio::sync::mpsc::Sender<()>,
+    forwards: Vec<(String, Arc<Counters>)>,
 ) {
     let mut stdin = tokio::io::stdin();
     let mut filter = escape.map(EscapeFilter::new);
@@ -201,6 +210,10 @@ async fn pump_stdin(
                         EscapeAction::Help(text) => {
                             let _ = std::io::stderr().write_all(text.as_bytes());
                         }
+                        EscapeAction::ListConnections => {
+                            let _ =
+                                std::io::stderr().write_all(connection_list(&forwards).as_bytes());
+                        }
                     }
                 }
                 out.into()
@@ -211,6 +224,25 @@ async fn pump_stdin(
         }
     }
     let _ = write.eof().await;
+}
+
+/// The `~#` report: each forward, its open and total connections and bytes.
+pub fn connection_list(forwards: &[(String, Arc<Counters>)]) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::from("The following connections are open:\r\n");
+    if forwards.is_empty() {
+        out.push_str("  (no forwards)\r\n");
+    }
+    for (spec, c) in forwards {
+        out.push_str(&format!(
+            "  {spec}: {} open, {} total, {} bytes out, {} bytes in\r\n",
+            c.open.load(Relaxed),
+            c.connections.load(Relaxed),
+            c.sent.load(Relaxed),
+            c.received.load(Relaxed)
+        ));
+    }
+    out
 }
 
 /// Sends a window-change request on every SIGWINCH.

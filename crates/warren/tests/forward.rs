@@ -529,3 +529,37 @@ fn background_command_with_dash_f() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn tilde_hash_lists_the_forwards_and_their_connections() {
+    let sshd = Sshd::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.addr().port());
+    let mut child = warren()
+        .args(["ssh", "-tt", "-F"])
+        .arg(sshd.client_config())
+        .args(["-L", &spec, "test", "sleep 5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut open = connect_when_up(&format!("127.0.0.1:{port}"));
+    open.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    open.read_exact(&mut back).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n~#").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"\n~.").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains("The following connections are open"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "-L {spec}: 1 open, 1 total, 4 bytes out, 4 bytes in"
+        )),
+        "{err}"
+    );
+}

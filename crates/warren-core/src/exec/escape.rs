@@ -9,6 +9,8 @@ pub enum EscapeAction {
     Disconnect,
     /// `~?`: print this help text locally.
     Help(String),
+    /// `~#`: list the open forwarded connections.
+    ListConnections,
 }
 
 /// Tracks line starts and a pending escape character.
@@ -44,6 +46,10 @@ impl EscapeFilter {
                         actions.push(EscapeAction::Help(self.help()));
                         continue;
                     }
+                    b'#' => {
+                        actions.push(EscapeAction::ListConnections);
+                        continue;
+                    }
                     b if b == self.escape => {
                         out.push(b);
                         self.at_line_start = false;
@@ -65,7 +71,7 @@ impl EscapeFilter {
         let e = self.escape as char;
         format!(
             "Supported escape sequences:\r\n {e}.   - terminate connection\r\n \
-             {e}?   - this message\r\n {e}{e}   - send the escape character by typing it twice\r\n\
+             {e}#   - list forwarded connections\r\n {e}?   - this message\r\n {e}{e}   - send the escape character by typing it twice\r\n\
              (Note that escapes are only recognized immediately after newline.)\r\n"
         )
     }
@@ -83,6 +89,7 @@ mod tests {
             (b"~~x", b"~x", 0),
             (b"~x", b"~x", 0),
             (b"\r~?", b"\r", 1),
+            (b"~#", b"", 1),
         ];
         for (input, want, n_actions) in cases {
             let (out, actions) = EscapeFilter::new(b'~').feed(input);

@@ -379,6 +379,7 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         env: environment_to_send(host),
         stdin_null: host.stdin_null(),
         escape_char: host.escape_char(),
+        forwards: Vec::new(),
     }
 }
 

@@ -94,7 +94,7 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
     };
     let session = session::connect_hop(&settings.hop, prompter).await?;
     let token = CancellationToken::new();
-    let mut forwards = tunnels::start(
+    let (mut forwards, active) = tunnels::start(
         &session,
         &settings.forwards,
         &settings.forward_options,
@@ -104,7 +104,7 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
     if settings.fork {
         background::detach(settings.no_session);
     }
-    let code = run_session(&session, &settings).await;
+    let code = run_session(&session, &settings, active).await;
     token.cancel();
     while forwards.join_next().await.is_some() {}
     session.close().await;
@@ -113,7 +113,11 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
 
 /// What runs on the connection once the forwards are up: -W, -N, or a
 /// command / shell.
-async fn run_session(session: &Session, settings: &Settings) -> anyhow::Result<u8> {
+async fn run_session(
+    session: &Session,
+    settings: &Settings,
+    active: tunnels::Active,
+) -> anyhow::Result<u8> {
     if let Some(target) = &settings.stdio_forward {
         forward_stdio(
             session.handle(),
@@ -139,6 +143,7 @@ async fn run_session(session: &Session, settings: &Settings) -> anyhow::Result<u
     }
     let mut run = settings.run.clone();
     run.pty = decide_tty(settings.tty, run.command.is_none());
+    run.forwards = active;
     let exit = exec::run(session.handle(), &run).await?;
     if let Exit::Signal { name, .. } = &exit {
         tracing::info!("remote command killed by signal {name}");

@@ -14,75 +14,82 @@ use warren_core::forward::remote::RemoteTarget;
 use warren_core::forward::{Counters, Endpoint, ForwardError, ForwardOptions, ForwardSpec, listen};
 use warren_core::session::Session;
 
+/// The forwards that are up, with their counters (for `~#` and status).
+pub type Active = Vec<(String, Arc<Counters>)>;
+
 /// Starts every forward; the returned tasks serve until `token` is cancelled.
 pub async fn start(
     session: &Session,
     specs: &[ForwardSpec],
     opts: &ForwardOptions,
     token: &CancellationToken,
-) -> anyhow::Result<JoinSet<()>> {
+) -> anyhow::Result<(JoinSet<()>, Active)> {
     let mut tasks = JoinSet::new();
+    let mut active = Active::new();
     for spec in specs {
+        let counters = Arc::new(Counters::default());
         let result = match spec {
             ForwardSpec::Local { listen, connect } => {
-                start_local(
-                    session,
-                    spec,
-                    listen,
-                    Target::Fixed(connect.clone()),
-                    opts,
-                    token,
-                    &mut tasks,
-                )
-                .await
+                let target = Target::Fixed(connect.clone());
+                start_local(session, spec, listen, target, opts, counters.clone())
+                    .await
+                    .map(|serve| {
+                        tasks.spawn(serve(token.clone()));
+                    })
             }
             ForwardSpec::Dynamic { listen } => {
-                start_local(
+                start_local(session, spec, listen, Target::Socks, opts, counters.clone())
+                    .await
+                    .map(|serve| {
+                        tasks.spawn(serve(token.clone()));
+                    })
+            }
+            ForwardSpec::Remote { listen, connect } => {
+                start_remote(
                     session,
                     spec,
                     listen,
-                    Target::Socks,
+                    connect.clone(),
                     opts,
-                    token,
-                    &mut tasks,
+                    counters.clone(),
                 )
+                // The server holds the listener; connections arrive through
+                // the session's handler.
                 .await
             }
-            ForwardSpec::Remote { listen, connect } => {
-                start_remote(session, spec, listen, connect.clone(), opts).await
-            }
         };
-        if let Err(e) = result {
-            if opts.exit_on_forward_failure {
-                bail!("{e} (ExitOnForwardFailure is set)");
-            }
-            warn!("Warning: {e}");
+        match result {
+            Ok(()) => active.push((spec.to_string(), counters)),
+            Err(e) if opts.exit_on_forward_failure => bail!("{e} (ExitOnForwardFailure is set)"),
+            Err(e) => warn!("Warning: {e}"),
         }
     }
-    Ok(tasks)
+    Ok((tasks, active))
 }
 
+/// Binds the listener now (so failures are reported before anything is
+/// declared up) and returns the task that serves it.
 async fn start_local(
     session: &Session,
     spec: &ForwardSpec,
     at: &Endpoint,
     target: Target,
     opts: &ForwardOptions,
-    token: &CancellationToken,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), ForwardError> {
+    counters: Arc<Counters>,
+) -> Result<impl FnOnce(CancellationToken) -> BoxFuture + use<>, ForwardError> {
     let text = spec.to_string();
     let listener = listen::bind(&text, at, opts).await?;
     let forwarder = Arc::new(Forwarder {
         handle: session.shared_handle(),
         spec: text,
         target,
-        counters: Arc::new(Counters::default()),
+        counters,
         queue_limit: opts.queue_limit,
     });
-    tasks.spawn(local::serve(listener, forwarder, token.clone()));
-    Ok(())
+    Ok(move |token| -> BoxFuture { Box::pin(local::serve(listener, forwarder, token)) })
 }
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// The listen address ssh asks the server for: "localhost" by default
 /// (the server's GatewayPorts decides the rest), "" for `*`.
@@ -100,12 +107,13 @@ async fn start_remote(
     at: &Endpoint,
     connect: Option<Endpoint>,
     opts: &ForwardOptions,
+    counters: Arc<Counters>,
 ) -> Result<(), ForwardError> {
     let text = spec.to_string();
     let target = RemoteTarget {
         spec: text.clone(),
         connect,
-        counters: Arc::new(Counters::default()),
+        counters,
         queue_limit: opts.queue_limit,
     };
     match at {
