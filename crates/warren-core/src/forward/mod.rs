@@ -87,6 +87,9 @@ pub struct ForwardOptions {
     /// Bytes a connection may queue toward a slow local reader before its
     /// channel is paused.
     pub queue_limit: usize,
+    /// PermitRemoteOpen: where a `-R port` SOCKS proxy may connect (empty:
+    /// anywhere).
+    pub permit_remote_open: Vec<String>,
 }
 
 impl Default for ForwardOptions {
@@ -97,6 +100,7 @@ impl Default for ForwardOptions {
             stream_local_bind_unlink: false,
             stream_local_bind_mask: 0o177,
             queue_limit: crate::session::options::DEFAULT_WINDOW as usize,
+            permit_remote_open: Vec::new(),
         }
     }
 }

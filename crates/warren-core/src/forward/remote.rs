@@ -23,6 +23,8 @@ pub struct RemoteTarget {
     pub connect: Option<Endpoint>,
     pub counters: Arc<Counters>,
     pub queue_limit: usize,
+    /// PermitRemoteOpen entries (`host:port`, `*` wildcards, `any`, `none`).
+    pub permit: Vec<String>,
 }
 
 /// Remote forwards by (listen address, port) as the server reports them,
@@ -122,6 +124,21 @@ pub async fn serve_channel(
     }
 }
 
+/// PermitRemoteOpen as ssh checks it: no entries or `any` allow all,
+/// `none` nothing; otherwise `host:port` with `*` for either part.
+pub fn permitted(permit: &[String], host: &str, port: u16) -> bool {
+    if permit.is_empty() || permit.iter().any(|p| p.eq_ignore_ascii_case("any")) {
+        return true;
+    }
+    permit.iter().any(|entry| {
+        let Some((h, p)) = entry.rsplit_once(':') else {
+            return false;
+        };
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        (h == "*" || h.eq_ignore_ascii_case(host)) && (p == "*" || p.parse::<u16>() == Ok(port))
+    })
+}
+
 /// `-R port`: the channel speaks SOCKS; we resolve and connect locally.
 async fn serve_socks(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
     let mut stream = channel.into_stream();
@@ -133,6 +150,19 @@ async fn serve_socks(channel: russh::Channel<russh::client::Msg>, target: Remote
         }
     };
     let dest = &request.target;
+    if !permitted(&target.permit, &dest.host(), dest.port()) {
+        warn!(
+            "{}: SOCKS connect to {dest} not permitted by PermitRemoteOpen",
+            target.spec
+        );
+        let _ = stream
+            .write_all(&socks::failure_reply(
+                request.version,
+                socks::Failure::NotAllowed,
+            ))
+            .await;
+        return;
+    }
     let local = match tokio::net::TcpStream::connect((dest.host(), dest.port())).await {
         Ok(s) => s,
         Err(e) => {
@@ -172,4 +202,32 @@ async fn serve_socks(channel: russh::Channel<russh::client::Msg>, target: Remote
         let _ = cw.shutdown().await;
     };
     tokio::join!(up, down);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permitted;
+
+    #[test]
+    fn permit_remote_open_table() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: &[(&[&str], &str, u16, bool)] = &[
+            (&[], "db", 5432, true),
+            (&["any"], "db", 5432, true),
+            (&["none"], "db", 5432, false),
+            (&["db:5432"], "db", 5432, true),
+            (&["db:5432"], "db", 5433, false),
+            (&["db:*"], "db", 1, true),
+            (&["*:443"], "web", 443, true),
+            (&["*:443"], "web", 80, false),
+            (&["[::1]:22"], "::1", 22, true),
+        ];
+        for (entries, host, port, want) in cases {
+            assert_eq!(
+                permitted(&list(entries), host, *port),
+                *want,
+                "{entries:?} {host}:{port}"
+            );
+        }
+    }
 }

@@ -94,7 +94,8 @@ impl Settings {
                 exit_on_forward_failure: host.exit_on_forward_failure(),
                 stream_local_bind_unlink: host.stream_local_bind_unlink(),
                 stream_local_bind_mask: host.stream_local_bind_mask(),
-                ..ForwardOptions::default()
+                permit_remote_open: host.permit_remote_open().to_vec(),
+                queue_limit: window_size() as usize,
             },
             fork: host.fork_after_authentication(),
             stdio_forward: host.stdio_forward().map(|(h, port)| Endpoint::Tcp {
@@ -184,6 +185,29 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     flags.push((before_destination, destination));
     flags.sort_by_key(|(i, _)| *i);
     Ok(flags.into_iter().map(|(_, f)| f).collect())
+}
+
+/// The channel window: 16 MiB, or `WARREN_WINDOW` (bytes, or with a
+/// K/M/G suffix; at least 64 KiB, at most 1 GiB) for links whose
+/// bandwidth-delay product is larger still. An environment variable, not
+/// an ssh_config keyword, so configs stay readable by OpenSSH.
+fn window_size() -> u32 {
+    std::env::var("WARREN_WINDOW")
+        .ok()
+        .and_then(|v| parse_size(&v))
+        .unwrap_or(warren_core::session::options::DEFAULT_WINDOW)
+}
+
+fn parse_size(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n = digits.parse::<u64>().ok()?.checked_mul(mult)?;
+    u32::try_from(n.clamp(64 << 10, 1 << 30)).ok()
 }
 
 /// Deepest ProxyJump nesting followed before giving up (a loop through
@@ -317,6 +341,7 @@ fn connect_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result
         visual_host_key: host.visual_host_key(),
     };
     c.auth = auth_options(host, env)?;
+    c.window_size = window_size();
     Ok(c)
 }
 
@@ -407,5 +432,19 @@ fn verbosity(level: config::LogLevel) -> Verbosity {
         L::Verbose | L::Debug1 => Verbosity::Verbose,
         L::Debug2 => Verbosity::Debug,
         L::Debug3 => Verbosity::Trace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn window_sizes() {
+        assert_eq!(parse_size("64M"), Some(64 << 20));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("2g"), Some(1 << 30), "capped at 1 GiB");
+        assert_eq!(parse_size("1"), Some(64 << 10), "at least 64 KiB");
+        assert_eq!(parse_size("lots"), None);
     }
 }

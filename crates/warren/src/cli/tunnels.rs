@@ -115,6 +115,7 @@ async fn start_remote(
         connect,
         counters,
         queue_limit: opts.queue_limit,
+        permit: opts.permit_remote_open.clone(),
     };
     match at {
         Endpoint::Tcp { host, port } => {
