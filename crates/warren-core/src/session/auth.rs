@@ -386,20 +386,7 @@ impl FileSigner<'_> {
         let text = std::fs::read_to_string(self.path).map_err(|_| locked())?;
         let key = PrivateKey::from_openssh(text.trim())
             .map_err(|e| FileSignError::Sign(e.to_string()))?;
-        for _ in 0..self.tries {
-            let prompt = format!("Enter passphrase for key '{}': ", self.path.display());
-            let Some(pass) = self.prompter.secret(&prompt) else {
-                return Err(locked());
-            };
-            if pass.expose().is_empty() {
-                return Err(locked());
-            }
-            match key.decrypt(pass.expose().as_bytes()) {
-                Ok(k) => return Ok(k),
-                Err(_) => self.prompter.inform("Bad passphrase, try again."),
-            }
-        }
-        Err(locked())
+        unlock(&key, self.path, self.tries, self.prompter).ok_or_else(locked)
     }
 }
 
@@ -499,21 +486,33 @@ fn load_private(
         );
         return Ok(None);
     }
-    for _ in 0..opts.number_of_password_prompts.max(1) {
-        let Some(pass) =
-            prompter.secret(&format!("Enter passphrase for key '{}': ", path.display()))
-        else {
-            return Ok(None);
-        };
+    Ok(unlock(
+        &key,
+        path,
+        opts.number_of_password_prompts.max(1),
+        prompter,
+    ))
+}
+
+/// Asks for the passphrase up to `tries` times; `None` when the user gives
+/// none (empty or cancelled) or every one was wrong.
+fn unlock(
+    key: &PrivateKey,
+    path: &Path,
+    tries: u32,
+    prompter: &dyn Prompter,
+) -> Option<PrivateKey> {
+    for _ in 0..tries {
+        let pass = prompter.secret(&format!("Enter passphrase for key '{}': ", path.display()))?;
         if pass.expose().is_empty() {
-            return Ok(None);
+            return None;
         }
         match key.decrypt(pass.expose().as_bytes()) {
-            Ok(k) => return Ok(Some(k)),
+            Ok(k) => return Some(k),
             Err(_) => prompter.inform("Bad passphrase, try again."),
         }
     }
-    Ok(None)
+    None
 }
 
 /// The mode bits when group or others may read the key (OpenSSH refuses it).
