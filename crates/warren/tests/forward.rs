@@ -563,3 +563,52 @@ fn tilde_hash_lists_the_forwards_and_their_connections() {
         "{err}"
     );
 }
+
+#[test]
+fn remote_dynamic_forward_serves_socks_on_the_servers_port() {
+    let sshd = Sshd::start();
+    let http = HttpHello::start("127.0.0.1:0");
+    let port = free_port();
+    let _t = tunnel(&sshd, &["-R", &port.to_string()]);
+    drop(connect_when_up(&format!("127.0.0.1:{port}")));
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--socks5-hostname",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg(format!("http://localhost:{}/", http.addr().port()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl through -R {port}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), HttpHello::BODY);
+}
+
+#[test]
+fn remote_forward_from_a_server_unix_socket_to_a_local_unix_socket() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let echo = UnixEcho::start(dir.path().join("local-echo.sock"));
+    let remote = dir.path().join("remote.sock");
+    let spec = format!("{}:{}", remote.display(), echo.path().display());
+    let _t = tunnel(&sshd, &["-R", &spec]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(&remote) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's unix listener never came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let data = pattern(300_000, 4);
+    assert!(echo_through(s, &data) == data);
+}

@@ -116,3 +116,35 @@ fn openssh_uses_warren_as_its_proxycommand_across_namespaces() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "through-warren\n");
 }
+
+#[test]
+fn rsync_through_a_jump_host() {
+    let topo = Topology::with_bastions(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/file"), vec![42u8; 200_000]).unwrap();
+    let dst = tmp.path().join("dst");
+    let transport = format!(
+        "{} ssh -F {} -J bastion1",
+        env!("CARGO_BIN_EXE_warren"),
+        topo.client_config().display()
+    );
+    // The target writes into its own view of the filesystem, which is ours
+    // (namespaces share the filesystem): the copy lands in `dst`.
+    let out = std::process::Command::new("rsync")
+        .args(["-a", "-e", &transport])
+        .arg(format!("{}/", src.display()))
+        .arg(format!("target:{}/", dst.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rsync -e '{transport}': {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dst.join("d/file")).unwrap(),
+        vec![42u8; 200_000]
+    );
+}

@@ -44,6 +44,21 @@ impl RemoteForwards {
         }
     }
 
+    /// Undoes [`RemoteForwards::add_tcp`] for a request the server refused.
+    pub fn remove_tcp(&self, address: &str, port: u32) {
+        if let Ok(mut m) = self.tcp.lock()
+            && let Some(list) = m.get_mut(&port)
+        {
+            list.retain(|(a, _)| a != address);
+        }
+    }
+
+    pub fn remove_unix(&self, path: &str) {
+        if let Ok(mut m) = self.unix.lock() {
+            m.remove(path);
+        }
+    }
+
     pub fn add_unix(&self, path: &str, target: RemoteTarget) {
         if let Ok(mut m) = self.unix.lock() {
             m.insert(path.to_owned(), target);

@@ -117,51 +117,57 @@ async fn start_remote(
         queue_limit: opts.queue_limit,
         permit: opts.permit_remote_open.clone(),
     };
+    let forwards = session.remote_forwards();
     match at {
         Endpoint::Tcp { host, port } => {
             let bind = remote_bind_host(host.as_deref());
-            let granted = session.handle().tcpip_forward(bind, u32::from(*port)).await;
-            let port_granted = match granted {
+            // Registered first: the server may forward a connection before
+            // its reply to the request reaches us.
+            forwards.add_tcp(bind, u32::from(*port), target.clone());
+            let granted = match session.handle().tcpip_forward(bind, u32::from(*port)).await {
                 Ok(p) if *port == 0 => p,
                 Ok(_) => u32::from(*port),
-                Err(russh::Error::RequestDenied) => {
-                    return Err(ForwardError::RemoteRefused {
-                        spec: text,
-                        port: *port,
+                Err(e) => {
+                    forwards.remove_tcp(bind, u32::from(*port));
+                    return Err(match e {
+                        russh::Error::RequestDenied => ForwardError::RemoteRefused {
+                            spec: text,
+                            port: *port,
+                        },
+                        source => ForwardError::Ssh { spec: text, source },
                     });
                 }
-                Err(source) => return Err(ForwardError::Ssh { spec: text, source }),
             };
             if *port == 0 {
+                forwards.add_tcp(bind, granted, target.clone());
+                forwards.remove_tcp(bind, 0);
                 // ssh prints this line on stderr, and scripts parse it.
                 eprintln!(
-                    "Allocated port {port_granted} for remote forward to {}",
+                    "Allocated port {granted} for remote forward to {}",
                     describe(&target.connect)
                 );
             }
             info!(
-                "Remote forward {bind}:{port_granted} -> {}",
+                "Remote forward {bind}:{granted} -> {}",
                 describe(&target.connect)
             );
-            session
-                .remote_forwards()
-                .add_tcp(bind, port_granted, target);
         }
         Endpoint::Unix(path) => {
             let path_text = path.to_string_lossy().into_owned();
-            match session
+            forwards.add_unix(&path_text, target);
+            if let Err(e) = session
                 .handle()
                 .streamlocal_forward(path_text.as_str())
                 .await
             {
-                Ok(()) => session.remote_forwards().add_unix(&path_text, target),
-                Err(russh::Error::RequestDenied) => {
-                    return Err(ForwardError::RemoteRefused {
+                forwards.remove_unix(&path_text);
+                return Err(match e {
+                    russh::Error::RequestDenied => ForwardError::RemoteRefused {
                         spec: text,
                         port: 0,
-                    });
-                }
-                Err(source) => return Err(ForwardError::Ssh { spec: text, source }),
+                    },
+                    source => ForwardError::Ssh { spec: text, source },
+                });
             }
         }
     }
