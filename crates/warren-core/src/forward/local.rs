@@ -160,13 +160,18 @@ async fn socks_open<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (request, leftover) = match socks::accept(stream).await {
-        Ok(r) => r,
-        Err(e) => {
-            debug!(forward = %f.spec, error = %e, "SOCKS handshake failed");
-            return None;
-        }
-    };
+    let (request, leftover) =
+        match tokio::time::timeout(super::SOCKS_HANDSHAKE_TIMEOUT, socks::accept(stream)).await {
+            Ok(Ok(r)) => r,
+            Err(_) => {
+                debug!("SOCKS handshake timed out");
+                return None;
+            }
+            Ok(Err(e)) => {
+                debug!(forward = %f.spec, error = %e, "SOCKS handshake failed");
+                return None;
+            }
+        };
     let target = &request.target;
     let opened = f
         .handle

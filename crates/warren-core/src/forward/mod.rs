@@ -16,6 +16,9 @@ use std::path::PathBuf;
 
 pub use pump::Counters;
 
+/// How long a SOCKS client may take to say where it wants to go.
+pub const SOCKS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Where a forward listens or connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {

@@ -157,9 +157,18 @@ pub fn permitted(permit: &[String], host: &str, port: u16) -> bool {
 /// `-R port`: the channel speaks SOCKS; we resolve and connect locally.
 async fn serve_socks(channel: russh::Channel<russh::client::Msg>, target: RemoteTarget) {
     let mut stream = channel.into_stream();
-    let (request, leftover) = match socks::accept(&mut stream).await {
-        Ok(r) => r,
-        Err(e) => {
+    let (request, leftover) = match tokio::time::timeout(
+        super::SOCKS_HANDSHAKE_TIMEOUT,
+        socks::accept(&mut stream),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Err(_) => {
+            debug!("SOCKS handshake timed out");
+            return;
+        }
+        Ok(Err(e)) => {
             debug!(forward = %target.spec, error = %e, "SOCKS handshake failed");
             return;
         }
