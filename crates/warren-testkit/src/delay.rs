@@ -4,9 +4,10 @@
 //! Design choice: per direction, a reader thread stamps each chunk with
 //! `read_at + one_way` and puts it on a bounded queue; a writer thread sleeps
 //! until that instant and writes it. The queue keeps order, and when it is
-//! full the reader stops reading, so TCP backpressure reaches the sender:
-//! at most `QUEUE_CHUNKS * CHUNK` bytes are in flight per direction (which
-//! caps throughput near that over `one_way`, like a real window would).
+//! full the reader stops reading, so TCP backpressure reaches the sender.
+//! The queue is bounded in bytes, not chunks: at most `MAX_IN_FLIGHT` bytes
+//! per direction (far above the windows under test, so the proxy itself
+//! never becomes the window; reads of any size count what they carry).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,7 +17,38 @@ use std::time::{Duration, Instant};
 use crate::serve::{Server, Tasks};
 
 const CHUNK: usize = 64 * 1024;
-const QUEUE_CHUNKS: usize = 256;
+/// Bytes held per direction before the reader stops reading.
+const MAX_IN_FLIGHT: usize = 256 * 1024 * 1024;
+
+/// Bytes queued in one direction, with a condition to wait for room.
+#[derive(Default)]
+struct Budget {
+    used: std::sync::Mutex<usize>,
+    room: std::sync::Condvar,
+}
+
+impl Budget {
+    /// Waits until `n` more bytes fit, then takes them.
+    fn take(&self, n: usize) {
+        let Ok(mut used) = self.used.lock() else {
+            return;
+        };
+        while *used + n > MAX_IN_FLIGHT && *used > 0 {
+            used = match self.room.wait(used) {
+                Ok(u) => u,
+                Err(_) => return,
+            };
+        }
+        *used += n;
+    }
+
+    fn give(&self, n: usize) {
+        if let Ok(mut used) = self.used.lock() {
+            *used = used.saturating_sub(n);
+        }
+        self.room.notify_all();
+    }
+}
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running delay proxy; see [`DelayProxy::start`].
@@ -95,26 +127,31 @@ fn direction<G: Send + Sync + 'static>(
     name: &str,
     guard: std::sync::Arc<G>,
 ) {
-    let (tx, rx) = sync_channel::<Chunk>(QUEUE_CHUNKS);
+    // The byte budget bounds the queue; the channel's own bound only
+    // needs to be larger than any count of chunks the budget admits.
+    let (tx, rx) = sync_channel::<Chunk>(MAX_IN_FLIGHT);
+    let budget = std::sync::Arc::new(Budget::default());
+    let (b_read, b_write) = (budget.clone(), budget);
     let g2 = guard.clone();
     tasks.spawn(&format!("delay-read-{name}"), move || {
-        read_side(from, one_way, &tx);
+        read_side(from, one_way, &tx, &b_read);
         drop(g2);
     });
     tasks.spawn(&format!("delay-write-{name}"), move || {
-        write_side(to, &rx);
+        write_side(to, &rx, &b_write);
         drop(guard);
     });
 }
 
 /// Reads chunks and queues them with their release time; blocks (and so
 /// stops reading) while the queue is full. Dropping `tx` signals EOF.
-fn read_side(mut from: TcpStream, one_way: Duration, tx: &SyncSender<Chunk>) {
+fn read_side(mut from: TcpStream, one_way: Duration, tx: &SyncSender<Chunk>, budget: &Budget) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                budget.take(n);
                 let release = Instant::now() + one_way;
                 if tx.send((release, buf[..n].to_vec())).is_err() {
                     // The writer gave up (peer gone): stop reading too.
@@ -128,13 +165,15 @@ fn read_side(mut from: TcpStream, one_way: Duration, tx: &SyncSender<Chunk>) {
 
 /// Writes each chunk at its release time; after the last one, half-closes
 /// (the EOF travels with the same delay as the data before it).
-fn write_side(mut to: TcpStream, rx: &Receiver<Chunk>) {
+fn write_side(mut to: TcpStream, rx: &Receiver<Chunk>, budget: &Budget) {
     for (release, data) in rx {
         let now = Instant::now();
         if release > now {
             std::thread::sleep(release - now);
         }
-        if to.write_all(&data).is_err() {
+        let written = to.write_all(&data);
+        budget.give(data.len());
+        if written.is_err() {
             let _ = to.shutdown(Shutdown::Both);
             return;
         }
