@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use crate::serve::{Server, Tasks};
@@ -127,9 +127,8 @@ fn direction<G: Send + Sync + 'static>(
     name: &str,
     guard: std::sync::Arc<G>,
 ) {
-    // The byte budget bounds the queue; the channel's own bound only
-    // needs to be larger than any count of chunks the budget admits.
-    let (tx, rx) = sync_channel::<Chunk>(MAX_IN_FLIGHT);
+    // The byte budget bounds the queue, so the channel itself needs none.
+    let (tx, rx) = channel::<Chunk>();
     let budget = std::sync::Arc::new(Budget::default());
     let (b_read, b_write) = (budget.clone(), budget);
     let g2 = guard.clone();
@@ -145,7 +144,7 @@ fn direction<G: Send + Sync + 'static>(
 
 /// Reads chunks and queues them with their release time; blocks (and so
 /// stops reading) while the queue is full. Dropping `tx` signals EOF.
-fn read_side(mut from: TcpStream, one_way: Duration, tx: &SyncSender<Chunk>, budget: &Budget) {
+fn read_side(mut from: TcpStream, one_way: Duration, tx: &Sender<Chunk>, budget: &Budget) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match from.read(&mut buf) {

@@ -16,6 +16,10 @@ use std::path::PathBuf;
 
 pub use pump::Counters;
 
+/// Bytes one forwarded connection may queue toward a local reader that
+/// is slower than the tunnel before its channel is paused.
+pub const QUEUE_LIMIT: usize = 16 * 1024 * 1024;
+
 /// How long a SOCKS client may take to say where it wants to go.
 pub const SOCKS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -102,7 +106,7 @@ impl Default for ForwardOptions {
             exit_on_forward_failure: false,
             stream_local_bind_unlink: false,
             stream_local_bind_mask: 0o177,
-            queue_limit: crate::session::options::DEFAULT_WINDOW as usize,
+            queue_limit: QUEUE_LIMIT,
             permit_remote_open: Vec::new(),
         }
     }

@@ -69,8 +69,12 @@ impl ConnectOptions {
     }
 }
 
-/// 16 MiB: russh's 2 MiB default caps a 20 ms link near 45 MB/s.
-pub const DEFAULT_WINDOW: u32 = 16 * 1024 * 1024;
+/// 64 MiB. russh's 2 MiB default (OpenSSH's too) caps a 50 ms link near
+/// 40 MB/s; russh re-opens the window at half, so the sender sees 32-64
+/// MiB. Measured here over a 50 ms delay proxy: 16 MiB gave 102 MB/s,
+/// 64 MiB 156 MB/s, OpenSSH 24 MB/s. Memory is not tied to it: each
+/// forwarded connection queues at most `forward::QUEUE_LIMIT`.
+pub const DEFAULT_WINDOW: u32 = 64 * 1024 * 1024;
 
 /// Host key verification settings.
 #[derive(Debug, Clone, Default)]

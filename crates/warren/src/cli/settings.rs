@@ -95,7 +95,7 @@ impl Settings {
                 stream_local_bind_unlink: host.stream_local_bind_unlink(),
                 stream_local_bind_mask: host.stream_local_bind_mask(),
                 permit_remote_open: host.permit_remote_open().to_vec(),
-                queue_limit: window_size() as usize,
+                ..ForwardOptions::default()
             },
             fork: host.fork_after_authentication(),
             stdio_forward: host.stdio_forward().map(|(h, port)| Endpoint::Tcp {
@@ -187,7 +187,7 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     Ok(flags.into_iter().map(|(_, f)| f).collect())
 }
 
-/// The channel window: 16 MiB, or `WARREN_WINDOW` (bytes, or with a
+/// The channel window: 64 MiB, or `WARREN_WINDOW` (bytes, or with a
 /// K/M/G suffix; at least 64 KiB, at most 1 GiB) for links whose
 /// bandwidth-delay product is larger still. An environment variable, not
 /// an ssh_config keyword, so configs stay readable by OpenSSH.
