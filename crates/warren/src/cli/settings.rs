@@ -34,7 +34,6 @@ pub enum TtyRequest {
 pub struct Settings {
     /// The destination and how to reach it (ProxyJump / ProxyCommand).
     pub hop: Hop,
-    pub connect: ConnectOptions,
     /// -L, -D and -R, in that order.
     pub forwards: Vec<ForwardSpec>,
     pub forward_options: ForwardOptions,
@@ -82,12 +81,11 @@ impl Settings {
         }
         let connect = connect_options(&host, &env)?;
         let hop = Hop {
-            opts: connect.clone(),
+            opts: connect,
             route: route(&host, &cli.config, &env, 0)?,
         };
         Ok(Settings {
             hop,
-            connect,
             forwards: forwards(&host),
             forward_options: ForwardOptions {
                 gateway_ports: host.gateway_ports(),

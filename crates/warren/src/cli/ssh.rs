@@ -68,7 +68,7 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
     logging::init(settings.verbosity, args.log_file.as_deref());
     warren_core::terminal::make_stdio_blocking();
     tracing::info!("warren {}", env!("CARGO_PKG_VERSION"));
-    let c = &settings.connect;
+    let c = &settings.hop.opts;
     tracing::info!(
         "Resolved {} to {}@{} port {} (ssh -G shows every option)",
         c.host,
@@ -87,7 +87,7 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
 }
 
 async fn session_main(settings: Settings) -> anyhow::Result<u8> {
-    let prompter: Arc<dyn Prompter> = if settings.connect.auth.batch_mode {
+    let prompter: Arc<dyn Prompter> = if settings.hop.opts.auth.batch_mode {
         Arc::new(NoPrompt)
     } else {
         Arc::new(TtyPrompter)
