@@ -8,7 +8,7 @@
 )]
 
 mod common;
-use common::{text, warren};
+use common::{script, text, warren};
 
 use std::process::{Command, Output, Stdio};
 
@@ -268,13 +268,7 @@ fn encrypted_key_passphrase_through_askpass() {
     let sshd = Sshd::start();
     let key = keygen(sshd.dir(), "id_locked", "ed25519", "s3cret phrase");
     sshd.authorize(&std::fs::read_to_string(key.with_extension("pub")).expect("pub"));
-    let askpass = sshd.dir().join("askpass.sh");
-    std::fs::write(&askpass, "#!/bin/sh\necho 's3cret phrase'\n").expect("askpass");
-    std::fs::set_permissions(
-        &askpass,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    let askpass = script(sshd.dir().join("askpass.sh"), "echo 's3cret phrase'\n");
     let cfg = sshd.dir().join("locked_cfg");
     let base = std::fs::read_to_string(sshd.client_config()).expect("cfg");
     std::fs::write(
@@ -451,21 +445,11 @@ fn unknown_host_ask_takes_yes_and_records_the_key() {
             known.display()
         ),
     );
-    let askpass = sshd.dir().join("yes.sh");
     let prompts = sshd.dir().join("asked.log");
-    std::fs::write(
-        &askpass,
-        format!(
-            "#!/bin/sh\nprintf '%s' \"$1\" >> {}\necho yes\n",
-            prompts.display()
-        ),
-    )
-    .expect("write");
-    std::fs::set_permissions(
-        &askpass,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    let askpass = script(
+        sshd.dir().join("yes.sh"),
+        &format!("printf '%s' \"$1\" >> {}\necho yes\n", prompts.display()),
+    );
     let out = warren()
         .arg("ssh")
         .arg("-F")
@@ -548,18 +532,11 @@ fn bind_address_sets_the_source_address() {
 fn encrypted_key_the_server_refuses_is_never_unlocked() {
     let sshd = Sshd::start();
     let locked = keygen(sshd.dir(), "id_locked_stranger", "ed25519", "pw");
-    let askpass = sshd.dir().join("count.sh");
     let asked = sshd.dir().join("asked");
-    std::fs::write(
-        &askpass,
-        format!("#!/bin/sh\necho x >> {}\necho pw\n", asked.display()),
-    )
-    .expect("write");
-    std::fs::set_permissions(
-        &askpass,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    let askpass = script(
+        sshd.dir().join("count.sh"),
+        &format!("echo x >> {}\necho pw\n", asked.display()),
+    );
     let base = std::fs::read_to_string(sshd.client_config()).expect("cfg");
     let cfg = sshd.dir().join("two_keys_cfg");
     // The locked key comes first; the fixture's key (authorized) second.

@@ -9,7 +9,7 @@
 )]
 
 mod common;
-use common::text;
+use common::{script, text};
 
 use std::process::{Command, Output, Stdio};
 
@@ -33,17 +33,10 @@ fn require_account() {
 fn askpass(sshd: &Sshd, answer: &str) -> std::path::PathBuf {
     let path = sshd.dir().join(format!("askpass-{}", answer.len()));
     let log = sshd.dir().join("prompts.log");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\necho \"$1\" >> {}\necho '{answer}'\n",
-            log.display()
-        ),
+    script(
+        path,
+        &format!("echo \"$1\" >> {}\necho '{answer}'\n", log.display()),
     )
-    .expect("write");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    path
 }
 
 fn login(sshd: &Sshd, method: &str, answer: &str, extra: &[&str]) -> Output {

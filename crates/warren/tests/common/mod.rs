@@ -12,3 +12,12 @@ pub fn warren() -> Command {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Writes an executable shell script (`#!/bin/sh` + `body`), e.g. an
+/// SSH_ASKPASS helper, and returns its path.
+pub fn script(path: std::path::PathBuf, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
+    path
+}
