@@ -550,6 +550,9 @@ fn tilde_hash_lists_the_forwards_and_their_connections() {
     let mut back = [0u8; 4];
     open.read_exact(&mut back).unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    // The pump counts a chunk once its write returns, which can be a moment
+    // after the client already read it.
+    std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"\n~#").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     stdin.write_all(b"\n~.").unwrap();
