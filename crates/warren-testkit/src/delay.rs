@@ -66,6 +66,7 @@ impl DelayProxy {
     pub fn start(listen: &str, target: SocketAddr, one_way: Duration) -> DelayProxy {
         let listener =
             TcpListener::bind(listen).unwrap_or_else(|e| panic!("DelayProxy: bind {listen}: {e}"));
+        crate::echo::deep_backlog(&listener);
         let addr = listener.local_addr().expect("DelayProxy local_addr");
         let server = Server::start("delay-proxy", listener, move |client, tasks| {
             let tasks2 = tasks.clone();

@@ -52,6 +52,7 @@ impl TcpEcho {
     pub fn start(addr: &str) -> TcpEcho {
         let listener =
             TcpListener::bind(addr).unwrap_or_else(|e| panic!("TcpEcho: bind {addr}: {e}"));
+        deep_backlog(&listener);
         let addr = listener.local_addr().expect("TcpEcho local_addr");
         let server = Server::start("tcp-echo", listener, |conn: TcpStream, tasks| {
             let _ = conn.set_nodelay(true);
@@ -178,4 +179,11 @@ fn answer_http(mut conn: TcpStream) -> io::Result<()> {
     // closes, so our close does not turn into a RST that eats the response.
     while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
     Ok(())
+}
+
+/// std listens with a backlog of 128; hundreds of connections arriving at
+/// once (load tests, with other tests sharing the CPU) would overflow it and
+/// be refused. Listening again raises the backlog on Linux.
+pub(crate) fn deep_backlog(listener: &TcpListener) {
+    let _ = rustix::net::listen(listener, 4096);
 }

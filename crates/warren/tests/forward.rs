@@ -398,15 +398,24 @@ fn five_hundred_concurrent_connections_through_one_local_forward() {
                 s.shutdown(std::net::Shutdown::Write).unwrap();
                 let mut got = Vec::with_capacity(data.len());
                 s.read_to_end(&mut got).unwrap();
-                got == data
+                (got == data, got.len())
             })
         })
         .collect();
-    let ok = workers
-        .into_iter()
-        .map(|w| w.join().unwrap())
-        .filter(|ok| *ok)
-        .count();
+    let results: Vec<(bool, usize)> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let bad: Vec<usize> = results
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, n)| *n)
+        .collect();
+    let ok = results.len() - bad.len();
+    if !bad.is_empty() {
+        let tail: Vec<&str> = sshd.log().lines().rev().take(20).collect();
+        eprintln!(
+            "byte counts of the failed connections: {bad:?}\nsshd log tail:\n{}",
+            tail.join("\n")
+        );
+    }
     assert_eq!(ok, 500, "every connection must echo its 64 KiB intact");
 }
 
