@@ -410,7 +410,8 @@ fn five_hundred_concurrent_connections_through_one_local_forward() {
         .collect();
     let ok = results.len() - bad.len();
     if !bad.is_empty() {
-        let tail: Vec<&str> = sshd.log().lines().rev().take(20).collect();
+        let log = sshd.log();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
         eprintln!(
             "byte counts of the failed connections: {bad:?}\nsshd log tail:\n{}",
             tail.join("\n")
