@@ -6,14 +6,13 @@
 //! channel's write half, while this task drains the read half; neither side
 //! can stall the other, and the channel's window gives backpressure.
 
-use std::io::Write as _;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use russh::ChannelMsg;
 use russh::client::Handle;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info};
 
 use crate::forward::Counters;
@@ -69,13 +68,69 @@ impl Exit {
     }
 }
 
-/// Runs one session channel to completion.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Where a session's input comes from and its output goes: this process's
+/// stdio, or descriptors a multiplexed client passed over the control
+/// socket.
+pub struct Stdio {
+    pub stdin: Reader,
+    pub stdout: Writer,
+    pub stderr: Writer,
+    /// The terminal on stdin, if it is one: the PTY's size and window
+    /// changes come from it.
+    pub terminal: Option<OwnedFd>,
+    /// Put that terminal in raw mode for the session (a multiplexed
+    /// client does that itself).
+    pub raw_mode: bool,
+}
+
+impl Stdio {
+    /// This process's stdin, stdout and stderr.
+    pub fn process() -> Stdio {
+        let stdin = std::io::stdin();
+        Stdio {
+            stdin: Box::new(tokio::io::stdin()),
+            stdout: Box::new(tokio::io::stdout()),
+            stderr: Box::new(tokio::io::stderr()),
+            terminal: terminal::is_terminal(stdin.as_fd())
+                .then(|| stdin.as_fd().try_clone_to_owned().ok())
+                .flatten(),
+            raw_mode: true,
+        }
+    }
+}
+
+/// Runs one session channel on this process's stdio to completion.
 pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Exit, SessionError> {
+    run_with(handle, opts, Stdio::process(), || {}).await
+}
+
+/// Runs one session channel on `stdio` to completion. `on_pty_failed`
+/// runs if the server refuses the PTY (the session goes on without one,
+/// as ssh's does).
+pub async fn run_with(
+    handle: &Handle<ClientHandler>,
+    opts: &RunOptions,
+    stdio: Stdio,
+    on_pty_failed: impl FnOnce(),
+) -> Result<Exit, SessionError> {
     let channel = handle.channel_open_session().await?;
-    let stdin_fd = std::io::stdin();
-    let tty = opts.pty && terminal::is_terminal(stdin_fd.as_fd());
+    let Stdio {
+        stdin,
+        mut stdout,
+        mut stderr,
+        terminal: term_fd,
+        raw_mode,
+    } = stdio;
+    let term_fd = term_fd.map(Arc::new);
+    let tty = opts.pty && term_fd.is_some();
     if opts.pty {
-        let (cols, rows, px, py) = terminal::window_size(stdin_fd.as_fd());
+        let (cols, rows, px, py) = match &term_fd {
+            Some(fd) => terminal::window_size(fd.as_fd()),
+            None => (80, 24, 0, 0),
+        };
         channel
             .request_pty(true, &opts.term, cols, rows, px, py, &[])
             .await?;
@@ -94,37 +149,51 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
         }
         (None, _) => channel.request_shell(true).await?,
     }
-    let raw = if tty {
-        terminal::RawModeGuard::enter(stdin_fd.as_fd())
-    } else {
-        None
+    // Requests are pipelined; replies come in order, so the first one
+    // answers the PTY request.
+    let mut pty_reply_pending = opts.pty;
+    let mut on_pty_failed = Some(on_pty_failed);
+    let mut raw = match &term_fd {
+        Some(fd) if tty && raw_mode => terminal::RawModeGuard::enter(fd.as_fd()),
+        _ => None,
     };
     let (mut read, write) = channel.split();
     let write = Arc::new(write);
     // As ssh: escapes follow the PTY request (-tt too), not the local terminal.
     let escape = if opts.pty { opts.escape_char } else { None };
     let (quit_tx, mut quit_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (notice_tx, mut notice_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let stdin_task = if opts.stdin_null {
         // -n: the remote sees end of input at once.
         write.eof().await?;
         None
     } else {
         Some(tokio::spawn(pump_stdin(
+            stdin,
             write.clone(),
             escape,
             quit_tx,
+            notice_tx,
             opts.forwards.clone(),
         )))
     };
-    let resize_task = tty.then(|| tokio::spawn(forward_window_changes(write.clone())));
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
+    let resize_task = match &term_fd {
+        Some(fd) if tty => Some(tokio::spawn(forward_window_changes(
+            write.clone(),
+            fd.clone(),
+        ))),
+        _ => None,
+    };
     let mut exit = Exit::Unknown;
     loop {
         let msg = tokio::select! {
             m = read.wait() => m,
             // `~.`; a closed sender (stdin done) is not a request to quit.
             Some(()) = quit_rx.recv() => break,
+            Some(text) = notice_rx.recv() => {
+                eprintln_to(&mut stderr, &text).await;
+                continue;
+            }
         };
         let Some(msg) = msg else { break };
         match msg {
@@ -147,6 +216,15 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
                     name: format!("{signal_name:?}"),
                     core_dumped,
                     message: error_message,
+                }
+            }
+            ChannelMsg::Success if pty_reply_pending => pty_reply_pending = false,
+            ChannelMsg::Failure if pty_reply_pending => {
+                pty_reply_pending = false;
+                raw = None;
+                eprintln_to(&mut stderr, "PTY allocation request failed on channel 0\r\n").await;
+                if let Some(f) = on_pty_failed.take() {
+                    f();
                 }
             }
             ChannelMsg::Failure => {
@@ -179,15 +257,22 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
     Ok(exit)
 }
 
+/// Writes a message of warren's own to the session's stderr.
+async fn eprintln_to(stderr: &mut Writer, text: &str) {
+    let _ = stderr.write_all(text.as_bytes()).await;
+    let _ = stderr.flush().await;
+}
+
 /// Copies stdin to the channel, sending EOF at end of input; with an escape
 /// character, interprets `~.` and friends at line starts.
 async fn pump_stdin(
+    mut stdin: Reader,
     write: Arc<WriteHalf>,
     escape: Option<u8>,
     quit: tokio::sync::mpsc::Sender<()>,
+    notices: tokio::sync::mpsc::UnboundedSender<String>,
     forwards: Vec<(String, Arc<Counters>)>,
 ) {
-    let mut stdin = tokio::io::stdin();
     let mut filter = escape.map(EscapeFilter::new);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -208,11 +293,10 @@ async fn pump_stdin(
                             return;
                         }
                         EscapeAction::Help(text) => {
-                            let _ = std::io::stderr().write_all(text.as_bytes());
+                            let _ = notices.send(text.to_string());
                         }
                         EscapeAction::ListConnections => {
-                            let _ =
-                                std::io::stderr().write_all(connection_list(&forwards).as_bytes());
+                            let _ = notices.send(connection_list(&forwards));
                         }
                     }
                 }
@@ -245,14 +329,15 @@ pub fn connection_list(forwards: &[(String, Arc<Counters>)]) -> String {
     out
 }
 
-/// Sends a window-change request on every SIGWINCH.
-async fn forward_window_changes(write: Arc<WriteHalf>) {
+/// Sends a window-change request on every SIGWINCH (a multiplexed
+/// client relays its own to the master).
+async fn forward_window_changes(write: Arc<WriteHalf>, terminal: Arc<OwnedFd>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut winch) = signal(SignalKind::window_change()) else {
         return;
     };
     while winch.recv().await.is_some() {
-        let (cols, rows, px, py) = terminal::window_size(std::io::stdin().as_fd());
+        let (cols, rows, px, py) = terminal::window_size(terminal.as_fd());
         if write.window_change(cols, rows, px, py).await.is_err() {
             return;
         }

@@ -7,6 +7,7 @@
 
 pub mod listen;
 pub mod local;
+pub mod manage;
 pub mod pump;
 pub mod remote;
 pub mod socks;

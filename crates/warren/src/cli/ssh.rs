@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use warren_core::exec::{self, Exit};
+use warren_core::forward::manage::Forwards;
 use warren_core::forward::stdio::forward_stdio;
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
 use warren_core::session::{self, Session, SessionError};
@@ -93,20 +94,17 @@ async fn session_main(settings: Settings) -> anyhow::Result<u8> {
         Arc::new(TtyPrompter)
     };
     let session = session::connect_hop(&settings.hop, prompter).await?;
-    let token = CancellationToken::new();
-    let (mut forwards, active) = tunnels::start(
+    let forwards = Forwards::new(
         &session,
-        &settings.forwards,
-        &settings.forward_options,
-        &token,
-    )
-    .await?;
+        settings.forward_options.clone(),
+        CancellationToken::new(),
+    );
+    tunnels::start(&forwards, &settings.forwards).await?;
     if settings.fork {
         background::detach(settings.no_session);
     }
-    let code = run_session(&session, &settings, active).await;
-    token.cancel();
-    while forwards.join_next().await.is_some() {}
+    let code = run_session(&session, &settings, forwards.list()).await;
+    forwards.shutdown().await;
     session.close().await;
     code
 }
