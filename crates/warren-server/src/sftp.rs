@@ -14,6 +14,9 @@ use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use russh::Channel;
 use russh::server::Msg;
@@ -22,6 +25,8 @@ use russh_sftp::protocol::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tracing::{debug, info};
+use warren_core::forward::QUEUE_LIMIT;
+use warren_core::forward::pump::{Counters, pump};
 
 use crate::session::Context;
 
@@ -42,7 +47,21 @@ pub fn start(ctx: &Context<'_>, name: &str, channel: Channel<Msg>) -> Result<(),
     }
     info!(peer = %ctx.peer, "sftp session");
     let handler = Fs::new(ctx.config.login.home.clone());
-    tokio::spawn(russh_sftp::server::run(channel.into_stream(), handler));
+    // russh-sftp ends by dropping its stream, which would close the
+    // channel with no exit status (scp then reports failure); serving it
+    // through a pipe lets the session end as sftp-server's does.
+    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let (id, handle, token) = (channel.id(), ctx.handle.clone(), ctx.token.clone());
+    tokio::spawn(async move {
+        russh_sftp::server::run(theirs, handler).await;
+        let counters = Arc::new(Counters::default());
+        tokio::select! {
+            _ = pump(ours, channel, Bytes::new(), QUEUE_LIMIT, counters) => {}
+            () = token.cancelled() => {}
+        }
+        let _ = handle.exit_status_request(id, 0).await;
+        let _ = handle.close(id).await;
+    });
     Ok(())
 }
 
