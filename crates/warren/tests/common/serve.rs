@@ -206,11 +206,16 @@ impl Serve {
         c
     }
 
+    /// Sends SIGTERM (graceful shutdown) without waiting.
+    pub fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    }
+
     /// Asks the server to shut down (SIGTERM) and waits for it, at most
     /// `limit`; returns its exit code.
     pub fn terminate(&mut self, limit: Duration) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.sigterm();
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
