@@ -334,3 +334,110 @@ fn certificate_from_a_cert_authority_logs_in_for_its_principal_only() {
     assert_eq!(out.status.code(), Some(255));
     assert!(serve.wait_log("no principal"), "{}", serve.log());
 }
+
+/// A private ssh-agent holding `key`, killed on drop.
+struct Agent {
+    pid: String,
+    sock: std::path::PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &std::path::Path, key: &std::path::Path) -> Agent {
+        let sock = dir.join("agent.sock");
+        let out = Command::new("ssh-agent")
+            .arg("-a")
+            .arg(&sock)
+            .arg("-s")
+            .output()
+            .expect("ssh-agent is required");
+        let said = text(&out.stdout);
+        let pid = said
+            .split("SSH_AGENT_PID=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .unwrap_or_else(|| panic!("{said}"))
+            .to_owned();
+        let agent = Agent { pid, sock };
+        let added = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", text(&added.stderr));
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(&self.pid).status();
+    }
+}
+
+/// The fixture's ssh with the agent as IdentityAgent (ssh forwards no
+/// agent it does not use itself) and -A.
+fn ssh_forwarding_agent(serve: &Serve, agent: &Agent) -> Command {
+    let agent_opt = format!("IdentityAgent={}", agent.sock.display());
+    let opts = serve
+        .client_options(&serve.client_key())
+        .into_iter()
+        .map(|o| {
+            if o == "IdentityAgent=none" {
+                agent_opt.clone()
+            } else {
+                o
+            }
+        });
+    let mut cmd = Command::new("ssh");
+    cmd.args(opts)
+        .args(["-A", "-p", &serve.port().to_string()])
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn agent_forwarding_reaches_the_clients_agent_unless_forbidden() {
+    let serve = Serve::start();
+    let agent = Agent::start(serve.dir(), &serve.client_key());
+    let fp = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(serve.dir().join("id.pub"))
+        .output()
+        .unwrap();
+    let fingerprint = text(&fp.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let cmd = ssh_forwarding_agent(&serve, &agent);
+    let out = run(cmd, "echo \"sock=$SSH_AUTH_SOCK\"; ssh-add -l");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&fingerprint),
+        "{said}\n{}\n{}",
+        text(&out.stderr),
+        serve.log()
+    );
+    let sock = said
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("sock=")
+        .to_owned();
+    assert!(!sock.is_empty());
+    // The socket goes away with the connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&sock).exists() {
+        assert!(std::time::Instant::now() < deadline, "{sock} left behind");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let serve = Serve::builder()
+        .authorized_keys("no-agent-forwarding KEY\n")
+        .start();
+    let agent = Agent::start(serve.dir(), &serve.client_key());
+    let cmd = ssh_forwarding_agent(&serve, &agent);
+    let out = run(cmd, "echo \"sock=$SSH_AUTH_SOCK\"");
+    assert_eq!(text(&out.stdout), "sock=\n", "{}", serve.log());
+    assert!(serve.wait_log("forbid agent forwarding"), "{}", serve.log());
+}
