@@ -18,7 +18,10 @@ use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, warn};
 
-type WriteHalf = russh::ChannelWriteHalf<russh::client::Msg>;
+/// What a channel of either side sends into its session.
+pub trait ChannelSide: From<(russh::ChannelId, ChannelMsg)> + Send + Sync + 'static {}
+
+impl<M: From<(russh::ChannelId, ChannelMsg)> + Send + Sync + 'static> ChannelSide for M {}
 
 /// Byte counters of one forward, shared by its connections.
 #[derive(Debug, Default)]
@@ -39,9 +42,9 @@ pub struct Totals {
 }
 
 /// Pumps `local` <-> `channel` until both directions are done.
-pub async fn pump<S>(
+pub async fn pump<S, M: ChannelSide>(
     local: S,
-    channel: russh::Channel<russh::client::Msg>,
+    channel: russh::Channel<M>,
     leftover: Bytes,
     queue_limit: usize,
     counters: Arc<Counters>,
@@ -78,9 +81,9 @@ where
 }
 
 /// Local -> channel; EOF on the local side becomes channel EOF.
-async fn upload<R: AsyncRead + Unpin>(
+async fn upload<R: AsyncRead + Unpin, M: ChannelSide>(
     mut local: R,
-    channel: WriteHalf,
+    channel: russh::ChannelWriteHalf<M>,
     leftover: Bytes,
     counters: Arc<Counters>,
 ) -> u64 {
@@ -115,7 +118,7 @@ async fn upload<R: AsyncRead + Unpin>(
 
 /// Channel -> local, through a bounded queue so the SSH connection never
 /// waits on this reader until `queue_limit` bytes are pending.
-async fn download<W: AsyncWrite + Unpin>(
+pub async fn download<W: AsyncWrite + Unpin>(
     mut channel: russh::ChannelReadHalf,
     mut local: W,
     queue_limit: usize,

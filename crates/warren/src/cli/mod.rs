@@ -4,6 +4,7 @@
 mod argv;
 mod background;
 pub mod keygen;
+pub mod serve;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
@@ -34,6 +35,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// A rootless SSH server running as you: `warren serve [--listen ADDR:PORT] ...`.
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -52,6 +58,7 @@ pub fn dispatch(args: &[String]) -> u8 {
     match args.get(1).map(String::as_str) {
         Some("ssh") => return ssh::main(&args[2..]),
         Some("keygen") => return keygen::main(&args[2..]),
+        Some("serve") => return serve::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -61,6 +68,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Keygen { args },
         }) => keygen::main(&args),
+        Ok(Top {
+            command: Command::Serve { args },
+        }) => serve::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }

@@ -21,3 +21,4 @@ pub fn script(path: std::path::PathBuf, body: &str) -> std::path::PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
     path
 }
+pub mod serve;

@@ -1,0 +1,153 @@
+//! What a server is told: where to listen, its keys, who may log in and
+//! what they may do, and the limits that protect it. Plain values with
+//! sshd's defaults; the CLI fills them from flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+
+/// Where the authorized keys come from.
+#[derive(Debug, Clone)]
+pub enum AuthorizedKeys {
+    /// A file, read again at every login (as sshd does).
+    File(PathBuf),
+    /// Lines held in memory (throwaway servers).
+    Text(String),
+}
+
+/// The account sessions run as: the user running the server.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+impl Login {
+    /// The invoking user, from the password database (`/etc/passwd`),
+    /// falling back to `$USER`, `$HOME` and `$SHELL`.
+    pub fn current() -> Login {
+        let uid = rustix::process::getuid().as_raw();
+        let from_passwd = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|text| passwd_entry(&text, uid));
+        if let Some(login) = from_passwd {
+            return login;
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Login {
+            user: env("USER")
+                .or_else(|| env("LOGNAME"))
+                .unwrap_or_else(|| uid.to_string()),
+            home: env("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from),
+            shell: env("SHELL").map_or_else(|| PathBuf::from("/bin/sh"), PathBuf::from),
+        }
+    }
+}
+
+/// The `/etc/passwd` line of `uid`: name:pw:uid:gid:gecos:home:shell.
+fn passwd_entry(text: &str, uid: u32) -> Option<Login> {
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 || f[2].parse::<u32>().ok()? != uid {
+            return None;
+        }
+        let shell = if f[6].is_empty() { "/bin/sh" } else { f[6] };
+        Some(Login {
+            user: f[0].to_owned(),
+            home: PathBuf::from(f[5]),
+            shell: PathBuf::from(shell),
+        })
+    })
+}
+
+/// Everything a [`crate::Server`] needs; [`ServerConfig::new`] gives sshd's
+/// defaults for the rest.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub host_keys: Vec<PrivateKey>,
+    pub authorized_keys: AuthorizedKeys,
+    pub login: Login,
+    /// Remote forwards may bind non-loopback addresses.
+    pub gateway_ports: bool,
+    pub allow_tcp_forwarding: bool,
+    pub allow_streamlocal_forwarding: bool,
+    pub allow_agent_forwarding: bool,
+    /// Apply `environment=` options of authorized_keys.
+    pub permit_user_environment: bool,
+    /// Patterns of the variables a client may set (AcceptEnv).
+    pub accept_env: Vec<String>,
+    /// Serve the `sftp` subsystem.
+    pub sftp: bool,
+    /// Failed authentication attempts before the connection is dropped.
+    pub max_auth_tries: u32,
+    /// Time a connection has to authenticate.
+    pub login_grace_time: Duration,
+    /// Connections that have not authenticated yet, at most.
+    pub max_startups: usize,
+    /// Session channels per connection, at most.
+    pub max_sessions: usize,
+    /// Drop a connection when nothing was received for this long.
+    pub idle_timeout: Option<Duration>,
+    /// On shutdown, how long running sessions may go on before they are
+    /// cut.
+    pub shutdown_grace: Duration,
+    /// The SSH channel window (bytes in flight per channel).
+    pub window_size: u32,
+}
+
+impl ServerConfig {
+    /// A config with sshd's defaults, running sessions as the invoking user.
+    pub fn new(
+        listen: SocketAddr,
+        host_keys: Vec<PrivateKey>,
+        authorized_keys: AuthorizedKeys,
+    ) -> ServerConfig {
+        ServerConfig {
+            listen,
+            host_keys,
+            authorized_keys,
+            login: Login::current(),
+            gateway_ports: false,
+            allow_tcp_forwarding: true,
+            allow_streamlocal_forwarding: true,
+            allow_agent_forwarding: true,
+            permit_user_environment: false,
+            accept_env: vec!["LANG".into(), "LC_*".into()],
+            sftp: true,
+            max_auth_tries: 6,
+            login_grace_time: Duration::from_secs(120),
+            max_startups: 10,
+            max_sessions: 10,
+            idle_timeout: None,
+            shutdown_grace: Duration::from_secs(10),
+            window_size: 16 * 1024 * 1024,
+        }
+    }
+
+    /// `~/.ssh/authorized_keys` of the login user.
+    pub fn default_authorized_keys(login: &Login) -> PathBuf {
+        Path::new(&login.home).join(".ssh").join("authorized_keys")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lines() {
+        let text = "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:\nbad line\n";
+        let root = passwd_entry(text, 0).unwrap();
+        assert_eq!(
+            (root.user.as_str(), root.home.to_str(), root.shell.to_str()),
+            ("root", Some("/root"), Some("/bin/bash"))
+        );
+        let bob = passwd_entry(text, 1000).unwrap();
+        assert_eq!(bob.shell, PathBuf::from("/bin/sh"));
+        assert!(passwd_entry(text, 5).is_none());
+    }
+}
