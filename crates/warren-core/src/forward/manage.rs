@@ -42,8 +42,13 @@ enum ActiveKind {
     },
     /// A server-side listener: its address as requested, and the port the
     /// server holds (the allocated one for port 0).
-    RemoteTcp { bind: String, port: u32 },
-    RemoteUnix { path: String },
+    RemoteTcp {
+        bind: String,
+        port: u32,
+    },
+    RemoteUnix {
+        path: String,
+    },
 }
 
 /// The forwards of one session.
@@ -79,10 +84,14 @@ impl Forwards {
         let (kind, added) = match spec {
             ForwardSpec::Local { listen, connect } => {
                 let target = Target::Fixed(connect.clone());
-                (self.add_local(&text, listen, target, &counters).await?, Added::default())
+                (
+                    self.add_local(&text, listen, target, &counters).await?,
+                    Added::default(),
+                )
             }
             ForwardSpec::Dynamic { listen } => (
-                self.add_local(&text, listen, Target::Socks, &counters).await?,
+                self.add_local(&text, listen, Target::Socks, &counters)
+                    .await?,
                 Added::default(),
             ),
             ForwardSpec::Remote { listen, connect } => {

@@ -14,6 +14,9 @@ use std::process::{Command, Stdio};
 
 const READY_FD: &str = "WARREN_BACKGROUND_READY_FD";
 
+/// Set in a background master started for ControlPersist.
+const PERSISTENT_MASTER: &str = "WARREN_PERSISTENT_MASTER";
+
 /// In the launcher (asked for `-f`, not yet the background client): runs
 /// the client and returns the exit code to leave with. `None`: carry on in
 /// this process (no `-f`, or this is the background client).
@@ -28,11 +31,38 @@ pub fn launch_if_requested(fork: bool) -> Option<u8> {
 }
 
 fn launch() -> std::io::Result<u8> {
+    launch_with(&[])
+}
+
+/// Whether this process is a background master started for ControlPersist.
+pub fn is_persistent_master() -> bool {
+    std::env::var_os(PERSISTENT_MASTER).is_some()
+}
+
+/// ControlPersist: starts this same command as a background master (no
+/// session of its own) and returns once it listens on ControlPath, with 0,
+/// or with its exit status if it failed first.
+pub fn launch_persistent_master() -> std::io::Result<u8> {
+    launch_with(&[(PERSISTENT_MASTER, "1")])
+}
+
+/// In a background master, once it listens: detaches from the launcher
+/// and lets go of the terminal's stdout and stderr (the first client's
+/// output must end when that client does).
+pub fn detach_persistent_master() {
+    detach(true);
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+}
+
+fn launch_with(env: &[(&str, &str)]) -> std::io::Result<u8> {
     let (read, write) = rustix::pipe::pipe()?;
     rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(std::env::args_os().skip(1))
         .env(READY_FD, write.as_raw_fd().to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()?;
     drop(write);

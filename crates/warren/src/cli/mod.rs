@@ -4,6 +4,7 @@
 mod argv;
 mod background;
 pub mod keygen;
+mod mux;
 pub mod serve;
 mod settings;
 pub mod ssh;

@@ -48,6 +48,46 @@ pub struct Settings {
     pub verbosity: Verbosity,
     /// `-G` output.
     pub dump: String,
+    /// ControlMaster / ControlPath / ControlPersist and `-O`.
+    pub mux: MuxSettings,
+}
+
+/// Connection sharing, as resolved.
+#[derive(Debug, Clone)]
+pub struct MuxSettings {
+    /// ControlPath, expanded; `None` for none.
+    pub path: Option<PathBuf>,
+    pub master: config::ControlMaster,
+    /// ControlPersist: `None` for no; `Some(None)` for yes (forever).
+    pub persist: Option<Option<std::time::Duration>>,
+    /// `-O` command.
+    pub command: Option<ControlCommand>,
+}
+
+/// `-O ctl_cmd`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlCommand {
+    Check,
+    Forward,
+    Cancel,
+    Exit,
+    Stop,
+}
+
+impl ControlCommand {
+    fn parse(s: &str) -> anyhow::Result<ControlCommand> {
+        Ok(match s {
+            "check" => ControlCommand::Check,
+            "forward" => ControlCommand::Forward,
+            "cancel" => ControlCommand::Cancel,
+            "exit" => ControlCommand::Exit,
+            "stop" => ControlCommand::Stop,
+            "proxy" | "conninfo" | "channels" => {
+                anyhow::bail!("-O {s} is not supported by this version of warren")
+            }
+            _ => anyhow::bail!("Invalid multiplex command."),
+        })
+    }
 }
 
 const USAGE: &str = "usage: warren ssh [-46CGNTVnqstv] [-b bind_address] [-c cipher_spec] [-E log_file]\n\
@@ -110,6 +150,23 @@ impl Settings {
             no_session: host.session_type() == config::SessionType::None,
             verbosity: verbosity(host.log_level()),
             dump: host.dump(),
+            mux: MuxSettings {
+                path: host.control_path().map(PathBuf::from),
+                master: host.control_master(),
+                persist: match host.control_persist() {
+                    config::ControlPersist::No => None,
+                    config::ControlPersist::Yes => Some(None),
+                    config::ControlPersist::Timeout(s) => {
+                        Some(Some(std::time::Duration::from_secs(s.into())))
+                    }
+                },
+                command: args
+                    .later
+                    .control_command
+                    .as_deref()
+                    .map(ControlCommand::parse)
+                    .transpose()?,
+            },
         })
     }
 }
@@ -144,7 +201,8 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     values("dynamic_forward", &Flag::DynamicForward);
     values("jump", &Flag::ProxyJump);
     values("stdio_forward", &Flag::StdioForward);
-    let switches: [(&str, Flag); 14] = [
+    values("control_path", &Flag::ControlPath);
+    let switches: [(&str, Flag); 15] = [
         ("verbose", Flag::Verbose),
         ("quiet", Flag::Quiet),
         ("no_tty", Flag::NoTty),
@@ -159,13 +217,14 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
         ("gssapi", Flag::Gssapi),
         ("no_x11", Flag::NoX11),
         ("background", Flag::Background),
+        ("master", Flag::Master),
     ];
     for (id, flag) in switches {
         if let (true, Some(idx)) = (typed(id), m.indices_of(id)) {
             // A cluster (-vvv, -tt) has one index but counts each letter.
             let idx: Vec<usize> = idx.collect();
             let times = match id {
-                "verbose" | "tty" => usize::from(m.get_count(id)).max(idx.len()),
+                "verbose" | "tty" | "master" => usize::from(m.get_count(id)).max(idx.len()),
                 _ => idx.len(),
             };
             let at = |n: usize| idx.get(n).or(idx.last()).copied().unwrap_or(0);

@@ -8,12 +8,13 @@ use tokio_util::sync::CancellationToken;
 use warren_core::exec::{self, Exit};
 use warren_core::forward::manage::Forwards;
 use warren_core::forward::stdio::forward_stdio;
+use warren_core::mux::master::{self as mux_master, ControlSocket, Master, MasterOptions};
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
 use warren_core::session::{self, Session, SessionError};
 
 use super::settings::{Settings, TtyRequest};
 use super::ssh_args::SshArgs;
-use super::{background, tunnels};
+use super::{background, mux, tunnels};
 use crate::logging;
 
 /// Exit status for warren's own failures, as ssh.
@@ -63,7 +64,9 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
         print!("{}", settings.dump);
         return Ok(0);
     }
-    if let Some(code) = background::launch_if_requested(settings.fork) {
+    if settings.mux.command.is_none()
+        && let Some(code) = background::launch_if_requested(settings.fork)
+    {
         return Ok(code);
     }
     logging::init(settings.verbosity, args.log_file.as_deref());
@@ -81,32 +84,155 @@ fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let code = runtime.block_on(session_main(settings));
+    let code = runtime.block_on(shared_or_own(settings));
     // stdin is read on a blocking thread that may never return; don't wait.
     runtime.shutdown_background();
     code
 }
 
-async fn session_main(settings: Settings) -> anyhow::Result<u8> {
+/// Through an existing master when there is one (ControlMaster no/auto),
+/// else over a connection of our own, which may become a master.
+async fn shared_or_own(settings: Settings) -> anyhow::Result<u8> {
+    if let Some(command) = settings.mux.command {
+        return mux::control_command(&settings, command).await;
+    }
+    let persistent_child = background::is_persistent_master();
+    if !persistent_child && mux::may_use_master(&settings.mux) {
+        if let Some(code) = mux::try_passenger(&settings, true).await {
+            return code;
+        }
+    }
+    let own_session = !settings.no_session || settings.stdio_forward.is_some();
+    if !persistent_child
+        && own_session
+        && mux::becomes_master(&settings.mux)
+        && settings.mux.persist.is_some()
+    {
+        // ControlPersist: the master lives in the background, and this run
+        // is its first client, as with ssh.
+        let code = background::launch_persistent_master()?;
+        if code != 0 {
+            return Ok(code);
+        }
+        // The master set our forwards up already.
+        return match mux::try_passenger(&settings, false).await {
+            Some(code) => code,
+            None => anyhow::bail!("the background master did not start listening"),
+        };
+    }
+    session_main(settings, persistent_child).await
+}
+
+async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Result<u8> {
     let prompter: Arc<dyn Prompter> = if settings.hop.opts.auth.batch_mode {
         Arc::new(NoPrompt)
     } else {
         Arc::new(TtyPrompter)
     };
-    let session = session::connect_hop(&settings.hop, prompter).await?;
-    let forwards = Forwards::new(
+    let session = session::connect_hop(&settings.hop, prompter.clone()).await?;
+    let forwards = Arc::new(Forwards::new(
         &session,
         settings.forward_options.clone(),
         CancellationToken::new(),
-    );
+    ));
     tunnels::start(&forwards, &settings.forwards).await?;
+    let master = start_master(&session, &forwards, &settings, prompter);
     if settings.fork {
         background::detach(settings.no_session);
     }
-    let code = run_session(&session, &settings, forwards.list()).await;
+    if persistent_child {
+        background::detach_persistent_master();
+    }
+    let terminated = master
+        .as_ref()
+        .map_or_else(CancellationToken::new, |m| m.terminated());
+    let own = async {
+        if persistent_child {
+            Ok(persist(&session, master.as_deref(), &settings).await)
+        } else {
+            run_session(&session, &settings, forwards.list()).await
+        }
+    };
+    let code = tokio::select! {
+        code = own => code,
+        () = terminated.cancelled() => Ok(if settings.no_session { 0 } else { FAILURE }),
+    };
+    if let Some(m) = &master {
+        // Multiplexed sessions still running keep the connection.
+        m.stop_listening();
+        let mut clients = m.clients();
+        tokio::select! {
+            _ = clients.wait_for(|n| *n == 0) => {}
+            () = terminated.cancelled() => {}
+            () = connection_closed(&session) => {}
+        }
+    }
     forwards.shutdown().await;
     session.close().await;
     code
+}
+
+/// Listens on ControlPath when this run is a master. A socket already
+/// there (another master) disables multiplexing with a warning, as ssh.
+fn start_master(
+    session: &Session,
+    forwards: &Arc<Forwards>,
+    settings: &Settings,
+    prompter: Arc<dyn Prompter>,
+) -> Option<Arc<Master>> {
+    if !mux::becomes_master(&settings.mux) {
+        return None;
+    }
+    let path = settings.mux.path.as_deref()?;
+    let socket = match ControlSocket::bind(path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return None;
+        }
+    };
+    let ask = matches!(
+        settings.mux.master,
+        warren_config::ControlMaster::Ask | warren_config::ControlMaster::AutoAsk
+    );
+    let master = Master::new(
+        session.shared_handle(),
+        forwards.clone(),
+        MasterOptions {
+            host: settings.hop.opts.host.clone(),
+            ask,
+            prompter,
+            queue_limit: settings.forward_options.queue_limit,
+        },
+    );
+    tokio::spawn(master.clone().serve(socket));
+    Some(master)
+}
+
+/// A background master (ControlPersist): serves until the connection
+/// closes, `-O exit`, or no client has been connected for the persist
+/// time.
+async fn persist(session: &Session, master: Option<&Master>, settings: &Settings) -> u8 {
+    let Some(master) = master else {
+        return FAILURE;
+    };
+    let idle = async {
+        match settings.mux.persist.flatten() {
+            Some(t) => mux_master::idle_for(master.clients(), t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = idle => 0,
+        () = connection_closed(session) => FAILURE,
+    }
+}
+
+/// Resolves when the SSH connection is gone.
+async fn connection_closed(session: &Session) {
+    while !session.handle().is_closed() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// What runs on the connection once the forwards are up: -W, -N, or a
@@ -129,13 +255,8 @@ async fn run_session(
     if settings.no_session {
         // -N: no command; serve the forwards until the connection closes
         // or the user interrupts.
-        let closed = async {
-            while !session.handle().is_closed() {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        };
         tokio::select! {
-            () = closed => return Ok(FAILURE),
+            () = connection_closed(session) => return Ok(FAILURE),
             _ = tokio::signal::ctrl_c() => return Ok(0),
         }
     }
@@ -151,7 +272,7 @@ async fn run_session(
 
 /// RequestTTY as ssh decides it: auto means a PTY for a login shell on a
 /// terminal; `yes` needs a local terminal; `force` always.
-fn decide_tty(request: TtyRequest, shell: bool) -> bool {
+pub(super) fn decide_tty(request: TtyRequest, shell: bool) -> bool {
     let stdin_tty = warren_core::terminal::is_terminal(std::io::stdin().as_fd());
     match request {
         TtyRequest::No => false,

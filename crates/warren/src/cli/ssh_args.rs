@@ -50,11 +50,8 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 12] = [
+        let checks: [(bool, &'static str); 9] = [
             (self.forward_agent, "-A (agent forwarding)"),
-            (self.master > 0, "-M (ControlMaster)"),
-            (self.control_path.is_some(), "-S (ControlPath)"),
-            (self.control_command.is_some(), "-O (control commands)"),
             (self.x11, "-X (X11 forwarding)"),
             (self.x11_trusted, "-Y (X11 forwarding)"),
             (self.tunnel.is_some(), "-w (tun forwarding)"),
