@@ -7,6 +7,7 @@
 pub mod algorithms;
 pub mod exec;
 pub mod forward;
+pub mod keys;
 pub mod prompt;
 pub mod secret;
 pub mod session;

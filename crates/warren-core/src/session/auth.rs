@@ -320,11 +320,12 @@ async fn query_then_unlock(
     path: &Path,
     public: &PublicKey,
 ) -> bool {
-    if let Some(mode) = loose_permissions(path) {
-        warn_loose(path, mode);
+    if let Err(e) = crate::keys::check_permissions(path) {
+        warn_loose(&e);
         seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{mode:o} too open)",
-            path.display()
+            "publickey ({}: refused, permissions 0{:o} too open)",
+            path.display(),
+            e.mode
         ));
         return false;
     }
@@ -401,8 +402,8 @@ impl russh::Signer for FileSigner<'_> {
     ) -> Result<Vec<u8>, FileSignError> {
         // Prompting blocks; keep the other tasks of the runtime running.
         let key = tokio::task::block_in_place(|| self.unlock())?;
-        let signature =
-            sign(&key, hash_alg, &to_sign).map_err(|e| FileSignError::Sign(e.to_string()))?;
+        let signature = crate::keys::sign(&key, hash_alg, &to_sign)
+            .map_err(|e| FileSignError::Sign(e.to_string()))?;
         // The format russh expects from a signer: the data, then the
         // signature blob as an SSH string.
         use russh::keys::ssh_encoding::Encode;
@@ -414,33 +415,8 @@ impl russh::Signer for FileSigner<'_> {
     }
 }
 
-/// A signature blob (algorithm name and signature), RSA with the requested
-/// SHA-2 hash.
-fn sign(
-    key: &PrivateKey,
-    hash_alg: Option<HashAlg>,
-    data: &[u8],
-) -> Result<Vec<u8>, russh::keys::ssh_key::Error> {
-    use russh::keys::signature::Signer as _;
-    use russh::keys::ssh_encoding::Encode as _;
-    use russh::keys::ssh_key::private::KeypairData;
-    let signature: russh::keys::ssh_key::Signature = match key.key_data() {
-        KeypairData::Rsa(rsa) => (rsa, hash_alg).try_sign(data)?,
-        _ => key.try_sign(data)?,
-    };
-    Ok(signature.encode_vec()?)
-}
-
-fn warn_loose(path: &Path, mode: u32) {
-    warn!(
-        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n\
-         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         Permissions 0{mode:o} for '{}' are too open.\n\
-         It is required that your private key files are NOT accessible by others.\n\
-         This private key will be ignored.",
-        path.display()
-    );
+fn warn_loose(e: &crate::keys::PermissionError) {
+    warn!("{e}");
 }
 
 /// Loads a private key, refusing loose permissions and asking for the
@@ -451,11 +427,12 @@ fn load_private(
     prompter: &dyn Prompter,
     seen: &mut Attempts,
 ) -> Result<Option<PrivateKey>, AuthError> {
-    if let Some(mode) = loose_permissions(path) {
-        warn_loose(path, mode);
+    if let Err(e) = crate::keys::check_permissions(path) {
+        warn_loose(&e);
         seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{mode:o} too open)",
-            path.display()
+            "publickey ({}: refused, permissions 0{:o} too open)",
+            path.display(),
+            e.mode
         ));
         return Ok(None);
     }
@@ -513,13 +490,6 @@ fn unlock(
         }
     }
     None
-}
-
-/// The mode bits when group or others may read the key (OpenSSH refuses it).
-fn loose_permissions(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
 }
 
 async fn keyboard_interactive(
