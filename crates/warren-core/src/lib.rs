@@ -4,6 +4,7 @@
 //! option structs here (`session::ConnectOptions`); nothing in this crate
 //! reads ssh_config itself, so every behaviour is testable with values.
 
+pub mod agent;
 pub mod algorithms;
 pub mod exec;
 pub mod forward;

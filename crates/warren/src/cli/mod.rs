@@ -1,6 +1,7 @@
 //! Subcommands, one file each. `dispatch` picks one from argv; `warren ssh`
 //! takes its arguments raw because ssh's ordering rules are its own.
 
+pub mod agent;
 mod argv;
 mod background;
 pub mod keygen;
@@ -29,8 +30,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// known_hosts maintenance as ssh-keygen: -R HOST, -F HOST, -H [-f FILE].
+    /// Keys as ssh-keygen: generate, -y, -l, -p, and -R/-F/-H for known_hosts.
     Keygen {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Authentication agent as ssh-agent: -s/-c, -a PATH, -D, -t LIFE, -k, COMMAND.
+    Agent {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -52,6 +58,7 @@ pub fn dispatch(args: &[String]) -> u8 {
     match args.get(1).map(String::as_str) {
         Some("ssh") => return ssh::main(&args[2..]),
         Some("keygen") => return keygen::main(&args[2..]),
+        Some("agent") => return agent::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -61,6 +68,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Keygen { args },
         }) => keygen::main(&args),
+        Ok(Top {
+            command: Command::Agent { args },
+        }) => agent::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
