@@ -45,20 +45,22 @@ pub struct ListedIdentity {
 
 impl ListedIdentity {
     fn parse(blob: Vec<u8>, comment: String) -> Option<ListedIdentity> {
-        if let Ok(key) = KeyData::decode(&mut blob.as_slice()) {
+        // Certificates first: a certificate blob also decodes as an
+        // opaque key of an unknown type.
+        if let Ok(cert) = Certificate::from_bytes(&blob) {
             return Some(ListedIdentity {
+                key: cert.public_key().clone(),
+                certificate: Some(Box::new(cert)),
                 blob,
                 comment,
-                key,
-                certificate: None,
             });
         }
-        let cert = Certificate::from_bytes(&blob).ok()?;
+        let key = KeyData::decode(&mut blob.as_slice()).ok()?;
         Some(ListedIdentity {
-            key: cert.public_key().clone(),
-            certificate: Some(Box::new(cert)),
             blob,
             comment,
+            key,
+            certificate: None,
         })
     }
 

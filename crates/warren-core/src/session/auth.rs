@@ -213,13 +213,15 @@ async fn publickey(
                 .authenticate_openssh_cert(user, key.clone(), cert)
                 .await;
             if settle(r.map_err(|e| protocol(user, e))?, seen) {
+                add_to_agent(opts, &key, path, prompter).await;
                 return Ok(true);
             }
         }
         let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
             .await;
         if settle(r.map_err(|e| protocol(user, e))?, seen) {
+            add_to_agent(opts, &key, path, prompter).await;
             return Ok(true);
         }
     }
@@ -351,12 +353,19 @@ async fn query_then_unlock(
         path,
         tries: opts.number_of_password_prompts.max(1),
         prompter,
+        unlocked: None,
     };
     match handle
         .authenticate_publickey_with(user, public.clone(), hash, &mut signer)
         .await
     {
-        Ok(r) => settle(r, seen),
+        Ok(r) => {
+            let done = settle(r, seen);
+            if let (true, Some(key)) = (done, &signer.unlocked) {
+                add_to_agent(opts, key, path, prompter).await;
+            }
+            done
+        }
         Err(e) => {
             debug!(error = %e, "key not used");
             false
@@ -369,6 +378,8 @@ struct FileSigner<'a> {
     path: &'a Path,
     tries: u32,
     prompter: &'a dyn Prompter,
+    /// The decrypted key once used, for AddKeysToAgent.
+    unlocked: Option<PrivateKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -404,6 +415,7 @@ impl russh::Signer for FileSigner<'_> {
         let key = tokio::task::block_in_place(|| self.unlock())?;
         let signature = crate::keys::sign(&key, hash_alg, &to_sign)
             .map_err(|e| FileSignError::Sign(e.to_string()))?;
+        self.unlocked = Some(key);
         // The format russh expects from a signer: the data, then the
         // signature blob as an SSH string.
         use russh::keys::ssh_encoding::Encode;
@@ -412,6 +424,46 @@ impl russh::Signer for FileSigner<'_> {
             .encode(&mut to_sign)
             .map_err(|e| FileSignError::Sign(e.to_string()))?;
         Ok(to_sign)
+    }
+}
+
+/// AddKeysToAgent: after a key file logged us in, hand the key to the
+/// agent (asking first for `ask`, with a confirm constraint for
+/// `confirm`, with the configured lifetime). Failures are only logged.
+async fn add_to_agent(opts: &AuthOptions, key: &PrivateKey, path: &Path, prompter: &dyn Prompter) {
+    use super::options::AddKeys;
+    use crate::agent::{AgentClient, Constraints, Identity};
+    if opts.add_keys_to_agent == AddKeys::No {
+        return;
+    }
+    let Some(sock) = &opts.identity_agent else {
+        return;
+    };
+    let comment = match key.comment().as_str_lossy() {
+        "" => path.display().to_string(),
+        c => c.to_owned(),
+    };
+    if opts.add_keys_to_agent == AddKeys::Ask {
+        let question = format!("Add key {} ({comment}) to agent? (yes/no) ", path.display());
+        let answer = prompter.ask(&question).unwrap_or_default();
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+            return;
+        }
+    }
+    let constraints = Constraints {
+        lifetime: opts.add_keys_lifetime,
+        confirm: opts.add_keys_to_agent == AddKeys::Confirm,
+        unknown_extension: None,
+    };
+    let added = async {
+        let mut agent = AgentClient::connect(sock).await?;
+        agent
+            .add(Identity::Key(key.clone()), &comment, constraints)
+            .await
+    };
+    match added.await {
+        Ok(()) => info!("Added {} to the agent (AddKeysToAgent)", path.display()),
+        Err(e) => warn!("could not add {} to the agent: {e}", path.display()),
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::info;
 pub use error::{AuthError, ConnectCause, HostKeyError, SessionError};
 pub use handler::ClientHandler;
 pub use options::{
-    AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
 
 use crate::forward::remote::RemoteForwards;

@@ -107,6 +107,20 @@ pub struct AuthOptions {
     pub password: bool,
     pub kbd_interactive: bool,
     pub number_of_password_prompts: u32,
+    /// AddKeysToAgent for keys loaded from files.
+    pub add_keys_to_agent: AddKeys,
+    /// Its lifetime in seconds (`AddKeysToAgent 1h`).
+    pub add_keys_lifetime: Option<u32>,
+}
+
+/// `AddKeysToAgent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddKeys {
+    #[default]
+    No,
+    Yes,
+    Ask,
+    Confirm,
 }
 
 impl Default for AuthOptions {
@@ -130,6 +144,8 @@ impl Default for AuthOptions {
             password: true,
             kbd_interactive: true,
             number_of_password_prompts: 3,
+            add_keys_to_agent: AddKeys::No,
+            add_keys_lifetime: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Subcommands, one file each. `dispatch` picks one from argv; `warren ssh`
 //! takes its arguments raw because ssh's ordering rules are its own.
 
+pub mod add;
 pub mod agent;
 mod argv;
 mod background;
@@ -35,6 +36,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Add keys to an agent as ssh-add: FILES, -l, -L, -d, -D, -t, -c, -x, -X.
+    Add {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Authentication agent as ssh-agent: -s/-c, -a PATH, -D, -t LIFE, -k, COMMAND.
     Agent {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,6 +65,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("ssh") => return ssh::main(&args[2..]),
         Some("keygen") => return keygen::main(&args[2..]),
         Some("agent") => return agent::main(&args[2..]),
+        Some("add") => return add::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -71,6 +78,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Agent { args },
         }) => agent::main(&args),
+        Ok(Top {
+            command: Command::Add { args },
+        }) => add::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }

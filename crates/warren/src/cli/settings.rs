@@ -13,7 +13,7 @@ use warren_core::algorithms::{self as algos, AlgorithmOptions};
 use warren_core::exec::RunOptions;
 use warren_core::forward::{Endpoint, ForwardOptions, ForwardSpec};
 use warren_core::session::{
-    AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
 use warren_core::session::{Hop, Route};
 
@@ -355,6 +355,7 @@ fn auth_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result<Au
         .split(',')
         .map(str::to_owned)
         .collect();
+    let (add_keys, add_keys_life) = host.add_keys_to_agent();
     Ok(AuthOptions {
         identity_files,
         identity_files_explicit: explicit,
@@ -369,6 +370,13 @@ fn auth_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result<Au
         password: host.password_authentication(),
         kbd_interactive: host.kbd_interactive_authentication(),
         number_of_password_prompts: host.number_of_password_prompts(),
+        add_keys_to_agent: match add_keys {
+            config::AddKeysToAgent::No => AddKeys::No,
+            config::AddKeysToAgent::Yes => AddKeys::Yes,
+            config::AddKeysToAgent::Ask => AddKeys::Ask,
+            config::AddKeysToAgent::Confirm => AddKeys::Confirm,
+        },
+        add_keys_lifetime: (add_keys_life > 0).then_some(add_keys_life),
     })
 }
 
