@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub escape_char: Option<u8>,
     /// The session's forwards and their counters, for `~#`.
     pub forwards: Vec<(String, Arc<Counters>)>,
+    /// Ask the server to forward the agent (auth-agent-req@openssh.com).
+    pub forward_agent: bool,
 }
 
 /// How the remote side ended.
@@ -79,6 +81,10 @@ pub async fn run(handle: &Handle<ClientHandler>, opts: &RunOptions) -> Result<Ex
         channel
             .request_pty(true, &opts.term, cols, rows, px, py, &[])
             .await?;
+    }
+    if opts.forward_agent {
+        info!("Requesting authentication agent forwarding.");
+        channel.agent_forward(false).await?;
     }
     for (name, value) in &opts.env {
         debug!(%name, "Sending env");

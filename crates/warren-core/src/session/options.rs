@@ -45,6 +45,9 @@ pub struct ConnectOptions {
     pub auth: AuthOptions,
     /// Channel window in bytes (flow control; large for fast links).
     pub window_size: u32,
+    /// ForwardAgent: the local agent socket that agent channels opened by
+    /// the server are connected to. `None`: such channels are refused.
+    pub forward_agent: Option<PathBuf>,
 }
 
 impl ConnectOptions {
@@ -65,6 +68,7 @@ impl ConnectOptions {
             host_keys: HostKeyOptions::default(),
             auth: AuthOptions::default(),
             window_size: DEFAULT_WINDOW,
+            forward_agent: None,
         }
     }
 }

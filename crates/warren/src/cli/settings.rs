@@ -79,7 +79,10 @@ impl Settings {
                 eprintln!("{warning}");
             }
         }
-        let connect = connect_options(&host, &env)?;
+        let mut connect = connect_options(&host, &env)?;
+        // Only the destination gets the agent; jump hosts never see it.
+        connect.forward_agent = forward_agent(&host, &env, &connect.auth);
+        let forward_agent = connect.forward_agent.is_some();
         let hop = Hop {
             opts: connect,
             route: route(&host, &cli.config, &env, 0)?,
@@ -100,7 +103,10 @@ impl Settings {
                 host: h.map(str::to_owned),
                 port,
             }),
-            run: run_options(&host, args),
+            run: RunOptions {
+                forward_agent,
+                ..run_options(&host, args)
+            },
             tty: match host.request_tty() {
                 config::RequestTty::Auto => TtyRequest::Auto,
                 config::RequestTty::Yes => TtyRequest::Yes,
@@ -144,7 +150,8 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     values("dynamic_forward", &Flag::DynamicForward);
     values("jump", &Flag::ProxyJump);
     values("stdio_forward", &Flag::StdioForward);
-    let switches: [(&str, Flag); 14] = [
+    let switches: [(&str, Flag); 15] = [
+        ("forward_agent", Flag::ForwardAgent),
         ("verbose", Flag::Verbose),
         ("quiet", Flag::Quiet),
         ("no_tty", Flag::NoTty),
@@ -393,6 +400,30 @@ fn identity_agent(value: Option<&str>, env: &SystemEnvironment) -> Option<PathBu
     }
 }
 
+/// ForwardAgent: `yes` forwards the agent warren itself uses
+/// (IdentityAgent, else SSH_AUTH_SOCK), a path or `$NAME` names another.
+fn forward_agent(
+    host: &HostConfig,
+    env: &SystemEnvironment,
+    auth: &AuthOptions,
+) -> Option<PathBuf> {
+    // -a (or ForwardAgent no first) turns it off, a path included.
+    if !host.forward_agent() {
+        return None;
+    }
+    if let Some(path) = host.forward_agent_socket() {
+        let name = path
+            .strip_prefix("${")
+            .and_then(|n| n.strip_suffix('}'))
+            .or_else(|| path.strip_prefix('$'));
+        return match name {
+            Some(name) => env.env_var(name).map(PathBuf::from),
+            None => Some(tilde(path, env)),
+        };
+    }
+    auth.identity_agent.clone()
+}
+
 fn tilde(path: &str, env: &SystemEnvironment) -> PathBuf {
     match path.strip_prefix("~/") {
         Some(rest) => env.home_dir().join(rest),
@@ -411,6 +442,7 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         stdin_null: host.stdin_null(),
         escape_char: host.escape_char(),
         forwards: Vec::new(),
+        forward_agent: false,
     }
 }
 
