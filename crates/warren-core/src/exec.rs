@@ -264,3 +264,48 @@ async fn forward_window_changes(write: Arc<WriteHalf>) {
         }
     }
 }
+
+/// Output of a command run with [`capture`].
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `command` on a new session channel with `input` as its stdin and
+/// collects what it prints (for tools such as copy-id, not for users'
+/// commands, whose output is streamed by [`run`]).
+pub async fn capture(
+    handle: &Handle<ClientHandler>,
+    command: &str,
+    input: &[u8],
+) -> Result<Captured, SessionError> {
+    let channel = handle.channel_open_session().await?;
+    channel.exec(true, command.as_bytes()).await?;
+    let (mut read, write) = channel.split();
+    write
+        .data_bytes(bytes::Bytes::copy_from_slice(input))
+        .await?;
+    write.eof().await?;
+    let mut out = Captured {
+        exit: Exit::Unknown,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    while let Some(msg) = read.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => out.exit = Exit::Status(exit_status),
+            ChannelMsg::Failure => {
+                return Err(SessionError::Io(std::io::Error::other(
+                    "exec request failed on channel 0",
+                )));
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}

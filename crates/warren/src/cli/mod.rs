@@ -5,6 +5,7 @@ pub mod add;
 pub mod agent;
 mod argv;
 mod background;
+pub mod copy_id;
 pub mod keygen;
 mod settings;
 pub mod ssh;
@@ -41,6 +42,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Install a public key on a server as ssh-copy-id: [-i KEY] [-p PORT] [-f] [-n] [-J JUMP] DEST.
+    CopyId {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Authentication agent as ssh-agent: -s/-c, -a PATH, -D, -t LIFE, -k, COMMAND.
     Agent {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -66,6 +72,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("keygen") => return keygen::main(&args[2..]),
         Some("agent") => return agent::main(&args[2..]),
         Some("add") => return add::main(&args[2..]),
+        Some("copy-id") => return copy_id::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -81,6 +88,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Add { args },
         }) => add::main(&args),
+        Ok(Top {
+            command: Command::CopyId { args },
+        }) => copy_id::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
