@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub escape_char: Option<u8>,
     /// The session's forwards and their counters, for `~#`.
     pub forwards: Vec<(String, Arc<Counters>)>,
+    /// Ask the server to forward the agent (auth-agent-req@openssh.com).
+    pub forward_agent: bool,
 }
 
 /// How the remote side ended.
@@ -134,6 +136,10 @@ pub async fn run_with(
         channel
             .request_pty(true, &opts.term, cols, rows, px, py, &[])
             .await?;
+    }
+    if opts.forward_agent {
+        info!("Requesting authentication agent forwarding.");
+        channel.agent_forward(false).await?;
     }
     for (name, value) in &opts.env {
         debug!(%name, "Sending env");
@@ -346,4 +352,49 @@ async fn forward_window_changes(write: Arc<WriteHalf>, terminal: Arc<OwnedFd>) {
             return;
         }
     }
+}
+
+/// Output of a command run with [`capture`].
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `command` on a new session channel with `input` as its stdin and
+/// collects what it prints (for tools such as copy-id, not for users'
+/// commands, whose output is streamed by [`run`]).
+pub async fn capture(
+    handle: &Handle<ClientHandler>,
+    command: &str,
+    input: &[u8],
+) -> Result<Captured, SessionError> {
+    let channel = handle.channel_open_session().await?;
+    channel.exec(true, command.as_bytes()).await?;
+    let (mut read, write) = channel.split();
+    write
+        .data_bytes(bytes::Bytes::copy_from_slice(input))
+        .await?;
+    write.eof().await?;
+    let mut out = Captured {
+        exit: Exit::Unknown,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    while let Some(msg) = read.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => out.exit = Exit::Status(exit_status),
+            ChannelMsg::Failure => {
+                return Err(SessionError::Io(std::io::Error::other(
+                    "exec request failed on channel 0",
+                )));
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    Ok(out)
 }

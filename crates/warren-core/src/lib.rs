@@ -4,9 +4,11 @@
 //! option structs here (`session::ConnectOptions`); nothing in this crate
 //! reads ssh_config itself, so every behaviour is testable with values.
 
+pub mod agent;
 pub mod algorithms;
 pub mod exec;
 pub mod forward;
+pub mod keys;
 pub mod mux;
 pub mod prompt;
 pub mod secret;

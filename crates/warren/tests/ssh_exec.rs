@@ -247,13 +247,13 @@ fn unresolvable_name_is_reported() {
 #[test]
 fn later_flags_are_rejected_clearly() {
     let out = warren()
-        .args(["ssh", "-A", "host"])
+        .args(["ssh", "-X", "host"])
         .stdin(Stdio::null())
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(255));
     assert!(
-        text(&out.stderr).contains("-A (agent forwarding) is not supported yet"),
+        text(&out.stderr).contains("-X (X11 forwarding) is not supported yet"),
         "{}",
         text(&out.stderr)
     );

@@ -45,6 +45,9 @@ pub struct MasterOptions {
     pub prompter: Arc<dyn Prompter>,
     /// Bytes a stdio forward may queue toward a slow reader.
     pub queue_limit: usize,
+    /// This connection forwards the agent (ForwardAgent): a client's
+    /// session may ask for it.
+    pub forward_agent: bool,
 }
 
 /// A listening control socket, removed when dropped (if still ours).
@@ -254,6 +257,7 @@ impl Master {
                 Request::NewSession {
                     id,
                     tty,
+                    agent,
                     subsystem,
                     escape,
                     term,
@@ -272,6 +276,7 @@ impl Master {
                             .map(|(k, v)| (k.to_owned(), v.to_owned()))
                             .collect(),
                         stdin_null: false,
+                        forward_agent: agent && self.opts.forward_agent,
                         escape_char: if tty && escape != proto::NO_ESCAPE {
                             u8::try_from(escape).ok()
                         } else {

@@ -213,13 +213,15 @@ async fn publickey(
                 .authenticate_openssh_cert(user, key.clone(), cert)
                 .await;
             if settle(r.map_err(|e| protocol(user, e))?, seen) {
+                add_to_agent(opts, &key, path, prompter).await;
                 return Ok(true);
             }
         }
         let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
             .await;
         if settle(r.map_err(|e| protocol(user, e))?, seen) {
+            add_to_agent(opts, &key, path, prompter).await;
             return Ok(true);
         }
     }
@@ -320,11 +322,12 @@ async fn query_then_unlock(
     path: &Path,
     public: &PublicKey,
 ) -> bool {
-    if let Some(mode) = loose_permissions(path) {
-        warn_loose(path, mode);
+    if let Err(e) = crate::keys::check_permissions(path) {
+        warn_loose(&e);
         seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{mode:o} too open)",
-            path.display()
+            "publickey ({}: refused, permissions 0{:o} too open)",
+            path.display(),
+            e.mode
         ));
         return false;
     }
@@ -350,12 +353,19 @@ async fn query_then_unlock(
         path,
         tries: opts.number_of_password_prompts.max(1),
         prompter,
+        unlocked: None,
     };
     match handle
         .authenticate_publickey_with(user, public.clone(), hash, &mut signer)
         .await
     {
-        Ok(r) => settle(r, seen),
+        Ok(r) => {
+            let done = settle(r, seen);
+            if let (true, Some(key)) = (done, &signer.unlocked) {
+                add_to_agent(opts, key, path, prompter).await;
+            }
+            done
+        }
         Err(e) => {
             debug!(error = %e, "key not used");
             false
@@ -368,6 +378,8 @@ struct FileSigner<'a> {
     path: &'a Path,
     tries: u32,
     prompter: &'a dyn Prompter,
+    /// The decrypted key once used, for AddKeysToAgent.
+    unlocked: Option<PrivateKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -401,8 +413,9 @@ impl russh::Signer for FileSigner<'_> {
     ) -> Result<Vec<u8>, FileSignError> {
         // Prompting blocks; keep the other tasks of the runtime running.
         let key = tokio::task::block_in_place(|| self.unlock())?;
-        let signature =
-            sign(&key, hash_alg, &to_sign).map_err(|e| FileSignError::Sign(e.to_string()))?;
+        let signature = crate::keys::sign(&key, hash_alg, &to_sign)
+            .map_err(|e| FileSignError::Sign(e.to_string()))?;
+        self.unlocked = Some(key);
         // The format russh expects from a signer: the data, then the
         // signature blob as an SSH string.
         use russh::keys::ssh_encoding::Encode;
@@ -414,33 +427,48 @@ impl russh::Signer for FileSigner<'_> {
     }
 }
 
-/// A signature blob (algorithm name and signature), RSA with the requested
-/// SHA-2 hash.
-fn sign(
-    key: &PrivateKey,
-    hash_alg: Option<HashAlg>,
-    data: &[u8],
-) -> Result<Vec<u8>, russh::keys::ssh_key::Error> {
-    use russh::keys::signature::Signer as _;
-    use russh::keys::ssh_encoding::Encode as _;
-    use russh::keys::ssh_key::private::KeypairData;
-    let signature: russh::keys::ssh_key::Signature = match key.key_data() {
-        KeypairData::Rsa(rsa) => (rsa, hash_alg).try_sign(data)?,
-        _ => key.try_sign(data)?,
+/// AddKeysToAgent: after a key file logged us in, hand the key to the
+/// agent (asking first for `ask`, with a confirm constraint for
+/// `confirm`, with the configured lifetime). Failures are only logged.
+async fn add_to_agent(opts: &AuthOptions, key: &PrivateKey, path: &Path, prompter: &dyn Prompter) {
+    use super::options::AddKeys;
+    use crate::agent::{AgentClient, Constraints, Identity};
+    if opts.add_keys_to_agent == AddKeys::No {
+        return;
+    }
+    let Some(sock) = &opts.identity_agent else {
+        return;
     };
-    Ok(signature.encode_vec()?)
+    let comment = match key.comment().as_str_lossy() {
+        "" => path.display().to_string(),
+        c => c.to_owned(),
+    };
+    if opts.add_keys_to_agent == AddKeys::Ask {
+        let question = format!("Add key {} ({comment}) to agent? (yes/no) ", path.display());
+        let answer = prompter.ask(&question).unwrap_or_default();
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+            return;
+        }
+    }
+    let constraints = Constraints {
+        lifetime: opts.add_keys_lifetime,
+        confirm: opts.add_keys_to_agent == AddKeys::Confirm,
+        unknown_extension: None,
+    };
+    let added = async {
+        let mut agent = AgentClient::connect(sock).await?;
+        agent
+            .add(Identity::Key(key.clone()), &comment, constraints)
+            .await
+    };
+    match added.await {
+        Ok(()) => info!("Added {} to the agent (AddKeysToAgent)", path.display()),
+        Err(e) => warn!("could not add {} to the agent: {e}", path.display()),
+    }
 }
 
-fn warn_loose(path: &Path, mode: u32) {
-    warn!(
-        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         @         WARNING: UNPROTECTED PRIVATE KEY FILE!          @\n\
-         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         Permissions 0{mode:o} for '{}' are too open.\n\
-         It is required that your private key files are NOT accessible by others.\n\
-         This private key will be ignored.",
-        path.display()
-    );
+fn warn_loose(e: &crate::keys::PermissionError) {
+    warn!("{e}");
 }
 
 /// Loads a private key, refusing loose permissions and asking for the
@@ -451,11 +479,12 @@ fn load_private(
     prompter: &dyn Prompter,
     seen: &mut Attempts,
 ) -> Result<Option<PrivateKey>, AuthError> {
-    if let Some(mode) = loose_permissions(path) {
-        warn_loose(path, mode);
+    if let Err(e) = crate::keys::check_permissions(path) {
+        warn_loose(&e);
         seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{mode:o} too open)",
-            path.display()
+            "publickey ({}: refused, permissions 0{:o} too open)",
+            path.display(),
+            e.mode
         ));
         return Ok(None);
     }
@@ -513,13 +542,6 @@ fn unlock(
         }
     }
     None
-}
-
-/// The mode bits when group or others may read the key (OpenSSH refuses it).
-fn loose_permissions(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
 }
 
 async fn keyboard_interactive(

@@ -13,13 +13,20 @@ use crate::forward::remote::{RemoteForwards, serve_channel};
 pub struct ClientHandler {
     verifier: Arc<HostKeyVerifier>,
     remote: Arc<RemoteForwards>,
+    /// ForwardAgent's socket; agent channels are refused without one.
+    forward_agent: Option<std::path::PathBuf>,
 }
 
 impl ClientHandler {
-    pub(crate) fn new(verifier: HostKeyVerifier, remote: Arc<RemoteForwards>) -> Self {
+    pub(crate) fn new(
+        verifier: HostKeyVerifier,
+        remote: Arc<RemoteForwards>,
+        forward_agent: Option<std::path::PathBuf>,
+    ) -> Self {
         ClientHandler {
             verifier: Arc::new(verifier),
             remote,
+            forward_agent,
         }
     }
 }
@@ -112,6 +119,48 @@ impl russh::client::Handler for ClientHandler {
                     .await
             }
         }
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        let Some(path) = self.forward_agent.clone() else {
+            // russh would accept; we never asked for agent forwarding.
+            tracing::warn!(
+                "the server opened an agent channel, but agent forwarding is off; refused"
+            );
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        tokio::spawn(async move {
+            match tokio::net::UnixStream::connect(&path).await {
+                Ok(stream) => {
+                    reply.accept().await;
+                    tracing::debug!(agent = %path.display(), "forwarded agent connection");
+                    crate::forward::pump::pump(
+                        stream,
+                        channel,
+                        bytes::Bytes::new(),
+                        crate::forward::QUEUE_LIMIT,
+                        Arc::default(),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "agent forwarding: cannot reach the agent at {}: {e}",
+                        path.display()
+                    );
+                    reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                }
+            }
+        });
         Ok(())
     }
 }

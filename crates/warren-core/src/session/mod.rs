@@ -20,7 +20,7 @@ use tracing::info;
 pub use error::{AuthError, ConnectCause, HostKeyError, SessionError};
 pub use handler::ClientHandler;
 pub use options::{
-    AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
 
 use crate::forward::remote::RemoteForwards;
@@ -160,7 +160,7 @@ where
     verifier.tune_preferred(&mut config.preferred);
     log_offer(&config.preferred);
     let remote = Arc::new(RemoteForwards::default());
-    let handler = ClientHandler::new(verifier, remote.clone());
+    let handler = ClientHandler::new(verifier, remote.clone(), opts.forward_agent.clone());
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let mut handle = match opts.connect_timeout {
         // Like ssh, ConnectTimeout also bounds the banner exchange and kex.

@@ -45,6 +45,9 @@ pub struct ConnectOptions {
     pub auth: AuthOptions,
     /// Channel window in bytes (flow control; large for fast links).
     pub window_size: u32,
+    /// ForwardAgent: the local agent socket that agent channels opened by
+    /// the server are connected to. `None`: such channels are refused.
+    pub forward_agent: Option<PathBuf>,
 }
 
 impl ConnectOptions {
@@ -65,6 +68,7 @@ impl ConnectOptions {
             host_keys: HostKeyOptions::default(),
             auth: AuthOptions::default(),
             window_size: DEFAULT_WINDOW,
+            forward_agent: None,
         }
     }
 }
@@ -107,6 +111,20 @@ pub struct AuthOptions {
     pub password: bool,
     pub kbd_interactive: bool,
     pub number_of_password_prompts: u32,
+    /// AddKeysToAgent for keys loaded from files.
+    pub add_keys_to_agent: AddKeys,
+    /// Its lifetime in seconds (`AddKeysToAgent 1h`).
+    pub add_keys_lifetime: Option<u32>,
+}
+
+/// `AddKeysToAgent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddKeys {
+    #[default]
+    No,
+    Yes,
+    Ask,
+    Confirm,
 }
 
 impl Default for AuthOptions {
@@ -130,6 +148,8 @@ impl Default for AuthOptions {
             password: true,
             kbd_interactive: true,
             number_of_password_prompts: 3,
+            add_keys_to_agent: AddKeys::No,
+            add_keys_lifetime: None,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Subcommands, one file each. `dispatch` picks one from argv; `warren ssh`
 //! takes its arguments raw because ssh's ordering rules are its own.
 
+pub mod add;
+pub mod agent;
 mod argv;
 mod background;
+pub mod copy_id;
 pub mod keygen;
 mod mux;
 pub mod serve;
@@ -31,13 +34,28 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// known_hosts maintenance as ssh-keygen: -R HOST, -F HOST, -H [-f FILE].
+    /// Keys as ssh-keygen: generate, -y, -l, -p, and -R/-F/-H for known_hosts.
     Keygen {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// A rootless SSH server running as you: `warren serve [--listen ADDR:PORT] ...`.
     Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Add keys to an agent as ssh-add: FILES, -l, -L, -d, -D, -t, -c, -x, -X.
+    Add {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install a public key on a server as ssh-copy-id: [-i KEY] [-p PORT] [-f] [-n] [-J JUMP] DEST.
+    CopyId {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Authentication agent as ssh-agent: -s/-c, -a PATH, -D, -t LIFE, -k, COMMAND.
+    Agent {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -60,6 +78,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("ssh") => return ssh::main(&args[2..]),
         Some("keygen") => return keygen::main(&args[2..]),
         Some("serve") => return serve::main(&args[2..]),
+        Some("agent") => return agent::main(&args[2..]),
+        Some("add") => return add::main(&args[2..]),
+        Some("copy-id") => return copy_id::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -72,6 +93,15 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Serve { args },
         }) => serve::main(&args),
+        Ok(Top {
+            command: Command::Agent { args },
+        }) => agent::main(&args),
+        Ok(Top {
+            command: Command::Add { args },
+        }) => add::main(&args),
+        Ok(Top {
+            command: Command::CopyId { args },
+        }) => copy_id::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }

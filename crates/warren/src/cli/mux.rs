@@ -164,7 +164,7 @@ async fn passenger(
     };
     let request = SessionRequest {
         tty,
-        agent: false,
+        agent: run.forward_agent,
         subsystem: run.subsystem,
         escape: run.escape_char,
         term: run.term.clone(),

@@ -13,7 +13,7 @@ use warren_core::algorithms::{self as algos, AlgorithmOptions};
 use warren_core::exec::RunOptions;
 use warren_core::forward::{Endpoint, ForwardOptions, ForwardSpec};
 use warren_core::session::{
-    AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
 use warren_core::session::{Hop, Route};
 
@@ -119,7 +119,10 @@ impl Settings {
                 eprintln!("{warning}");
             }
         }
-        let connect = connect_options(&host, &env)?;
+        let mut connect = connect_options(&host, &env)?;
+        // Only the destination gets the agent; jump hosts never see it.
+        connect.forward_agent = forward_agent(&host, &env, &connect.auth);
+        let forward_agent = connect.forward_agent.is_some();
         let hop = Hop {
             opts: connect,
             route: route(&host, &cli.config, &env, 0)?,
@@ -140,7 +143,10 @@ impl Settings {
                 host: h.map(str::to_owned),
                 port,
             }),
-            run: run_options(&host, args),
+            run: RunOptions {
+                forward_agent,
+                ..run_options(&host, args)
+            },
             tty: match host.request_tty() {
                 config::RequestTty::Auto => TtyRequest::Auto,
                 config::RequestTty::Yes => TtyRequest::Yes,
@@ -202,7 +208,8 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     values("jump", &Flag::ProxyJump);
     values("stdio_forward", &Flag::StdioForward);
     values("control_path", &Flag::ControlPath);
-    let switches: [(&str, Flag); 15] = [
+    let switches: [(&str, Flag); 16] = [
+        ("forward_agent", Flag::ForwardAgent),
         ("verbose", Flag::Verbose),
         ("quiet", Flag::Quiet),
         ("no_tty", Flag::NoTty),
@@ -414,6 +421,7 @@ fn auth_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result<Au
         .split(',')
         .map(str::to_owned)
         .collect();
+    let (add_keys, add_keys_life) = host.add_keys_to_agent();
     Ok(AuthOptions {
         identity_files,
         identity_files_explicit: explicit,
@@ -428,6 +436,13 @@ fn auth_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result<Au
         password: host.password_authentication(),
         kbd_interactive: host.kbd_interactive_authentication(),
         number_of_password_prompts: host.number_of_password_prompts(),
+        add_keys_to_agent: match add_keys {
+            config::AddKeysToAgent::No => AddKeys::No,
+            config::AddKeysToAgent::Yes => AddKeys::Yes,
+            config::AddKeysToAgent::Ask => AddKeys::Ask,
+            config::AddKeysToAgent::Confirm => AddKeys::Confirm,
+        },
+        add_keys_lifetime: (add_keys_life > 0).then_some(add_keys_life),
     })
 }
 
@@ -442,6 +457,30 @@ fn identity_agent(value: Option<&str>, env: &SystemEnvironment) -> Option<PathBu
             None => Some(PathBuf::from(v)),
         },
     }
+}
+
+/// ForwardAgent: `yes` forwards the agent warren itself uses
+/// (IdentityAgent, else SSH_AUTH_SOCK), a path or `$NAME` names another.
+fn forward_agent(
+    host: &HostConfig,
+    env: &SystemEnvironment,
+    auth: &AuthOptions,
+) -> Option<PathBuf> {
+    // -a (or ForwardAgent no first) turns it off, a path included.
+    if !host.forward_agent() {
+        return None;
+    }
+    if let Some(path) = host.forward_agent_socket() {
+        let name = path
+            .strip_prefix("${")
+            .and_then(|n| n.strip_suffix('}'))
+            .or_else(|| path.strip_prefix('$'));
+        return match name {
+            Some(name) => env.env_var(name).map(PathBuf::from),
+            None => Some(tilde(path, env)),
+        };
+    }
+    auth.identity_agent.clone()
 }
 
 fn tilde(path: &str, env: &SystemEnvironment) -> PathBuf {
@@ -462,6 +501,7 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         stdin_null: host.stdin_null(),
         escape_char: host.escape_char(),
         forwards: Vec::new(),
+        forward_agent: false,
     }
 }
 

@@ -203,6 +203,7 @@ fn start_master(
             ask,
             prompter,
             queue_limit: settings.forward_options.queue_limit,
+            forward_agent: settings.hop.opts.forward_agent.is_some(),
         },
     );
     tokio::spawn(master.clone().serve(socket));

@@ -50,8 +50,7 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 9] = [
-            (self.forward_agent, "-A (agent forwarding)"),
+        let checks: [(bool, &'static str); 8] = [
             (self.x11, "-X (X11 forwarding)"),
             (self.x11_trusted, "-Y (X11 forwarding)"),
             (self.tunnel.is_some(), "-w (tun forwarding)"),
@@ -280,7 +279,10 @@ mod tests {
         assert_eq!(a.later.first_unsupported(), None);
         assert_eq!(a.later.local_forward, ["1:h:2"]);
         let a = SshArgs::parse_from_ssh_argv(&argv("-A host")).expect("parses");
-        assert_eq!(a.later.first_unsupported(), Some("-A (agent forwarding)"));
+        assert_eq!(a.later.first_unsupported(), None);
+        assert!(a.later.forward_agent);
+        let a = SshArgs::parse_from_ssh_argv(&argv("-M host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-M (ControlMaster)"));
     }
 
     #[test]
