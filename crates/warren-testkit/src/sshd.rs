@@ -346,6 +346,33 @@ impl Sshd {
         }
         children.len()
     }
+
+    /// Stops (SIGSTOP) every session process and its descendants: the
+    /// server stays connected but answers nothing, as a hung host or a
+    /// silently dropped link looks. Returns how many were stopped.
+    pub fn freeze_sessions(&self) -> usize {
+        self.signal_sessions("-STOP")
+    }
+
+    /// Resumes what [`Sshd::freeze_sessions`] stopped.
+    pub fn thaw_sessions(&self) -> usize {
+        self.signal_sessions("-CONT")
+    }
+
+    fn signal_sessions(&self, signal: &str) -> usize {
+        let mut all = Vec::new();
+        let mut queue = children_of(self.child.id());
+        while let Some(pid) = queue.pop() {
+            queue.extend(children_of(pid));
+            all.push(pid);
+        }
+        for pid in &all {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+        }
+        all.len()
+    }
 }
 
 /// Pids whose parent is `parent`, from /proc.
@@ -373,7 +400,9 @@ fn children_of(parent: u32) -> Vec<u32> {
 impl Drop for Sshd {
     fn drop(&mut self) {
         // Sessions outlive their listener in sshd; end them too, so no
-        // client of this test lingers on a connection to it.
+        // client of this test lingers on a connection to it (a stopped
+        // one is resumed first, or it would not die before the listener).
+        self.thaw_sessions();
         self.kill_sessions();
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -15,6 +15,8 @@ pub struct ClientHandler {
     remote: Arc<RemoteForwards>,
     /// ForwardAgent's socket; agent channels are refused without one.
     forward_agent: Option<std::path::PathBuf>,
+    /// The server's address as ssh names it in messages.
+    host: String,
 }
 
 impl ClientHandler {
@@ -22,17 +24,41 @@ impl ClientHandler {
         verifier: HostKeyVerifier,
         remote: Arc<RemoteForwards>,
         forward_agent: Option<std::path::PathBuf>,
+        host: String,
     ) -> Self {
         ClientHandler {
             verifier: Arc::new(verifier),
             remote,
             forward_agent,
+            host,
         }
     }
 }
 
 impl russh::client::Handler for ClientHandler {
     type Error = SessionError;
+
+    async fn disconnected(
+        &mut self,
+        reason: russh::client::DisconnectReason<SessionError>,
+    ) -> Result<(), SessionError> {
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(info) => {
+                tracing::info!("disconnected by the server: {info:?}");
+                Ok(())
+            }
+            russh::client::DisconnectReason::Error(e) => {
+                // ServerAliveInterval x ServerAliveCountMax without an
+                // answer: ssh's words, on stderr whatever the log level.
+                if matches!(e, SessionError::Russh(russh::Error::KeepaliveTimeout)) {
+                    eprintln!("Timeout, server {} not responding.", self.host);
+                } else {
+                    tracing::info!("connection to {} lost: {e}", self.host);
+                }
+                Err(e)
+            }
+        }
+    }
 
     async fn kex_done(
         &mut self,

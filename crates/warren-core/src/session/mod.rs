@@ -67,7 +67,9 @@ pub fn client_config(opts: &ConnectOptions) -> Result<russh::client::Config, Ses
         preferred: opts.algorithms.to_preferred()?,
         nodelay: true,
         keepalive_interval: opts.server_alive_interval,
-        keepalive_max: opts.server_alive_count_max as usize,
+        // russh reads 0 as "never give up"; ssh gives up at the first
+        // unanswered interval. One is the closest russh can do.
+        keepalive_max: (opts.server_alive_count_max as usize).max(1),
         inactivity_timeout: None,
         ..Default::default()
     })
@@ -160,7 +162,12 @@ where
     verifier.tune_preferred(&mut config.preferred);
     log_offer(&config.preferred);
     let remote = Arc::new(RemoteForwards::default());
-    let handler = ClientHandler::new(verifier, remote.clone(), opts.forward_agent.clone());
+    let handler = ClientHandler::new(
+        verifier,
+        remote.clone(),
+        opts.forward_agent.clone(),
+        opts.hostname.clone(),
+    );
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let mut handle = match opts.connect_timeout {
         // Like ssh, ConnectTimeout also bounds the banner exchange and kex.

@@ -50,10 +50,7 @@ pub fn launch_persistent_master() -> std::io::Result<u8> {
 /// and lets go of the terminal's stdout and stderr (the first client's
 /// output must end when that client does).
 pub fn detach_persistent_master() {
-    detach(true);
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        let _ = rustix::stdio::dup2_stderr(&null);
-    }
+    detach(true, false);
 }
 
 fn launch_with(env: &[(&str, &str)]) -> std::io::Result<u8> {
@@ -80,13 +77,17 @@ fn launch_with(env: &[(&str, &str)]) -> std::io::Result<u8> {
 /// In the background client, once ready: leaves the terminal's session
 /// and releases the launcher. Without a remote command (-N) nothing is
 /// ever written to stdout, so it is let go (`$(warren ssh -fN ...)` then
-/// returns, unlike with ssh).
-pub fn detach(no_command: bool) {
+/// returns, unlike with ssh), and stderr too unless `keep_stderr` (debug
+/// logging there): whoever started us may be waiting for its end.
+pub fn detach(no_command: bool, keep_stderr: bool) {
     let Some(fd) = std::env::var_os(READY_FD) else {
         return;
     };
     if no_command && let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = rustix::stdio::dup2_stdout(&null);
+        if !keep_stderr {
+            let _ = rustix::stdio::dup2_stderr(&null);
+        }
     }
     // Reopen the inherited pipe through /proc rather than adopting a raw
     // descriptor (no unsafe code).

@@ -138,7 +138,8 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
     tunnels::start(&forwards, &settings.forwards).await?;
     let master = start_master(&session, &forwards, &settings, prompter);
     if settings.fork {
-        background::detach(settings.no_session);
+        let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
+        background::detach(settings.no_session, debugging);
     }
     if persistent_child {
         background::detach_persistent_master();
