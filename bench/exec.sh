@@ -83,3 +83,21 @@ for c in aes256-gcm@openssh.com chacha20-poly1305@openssh.com; do
   up_s() { "${S[@]}" -c $c bench "cat > /dev/null" < $D/blob; }
   row "upload 200 MB via cat ($c)" "$(best up_w)" "$(best up_s)" $BYTES
 done
+
+# Connection sharing: the same `true` through a running master (no TCP
+# connect, key exchange or login), each client through its own master,
+# then each through the other's (they speak the same protocol).
+"${W[@]}" -M -S $D/wctl -fN bench
+"${S[@]}" -M -S $D/sctl -fN bench
+stop_masters() {
+  "${S[@]}" -S $D/wctl -O exit bench 2>/dev/null || true
+  "${S[@]}" -S $D/sctl -O exit bench 2>/dev/null || true
+}
+trap 'stop_masters; kill $(cat $D/pid 2>/dev/null) 2>/dev/null; rm -rf $D' EXIT
+fresh_w=$(best "${W[@]}" bench true); fresh_s=$(best "${S[@]}" bench true)
+mux_w=$(best "${W[@]}" -S $D/wctl bench true); mux_s=$(best "${S[@]}" -S $D/sctl bench true)
+row "true, fresh connection" "$fresh_w" "$fresh_s" 0
+row "true through own master (-S)" "$mux_w" "$mux_s" 0
+row "true through the other's master" "$(best "${W[@]}" -S $D/sctl bench true)" "$(best "${S[@]}" -S $D/wctl bench true)" 0
+printf "master speedup over a fresh connection: warren %.1fx, OpenSSH %.1fx\n" \
+  "$(echo "$fresh_w / $mux_w" | bc -l)" "$(echo "$fresh_s / $mux_s" | bc -l)"

@@ -94,6 +94,9 @@ async fn connect_one(addr: SocketAddr, opts: &ConnectOptions) -> Result<TcpStrea
             .map_err(ConnectCause::from_io)?;
     }
     socket.set_nodelay(true).map_err(ConnectCause::from_io)?;
+    socket
+        .set_keepalive(opts.tcp_keep_alive)
+        .map_err(ConnectCause::from_io)?;
     let connect = socket.connect(addr);
     let stream = match opts.connect_timeout {
         Some(t) => tokio::time::timeout(t, connect)

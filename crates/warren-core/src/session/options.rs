@@ -40,6 +40,8 @@ pub struct ConnectOptions {
     pub bind_address: Option<String>,
     pub server_alive_interval: Option<Duration>,
     pub server_alive_count_max: u32,
+    /// TCPKeepAlive: the kernel's keepalive probes on the TCP connection.
+    pub tcp_keep_alive: bool,
     pub algorithms: AlgorithmOptions,
     pub host_keys: HostKeyOptions,
     pub auth: AuthOptions,
@@ -64,6 +66,7 @@ impl ConnectOptions {
             bind_address: None,
             server_alive_interval: None,
             server_alive_count_max: 3,
+            tcp_keep_alive: true,
             algorithms: AlgorithmOptions::default(),
             host_keys: HostKeyOptions::default(),
             auth: AuthOptions::default(),

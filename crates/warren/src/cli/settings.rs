@@ -375,6 +375,7 @@ fn connect_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result
     let alive = host.server_alive_interval();
     c.server_alive_interval = (!alive.is_zero()).then_some(alive);
     c.server_alive_count_max = host.server_alive_count_max();
+    c.tcp_keep_alive = host.tcp_keep_alive();
     c.algorithms = AlgorithmOptions {
         ciphers: host.ciphers().to_vec(),
         macs: host.macs().to_vec(),

@@ -97,10 +97,11 @@ async fn shared_or_own(settings: Settings) -> anyhow::Result<u8> {
         return mux::control_command(&settings, command).await;
     }
     let persistent_child = background::is_persistent_master();
-    if !persistent_child && mux::may_use_master(&settings.mux) {
-        if let Some(code) = mux::try_passenger(&settings, true).await {
-            return code;
-        }
+    if !persistent_child
+        && mux::may_use_master(&settings.mux)
+        && let Some(code) = mux::try_passenger(&settings, true).await
+    {
+        return code;
     }
     let own_session = !settings.no_session || settings.stdio_forward.is_some();
     if !persistent_child

@@ -281,8 +281,12 @@ mod tests {
         let a = SshArgs::parse_from_ssh_argv(&argv("-A host")).expect("parses");
         assert_eq!(a.later.first_unsupported(), None);
         assert!(a.later.forward_agent);
-        let a = SshArgs::parse_from_ssh_argv(&argv("-M host")).expect("parses");
-        assert_eq!(a.later.first_unsupported(), Some("-M (ControlMaster)"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-MM -S /tmp/c -O check host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), None);
+        assert_eq!(a.later.master, 2);
+        assert_eq!(a.later.control_command.as_deref(), Some("check"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-X host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-X (X11 forwarding)"));
     }
 
     #[test]
