@@ -222,7 +222,11 @@ pub async fn run_with(
             ChannelMsg::Failure if pty_reply_pending => {
                 pty_reply_pending = false;
                 raw = None;
-                eprintln_to(&mut stderr, "PTY allocation request failed on channel 0\r\n").await;
+                eprintln_to(
+                    &mut stderr,
+                    "PTY allocation request failed on channel 0\r\n",
+                )
+                .await;
                 if let Some(f) = on_pty_failed.take() {
                     f();
                 }

@@ -110,7 +110,11 @@ impl MuxClient {
     }
 
     /// `-O forward` (open) or `-O cancel`; the allocated port for `-R 0`.
-    pub async fn forward(&mut self, open: bool, forward: MuxForward) -> Result<Option<u32>, MuxError> {
+    pub async fn forward(
+        &mut self,
+        open: bool,
+        forward: MuxForward,
+    ) -> Result<Option<u32>, MuxError> {
         let id = self.id();
         let req = if open {
             Request::OpenForward { id, forward }

@@ -149,7 +149,10 @@ impl Master {
 
     /// Accepts clients until told to stop; removes the socket then.
     pub async fn serve(self: Arc<Self>, socket: ControlSocket) {
-        info!("multiplexing master listening on {}", socket.path().display());
+        info!(
+            "multiplexing master listening on {}",
+            socket.path().display()
+        );
         loop {
             let accepted = tokio::select! {
                 a = socket.listener.accept() => a,
@@ -306,7 +309,10 @@ impl Master {
             .await
             .ok()
             .flatten();
-        matches!(answer.as_deref().map(str::trim), Some("" | "yes" | "y" | "Yes" | "YES"))
+        matches!(
+            answer.as_deref().map(str::trim),
+            Some("" | "yes" | "y" | "Yes" | "YES")
+        )
     }
 
     async fn receive_fds<const N: usize>(stream: &UnixStream) -> Result<[OwnedFd; N], MuxError> {
@@ -387,7 +393,8 @@ impl Master {
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 if let Some(fd) = err_fd {
-                    let _ = std::fs::File::from(fd).write_all(format!("warren: {e}\r\n").as_bytes());
+                    let _ =
+                        std::fs::File::from(fd).write_all(format!("warren: {e}\r\n").as_bytes());
                 }
             }
         }

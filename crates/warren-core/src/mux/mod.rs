@@ -94,10 +94,7 @@ pub fn to_mux(spec: &ForwardSpec) -> MuxForward {
     let (kind, l, c) = match spec {
         ForwardSpec::Local { listen: l, connect } => (FWD_LOCAL, listen(l), listen(connect)),
         ForwardSpec::Dynamic { listen: l } => (FWD_DYNAMIC, listen(l), (String::new(), 0)),
-        ForwardSpec::Remote {
-            listen: l,
-            connect,
-        } => (
+        ForwardSpec::Remote { listen: l, connect } => (
             FWD_REMOTE,
             listen(l),
             connect.as_ref().map_or((String::new(), 0), listen),

@@ -94,7 +94,9 @@ impl AsyncRead for PassedFd {
                     }
                     // A terminal whose other side hung up reads EIO: that
                     // is its end of input.
-                    Ok(Err(e)) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+                    Ok(Err(e))
+                        if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) =>
+                    {
                         return Poll::Ready(Ok(()));
                     }
                     Ok(Err(e)) => return Poll::Ready(Err(e)),
