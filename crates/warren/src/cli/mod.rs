@@ -3,6 +3,7 @@
 
 mod argv;
 mod background;
+mod demo;
 pub mod keygen;
 pub mod serve;
 mod settings;
@@ -40,6 +41,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// warren end to end on this machine, nothing to set up: `warren demo`.
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -59,6 +65,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("ssh") => return ssh::main(&args[2..]),
         Some("keygen") => return keygen::main(&args[2..]),
         Some("serve") => return serve::main(&args[2..]),
+        Some("demo") => return demo::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -71,6 +78,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Serve { args },
         }) => serve::main(&args),
+        Ok(Top {
+            command: Command::Demo { args },
+        }) => demo::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
