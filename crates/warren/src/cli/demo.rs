@@ -179,6 +179,8 @@ struct Plan {
     data: Arc<[u8]>,
     target_port: u16,
     jump_target_port: u16,
+    /// The service itself, for the steps `--unreachable` cannot break.
+    service: SocketAddrV4,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     socks: SocketAddrV4,
@@ -212,6 +214,7 @@ impl Plan {
             data,
             target_port: server(Unreachable::Login, lab.target.addr.port()),
             jump_target_port: server(Unreachable::Jump, lab.target.addr.port()),
+            service,
             local: pick(Unreachable::Local),
             remote: pick(Unreachable::Remote),
             socks: pick(Unreachable::Socks),
@@ -249,7 +252,10 @@ impl Plan {
             Some(s) => {
                 let forwards = forwards(&s);
                 table
-                    .step(JUMP_LOCAL, local_forward(&forwards, self.local, &self.data))
+                    .step(
+                        JUMP_LOCAL,
+                        local_forward(&forwards, self.service, &self.data),
+                    )
                     .await;
                 shutdown(forwards).await;
                 close(s).await;
@@ -347,7 +353,7 @@ impl Table {
                 Some(value)
             }
             Ok(Err(e)) => {
-                self.fail(label, &format!("{e:#}"));
+                self.fail(label, &reason(&e));
                 None
             }
             Err(_) => {
@@ -382,6 +388,22 @@ impl Table {
             1
         }
     }
+}
+
+/// The error and its causes on one line, each said once (an error's own
+/// message often repeats its source's).
+fn reason(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for part in e.chain().map(|c| c.to_string()) {
+        if out.contains(&part) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&part);
+    }
+    out
 }
 
 async fn login(hop: &Hop) -> anyhow::Result<(Session, Measure)> {
@@ -561,4 +583,34 @@ async fn shutdown(forwards: Forwards) {
 
 async fn close(session: Session) {
     let _ = tokio::time::timeout(Duration::from_secs(2), session.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_say_each_cause_once() {
+        let e = anyhow::anyhow!("connection refused")
+            .context("jump host bastion failed: connection refused")
+            .context("-J");
+        assert_eq!(
+            reason(&e),
+            "-J: jump host bastion failed: connection refused"
+        );
+        let e = anyhow::anyhow!("reset").context("-L 1:2");
+        assert_eq!(reason(&e), "-L 1:2: reset");
+    }
+
+    #[test]
+    fn measures_read_as_latency_or_throughput() {
+        let latency = Measure::Latency(Duration::from_micros(4_250));
+        assert_eq!(latency.to_string(), "4.2 ms");
+        let transfer = Measure::Transfer(Transfer {
+            bytes: 50_000_000,
+            elapsed: Duration::from_millis(250),
+            rtt: Some(Duration::from_micros(120)),
+        });
+        assert_eq!(transfer.to_string(), "200.0 MB/s, round trip 0.12 ms");
+    }
 }

@@ -190,20 +190,29 @@ async fn pings(stream: &mut TcpStream) -> anyhow::Result<Duration> {
     for i in 0..PINGS {
         let ping = [i as u8; PING];
         let start = Instant::now();
-        stream.write_all(&ping).await.context("sending a ping")?;
-        if let Err(e) = stream.read_exact(&mut back).await {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                bail!(
-                    "the connection closed after {i} of {PINGS} pings (the far end could not reach the service?)"
-                );
-            }
-            return Err(anyhow::Error::new(e).context("waiting for a ping's answer"));
-        }
+        let answered = async {
+            stream.write_all(&ping).await?;
+            stream.read_exact(&mut back).await
+        };
+        answered.await.map_err(|e| ping_failed(e, i))?;
         times.push(start.elapsed());
         ensure!(back == ping, "ping {i} came back altered");
     }
     times.sort();
     Ok(times.get(PINGS / 2).copied().unwrap_or_default())
+}
+
+/// A closed connection (an orderly close or a reset, depending on timing)
+/// says the forward could not reach the service.
+fn ping_failed(e: std::io::Error, answered: usize) -> anyhow::Error {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+    if matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe) {
+        anyhow::anyhow!(
+            "the connection closed after {answered} of {PINGS} pings (the far end could not reach the service?)"
+        )
+    } else {
+        anyhow::Error::new(e).context("pinging the service")
+    }
 }
 
 /// SOCKS5 greeting (no authentication) and CONNECT to `target`; on
