@@ -40,7 +40,6 @@ struct Run {
 
 /// Runs `warren demo ARGS` with HOME and TMPDIR in fresh directories and
 /// SSH_AUTH_SOCK naming a listening socket.
-
 fn demo(args: &[&str]) -> Run {
     let home = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -604,8 +604,8 @@ mod tests {
 
     #[test]
     fn measures_read_as_latency_or_throughput() {
-        let latency = Measure::Latency(Duration::from_micros(4_250));
-        assert_eq!(latency.to_string(), "4.2 ms");
+        let latency = Measure::Latency(Duration::from_micros(4_260));
+        assert_eq!(latency.to_string(), "4.3 ms");
         let transfer = Measure::Transfer(Transfer {
             bytes: 50_000_000,
             elapsed: Duration::from_millis(250),
