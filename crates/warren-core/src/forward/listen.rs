@@ -16,6 +16,19 @@ pub enum Listener {
     Unix(UnixListener),
 }
 
+impl Listener {
+    /// The TCP port bound (every address of one listener shares it).
+    pub fn tcp_port(&self) -> Option<u16> {
+        match self {
+            Listener::Tcp(ls) => ls
+                .iter()
+                .find_map(|l| l.local_addr().ok())
+                .map(|a| a.port()),
+            Listener::Unix(_) => None,
+        }
+    }
+}
+
 /// The addresses to bind for `host` as ssh chooses them.
 pub fn bind_addresses(
     host: Option<&str>,

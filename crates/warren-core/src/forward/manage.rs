@@ -25,6 +25,9 @@ use crate::session::{ClientHandler, Session};
 pub struct Added {
     /// The port the server allocated for `-R 0:...`.
     pub allocated_port: Option<u32>,
+    /// The TCP port a local listener (-L, -D) was bound to: the one the
+    /// kernel picked for port 0.
+    pub local_port: Option<u16>,
 }
 
 /// One forward that is up.
@@ -84,16 +87,12 @@ impl Forwards {
         let (kind, added) = match spec {
             ForwardSpec::Local { listen, connect } => {
                 let target = Target::Fixed(connect.clone());
-                (
-                    self.add_local(&text, listen, target, &counters).await?,
-                    Added::default(),
-                )
+                self.add_local(&text, listen, target, &counters).await?
             }
-            ForwardSpec::Dynamic { listen } => (
+            ForwardSpec::Dynamic { listen } => {
                 self.add_local(&text, listen, Target::Socks, &counters)
-                    .await?,
-                Added::default(),
-            ),
+                    .await?
+            }
             ForwardSpec::Remote { listen, connect } => {
                 self.add_remote(&text, listen, connect.clone(), &counters)
                     .await?
@@ -182,8 +181,12 @@ impl Forwards {
         at: &Endpoint,
         target: Target,
         counters: &Arc<Counters>,
-    ) -> Result<ActiveKind, ForwardError> {
+    ) -> Result<(ActiveKind, Added), ForwardError> {
         let listener = listen::bind(text, at, &self.opts).await?;
+        let added = Added {
+            local_port: listener.tcp_port(),
+            ..Added::default()
+        };
         let forwarder = Arc::new(Forwarder {
             handle: self.handle.clone(),
             spec: text.to_owned(),
@@ -193,7 +196,7 @@ impl Forwards {
         });
         let token = self.token.child_token();
         let task = tokio::spawn(local::serve(listener, forwarder, token.clone()));
-        Ok(ActiveKind::Local { token, task })
+        Ok((ActiveKind::Local { token, task }, added))
     }
 
     async fn add_remote(
@@ -243,6 +246,7 @@ impl Forwards {
                 );
                 let added = Added {
                     allocated_port: (*port == 0).then_some(granted),
+                    ..Added::default()
                 };
                 Ok((
                     ActiveKind::RemoteTcp {

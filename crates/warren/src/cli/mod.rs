@@ -6,6 +6,7 @@ pub mod agent;
 mod argv;
 mod background;
 pub mod copy_id;
+mod demo;
 pub mod keygen;
 mod mux;
 pub mod serve;
@@ -59,6 +60,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// warren end to end on this machine, nothing to set up: `warren demo`.
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -81,6 +87,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("agent") => return agent::main(&args[2..]),
         Some("add") => return add::main(&args[2..]),
         Some("copy-id") => return copy_id::main(&args[2..]),
+        Some("demo") => return demo::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -102,6 +109,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::CopyId { args },
         }) => copy_id::main(&args),
+        Ok(Top {
+            command: Command::Demo { args },
+        }) => demo::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
