@@ -40,6 +40,7 @@ mod process;
 mod server;
 mod session;
 mod sftp;
+mod write_behind;
 
 pub use config::{AuthorizedKeys, Login, ServerConfig};
 pub use server::{Server, ShutdownHandle};

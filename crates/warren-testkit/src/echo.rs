@@ -128,9 +128,7 @@ impl HttpHello {
             let tracked = tasks.track(&conn);
             let counter = counter.clone();
             tasks.spawn("http-hello-conn", move || {
-                if answer_http(conn).is_ok() {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
+                let _ = answer_http(conn, &counter);
                 drop(tracked);
             });
         });
@@ -145,14 +143,15 @@ impl HttpHello {
         self.addr
     }
 
-    /// How many requests got their response so far.
+    /// How many well-formed requests were answered so far (counted before
+    /// the response goes out: a client that has it is always counted).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 }
 
 /// Reads one request head (bounded in size and time) and answers it.
-fn answer_http(mut conn: TcpStream) -> io::Result<()> {
+fn answer_http(mut conn: TcpStream, answered: &AtomicU64) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -173,6 +172,7 @@ fn answer_http(mut conn: TcpStream) -> io::Result<()> {
         HttpHello::BODY.len(),
         HttpHello::BODY
     );
+    answered.fetch_add(1, Ordering::Relaxed);
     conn.write_all(response.as_bytes())?;
     conn.shutdown(Shutdown::Write)?;
     // Drain whatever the client still sends (a request body) until it

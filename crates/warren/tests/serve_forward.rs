@@ -10,7 +10,7 @@
 
 mod common;
 use common::serve::Serve;
-use common::text;
+use common::{text, warren};
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -369,4 +369,41 @@ fn remote_forward_beyond_loopback_needs_gateway_ports() {
         &["-R", &format!("0.0.0.0:{port}:{}", echo.addr())],
     );
     assert_echo_tcp(connect_when_up(&format!("127.0.0.1:{port}")), b"gateway");
+}
+
+/// warren on both ends and both directions full at once through a -L
+/// echo: russh's loop writes before it reads, so two of them could freeze
+/// each other; the server's writes never wait (it buffers them).
+#[test]
+fn warren_to_warren_echo_both_ways_at_once_does_not_freeze() {
+    let serve = Serve::start();
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let mut cmd = warren();
+    cmd.arg("ssh")
+        .args(serve.client_options(&serve.client_key()))
+        .args(["-p", &serve.port().to_string()])
+        .stdin(Stdio::null());
+    let spec = format!("{port}:{}", echo.addr());
+    let _t = tunnel(cmd, &["-L", &spec]);
+    let mut s = connect_when_up(&format!("127.0.0.1:{port}"));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let data: Vec<u8> = (0..96 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let mut w = s.try_clone().unwrap();
+    let input = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&input).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::with_capacity(data.len());
+    let read = s.read_to_end(&mut got);
+    assert!(
+        read.is_ok(),
+        "the echo stalled after {} of {} bytes: {read:?}",
+        got.len(),
+        data.len()
+    );
+    writer.join().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
 }

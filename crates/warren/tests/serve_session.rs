@@ -10,7 +10,7 @@
 
 mod common;
 use common::serve::Serve;
-use common::text;
+use common::{text, warren};
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -85,6 +85,55 @@ fn stdin_reaches_the_command_and_comes_back_byte_for_byte() {
     let input = data.clone();
     let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        serve.log()
+    );
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "bytes differ");
+}
+
+/// warren on both ends, both directions full at once: russh's loop
+/// writes before it reads, so two of them can freeze each other unless
+/// the server's writes never wait (it buffers them).
+#[test]
+fn warren_client_and_server_stream_both_ways_at_once() {
+    let serve = Serve::start();
+    let data = pattern(64 * 1024 * 1024);
+    let mut child = warren()
+        .arg("ssh")
+        .args(serve.client_options(&serve.client_key()))
+        .args(["-p", &serve.port().to_string(), "127.0.0.1", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let froze = done_rx
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .is_err();
+        if froze {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        froze
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    assert!(
+        !watchdog.join().unwrap(),
+        "the connection froze: 90 s without finishing"
+    );
     writer.join().unwrap();
     assert!(
         out.status.success(),
