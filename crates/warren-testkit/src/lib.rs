@@ -41,6 +41,7 @@
 
 mod delay;
 mod echo;
+pub mod faults;
 mod netns;
 mod serve;
 mod sshd;

@@ -12,6 +12,7 @@ pub mod serve;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
+mod tunnel;
 mod tunnels;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +60,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Supervised tunnels that heal themselves: up, status, down, install.
+    Tunnel {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -81,6 +87,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("agent") => return agent::main(&args[2..]),
         Some("add") => return add::main(&args[2..]),
         Some("copy-id") => return copy_id::main(&args[2..]),
+        Some("tunnel") => return tunnel::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -102,6 +109,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::CopyId { args },
         }) => copy_id::main(&args),
+        Ok(Top {
+            command: Command::Tunnel { args },
+        }) => tunnel::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
