@@ -610,8 +610,10 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// Soak: many faults in a row with traffic running throughout; every
-/// transfer is served, and descriptors, tasks and memory do not grow.
+/// Soak: many faults in a row (killed sessions, and every tenth a frozen
+/// one, abandoned by the probe) with traffic running throughout; the
+/// listener accepts every connection, and descriptors, tasks and memory do
+/// not grow.
 #[test]
 fn soak_faults_under_traffic_leak_nothing() {
     const FAULTS: u64 = 100;
@@ -619,7 +621,12 @@ fn soak_faults_under_traffic_leak_nothing() {
     let echo = TcpEcho::start("127.0.0.1:0");
     let port = free_port();
     let fwd = format!("{port}:127.0.0.1:{}", echo.addr().port());
-    let mut up = Up::start(&sshd.client_config(), "soak", &["-L", &fwd], "test");
+    let mut up = Up::start(
+        &sshd.client_config(),
+        "soak",
+        &["--probe-interval", "500ms", "--probe-timeout", "1s", "-L", &fwd],
+        "test",
+    );
     up.wait_up(0, Duration::from_secs(20));
     // Warm up (allocator, runtime threads) before the baseline.
     for i in 0..20 {
@@ -653,8 +660,14 @@ fn soak_faults_under_traffic_leak_nothing() {
         .collect();
     let started = Instant::now();
     for round in 1..=FAULTS {
-        sshd.kill_sessions();
-        up.wait_up(round, Duration::from_secs(20));
+        if round % 10 == 0 {
+            let frozen = faults::freeze_sessions(&sshd);
+            up.wait_up(round, Duration::from_secs(20));
+            frozen.thaw();
+        } else {
+            sshd.kill_sessions();
+            up.wait_up(round, Duration::from_secs(20));
+        }
     }
     let elapsed = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
