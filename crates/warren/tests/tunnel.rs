@@ -418,6 +418,22 @@ fn changed_host_key_stops_the_tunnel() {
     );
     // Stopped for good: the listener is gone with the process.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    // status still shows it, failed, with the reason, until `down`.
+    let s = up.status().expect("the failed tunnel is listed");
+    assert_eq!(s.state, State::Failed);
+    assert!(
+        s.last_error
+            .unwrap()
+            .contains("Host key verification failed")
+    );
+    let down = warren()
+        .env("XDG_RUNTIME_DIR", up.dir.path())
+        .args(["tunnel", "down", "hostkey"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(text(&down.stderr).contains("had stopped"));
+    assert!(up.status().is_none());
 }
 
 /// -R: the server's port comes back with every new session (retried while
@@ -624,7 +640,14 @@ fn soak_faults_under_traffic_leak_nothing() {
     let mut up = Up::start(
         &sshd.client_config(),
         "soak",
-        &["--probe-interval", "500ms", "--probe-timeout", "1s", "-L", &fwd],
+        &[
+            "--probe-interval",
+            "500ms",
+            "--probe-timeout",
+            "1s",
+            "-L",
+            &fwd,
+        ],
         "test",
     );
     up.wait_up(0, Duration::from_secs(20));

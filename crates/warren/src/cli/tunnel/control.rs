@@ -7,6 +7,10 @@
 //! may enter it; the socket itself is 0600. The protocol is one JSON
 //! request per line (`{"cmd":"status"}`, `{"cmd":"down"}`) answered by
 //! one JSON line: small, readable with `socat`, and versioned by fields.
+//!
+//! A tunnel that stopped for good leaves `NAME.failed` beside the sockets,
+//! its last status with the reason, so `status` still shows it as failed
+//! after the process has exited; `down NAME` or a new `up` clears it.
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -87,6 +91,24 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.sock"))
 }
 
+/// Where a tunnel that failed leaves its last status.
+pub fn failed_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.failed"))
+}
+
+/// Records the final status of a tunnel that stopped for good.
+pub fn record_failure(dir: &Path, status: &TunnelStatus) -> anyhow::Result<()> {
+    let path = failed_path(dir, &status.name);
+    std::fs::write(&path, serde_json::to_vec(status)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The recorded status of a failed tunnel, if there is one.
+pub fn failure(dir: &Path, name: &str) -> Option<TunnelStatus> {
+    let bytes = std::fs::read(failed_path(dir, name)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// A bound control socket; the file goes away on drop.
 pub struct ControlSocket {
     listener: UnixListener,
@@ -111,6 +133,7 @@ impl ControlSocket {
             }
             let _ = std::fs::remove_file(&path);
         }
+        let _ = std::fs::remove_file(failed_path(dir, name));
         let listener = UnixListener::bind(&path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -225,8 +248,8 @@ pub async fn request(path: &Path, request: Request) -> anyhow::Result<Response> 
         })?
 }
 
-/// Every tunnel answering in `dir`, by name; sockets nobody answers on
-/// (a tunnel that was killed) are removed.
+/// Every tunnel answering in `dir`, and those that failed, by name;
+/// sockets nobody answers on (a tunnel that was killed) are removed.
 pub async fn all(dir: &Path) -> anyhow::Result<Vec<TunnelStatus>> {
     let mut out = Vec::new();
     let entries =
@@ -234,10 +257,15 @@ pub async fn all(dir: &Path) -> anyhow::Result<Vec<TunnelStatus>> {
     let mut paths: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .filter(|p| p.extension().is_some_and(|e| e == "sock" || e == "failed"))
         .collect();
     paths.sort();
     for path in paths {
+        if path.extension().is_some_and(|e| e == "failed") {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            out.extend(failure(dir, &name));
+            continue;
+        }
         match request(&path, Request::Status).await {
             Ok(Response {
                 status: Some(s), ..
@@ -247,6 +275,7 @@ pub async fn all(dir: &Path) -> anyhow::Result<Vec<TunnelStatus>> {
             }
         }
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

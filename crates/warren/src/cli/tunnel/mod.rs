@@ -301,6 +301,13 @@ async fn run_tunnel(
     }
     let reporter = (!quiet && !background).then(|| tokio::spawn(report_states(status.clone())));
     let result = run.await.context("the tunnel task failed")?;
+    if result.is_err() {
+        let mut last = status.snapshot();
+        last.tasks = None;
+        if let Err(e) = control::record_failure(&dir, &last) {
+            tracing::warn!("{e:#}");
+        }
+    }
     token.cancel();
     let _ = control.await;
     signals.abort();
@@ -428,8 +435,12 @@ fn table(tunnels: &[TunnelStatus]) -> String {
     out
 }
 
+/// The line of a (possibly multi-line) error that says what happened,
+/// past OpenSSH-style banners ("@@@@", "IT IS POSSIBLE ...").
 fn first_line(s: &str) -> &str {
-    s.lines().find(|l| !l.starts_with('@')).unwrap_or(s)
+    s.lines()
+        .find(|l| !l.starts_with('@') && l.chars().any(char::is_lowercase))
+        .unwrap_or(s)
 }
 
 fn human_secs(s: u64) -> String {
@@ -462,6 +473,16 @@ fn down(args: &[String]) -> anyhow::Result<u8> {
     check_name(name)?;
     let dir = control::runtime_dir()?;
     let path = control::socket_path(&dir, name);
+    if !path.exists()
+        && let Some(failed) = control::failure(&dir, name)
+    {
+        std::fs::remove_file(control::failed_path(&dir, name))?;
+        eprintln!(
+            "warren: tunnel {name} had stopped: {}",
+            failed.last_error.as_deref().map_or("", first_line)
+        );
+        return Ok(0);
+    }
     small_runtime()?.block_on(async {
         let answer = control::request(&path, Request::Down)
             .await
@@ -592,6 +613,19 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("db-1.prod_x").is_ok());
+    }
+
+    #[test]
+    fn error_summaries_skip_banners() {
+        let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@\n\
+                       IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+                       The ED25519 host key for prod has changed; it is now SHA256:x.\n\
+                       Host key verification failed.";
+        assert_eq!(
+            first_line(changed),
+            "The ED25519 host key for prod has changed; it is now SHA256:x."
+        );
+        assert_eq!(first_line("connect refused"), "connect refused");
     }
 
     #[test]
