@@ -27,6 +27,8 @@ pub type SharedHandle = Arc<Handle<ClientHandler>>;
 pub enum OpenError {
     #[error("no SSH session came up within {0:?}")]
     NoSession(Duration),
+    #[error("the server did not open the channel within {0:?}")]
+    Timeout(Duration),
     #[error("{0}")]
     Ssh(#[from] russh::Error),
 }
@@ -96,7 +98,7 @@ impl SessionSlot {
                     Err(_) => {}
                 },
                 _ = rx.changed() => {}
-                () = tokio::time::sleep_until(deadline) => return Err(OpenError::NoSession(wait)),
+                () = tokio::time::sleep_until(deadline) => return Err(OpenError::Timeout(wait)),
             }
         }
     }
