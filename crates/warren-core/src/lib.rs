@@ -14,3 +14,4 @@ pub mod prompt;
 pub mod secret;
 pub mod session;
 pub mod terminal;
+pub mod tunnel;

@@ -2,7 +2,8 @@
 //! on 127.0.0.1 with its own keys, config and authorized_keys, killed on
 //! `Drop` (the shape of hickory-dns's BIND fixture); echo and HTTP peers for
 //! forwarding tests; chains of network namespaces where a target is reachable
-//! only through bastions; and a delay proxy for WAN-like links.
+//! only through bastions; a delay proxy for WAN-like links; and [`faults`] to
+//! freeze, stop, restart or re-key a running sshd.
 //!
 //! Tests talk to real peers, never mocks. A fixture that cannot start (sshd
 //! not installed, no free port, no network namespaces) panics with the reason
@@ -41,6 +42,7 @@
 
 mod delay;
 mod echo;
+pub mod faults;
 mod netns;
 mod serve;
 mod sshd;

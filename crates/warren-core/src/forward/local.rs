@@ -1,7 +1,9 @@
 //! The local side of -L and -D: accept, open one channel per connection
 //! (direct-tcpip or direct-streamlocal; for SOCKS after the handshake),
 //! pump. A channel the server cannot open closes the local connection at
-//! once and logs the server's reason.
+//! once and logs the server's reason. The session comes from a
+//! [`SessionSlot`]: fixed under `warren ssh`, swapped by the tunnel
+//! supervisor across reconnects (a connection then waits for the session).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tracing::{debug, info, warn};
 use super::Endpoint;
 use super::listen::Listener;
 use super::pump::{Counters, pump};
+use super::slot::{OpenError, SessionSlot};
 use super::socks;
 use crate::session::ClientHandler;
 
@@ -31,7 +34,7 @@ pub enum Target {
 
 /// Everything a connection task needs, shared by a listener's connections.
 pub struct Forwarder {
-    pub handle: Arc<Handle<ClientHandler>>,
+    pub session: SessionSlot,
     pub spec: String,
     pub target: Target,
     pub counters: Arc<Counters>,
@@ -110,8 +113,13 @@ where
     let (origin_ip, origin_port) = peer
         .map(|p| (p.ip().to_string(), u32::from(p.port())))
         .unwrap_or(("127.0.0.1".into(), 0));
+    let origin = origin_ip.as_str();
     let (channel, leftover) = match &f.target {
-        Target::Fixed(endpoint) => match open(&f.handle, endpoint, &origin_ip, origin_port).await {
+        Target::Fixed(endpoint) => match f
+            .session
+            .open(|h| async move { open(&h, endpoint, origin, origin_port).await })
+            .await
+        {
             Ok(c) => (c, Bytes::new()),
             Err(e) => {
                 warn!("{}: channel open to {endpoint} failed: {e}", f.spec);
@@ -174,13 +182,16 @@ where
         };
     let target = &request.target;
     let opened = f
-        .handle
-        .channel_open_direct_tcpip(
-            target.host(),
-            u32::from(target.port()),
-            origin_ip,
-            origin_port,
-        )
+        .session
+        .open(|h| async move {
+            h.channel_open_direct_tcpip(
+                target.host(),
+                u32::from(target.port()),
+                origin_ip,
+                origin_port,
+            )
+            .await
+        })
         .await;
     match opened {
         Ok(channel) => {
@@ -195,12 +206,12 @@ where
         Err(e) => {
             warn!("{}: SOCKS connect to {target} failed: {e}", f.spec);
             let reason = match e {
-                russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::ConnectFailed) => {
-                    socks::Failure::ConnectionRefused
-                }
-                russh::Error::ChannelOpenFailure(
+                OpenError::Ssh(russh::Error::ChannelOpenFailure(
+                    russh::ChannelOpenFailure::ConnectFailed,
+                )) => socks::Failure::ConnectionRefused,
+                OpenError::Ssh(russh::Error::ChannelOpenFailure(
                     russh::ChannelOpenFailure::AdministrativelyProhibited,
-                ) => socks::Failure::NotAllowed,
+                )) => socks::Failure::NotAllowed,
                 _ => socks::Failure::General,
             };
             let _ = stream

@@ -7,18 +7,22 @@
 //! remote forwards (-R) are requested from the server and registered for
 //! the handler before the request goes out (the server may forward a
 //! connection before its reply arrives).
+//!
+//! Local listeners take their session from a [`SessionSlot`]: one fixed
+//! session here, or a slot the tunnel supervisor refills after each
+//! reconnect ([`Forwards::over_slot`]), so the listeners outlive sessions.
 
 use std::sync::{Arc, Mutex};
 
-use russh::client::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::local::{self, Forwarder, Target};
 use super::remote::{RemoteForwards, RemoteTarget};
+use super::slot::{SessionSlot, SharedHandle};
 use super::{Counters, Endpoint, ForwardError, ForwardOptions, ForwardSpec, listen};
-use crate::session::{ClientHandler, Session};
+use crate::session::Session;
 
 /// What the server gave a new forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,7 +60,7 @@ enum ActiveKind {
 
 /// The forwards of one session.
 pub struct Forwards {
-    handle: Arc<Handle<ClientHandler>>,
+    slot: SessionSlot,
     remote: Arc<RemoteForwards>,
     opts: ForwardOptions,
     token: CancellationToken,
@@ -67,9 +71,26 @@ impl Forwards {
     /// Forwards over `session`; every listener ends when `token` is
     /// cancelled.
     pub fn new(session: &Session, opts: ForwardOptions, token: CancellationToken) -> Forwards {
+        Forwards::over_slot(
+            SessionSlot::fixed(session.shared_handle()),
+            session.remote_forwards(),
+            opts,
+            token,
+        )
+    }
+
+    /// Forwards whose local listeners take their session from `slot`;
+    /// remote forwards are registered in `remote` and requested on the
+    /// session in the slot at the time.
+    pub fn over_slot(
+        slot: SessionSlot,
+        remote: Arc<RemoteForwards>,
+        opts: ForwardOptions,
+        token: CancellationToken,
+    ) -> Forwards {
         Forwards {
-            handle: session.shared_handle(),
-            remote: session.remote_forwards(),
+            slot,
+            remote,
             opts,
             token,
             active: Mutex::new(Vec::new()),
@@ -82,8 +103,17 @@ impl Forwards {
 
     /// Sets `spec` up: binds its listener or asks the server for it.
     pub async fn add(&self, spec: &ForwardSpec) -> Result<Added, ForwardError> {
+        self.add_counted(spec, Arc::new(Counters::default())).await
+    }
+
+    /// [`Forwards::add`], counting into `counters` (which may outlive this
+    /// session, as a supervised tunnel's do).
+    pub async fn add_counted(
+        &self,
+        spec: &ForwardSpec,
+        counters: Arc<Counters>,
+    ) -> Result<Added, ForwardError> {
         let text = spec.to_string();
-        let counters = Arc::new(Counters::default());
         let (kind, added) = match spec {
             ForwardSpec::Local { listen, connect } => {
                 let target = Target::Fixed(connect.clone());
@@ -128,14 +158,14 @@ impl Forwards {
             }
             ActiveKind::RemoteTcp { bind, port } => {
                 self.remote.remove_tcp(&bind, port);
-                self.handle
+                self.handle(&text)?
                     .cancel_tcpip_forward(bind.as_str(), port)
                     .await
                     .map_err(|source| ForwardError::Ssh { spec: text, source })?;
             }
             ActiveKind::RemoteUnix { path } => {
                 self.remote.remove_unix(&path);
-                self.handle
+                self.handle(&text)?
                     .cancel_streamlocal_forward(path.as_str())
                     .await
                     .map_err(|source| ForwardError::Ssh { spec: text, source })?;
@@ -169,6 +199,14 @@ impl Forwards {
         }
     }
 
+    /// The session remote forwards are requested on.
+    fn handle(&self, spec: &str) -> Result<SharedHandle, ForwardError> {
+        self.slot.current().ok_or_else(|| ForwardError::Invalid {
+            spec: spec.to_owned(),
+            reason: "no SSH session is up".into(),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Active>> {
         // A panic while holding the lock cannot leave the list half
         // updated (every change is one push or remove): keep going.
@@ -188,7 +226,7 @@ impl Forwards {
             ..Added::default()
         };
         let forwarder = Arc::new(Forwarder {
-            handle: self.handle.clone(),
+            session: self.slot.clone(),
             spec: text.to_owned(),
             target,
             counters: counters.clone(),
@@ -228,7 +266,8 @@ impl Forwards {
                 let bind = remote_bind_host(host.as_deref()).to_owned();
                 let requested = u32::from(*port);
                 self.remote.add_tcp(&bind, requested, target.clone());
-                let granted = match self.handle.tcpip_forward(bind.as_str(), requested).await {
+                let handle = self.handle(text)?;
+                let granted = match handle.tcpip_forward(bind.as_str(), requested).await {
                     Ok(p) if *port == 0 => p,
                     Ok(_) => requested,
                     Err(e) => {
@@ -259,7 +298,8 @@ impl Forwards {
             Endpoint::Unix(path) => {
                 let path = path.to_string_lossy().into_owned();
                 self.remote.add_unix(&path, target);
-                if let Err(e) = self.handle.streamlocal_forward(path.as_str()).await {
+                let handle = self.handle(text)?;
+                if let Err(e) = handle.streamlocal_forward(path.as_str()).await {
                     self.remote.remove_unix(&path);
                     return Err(refused(e, 0));
                 }

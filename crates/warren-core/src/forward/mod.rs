@@ -10,6 +10,7 @@ pub mod local;
 pub mod manage;
 pub mod pump;
 pub mod remote;
+pub mod slot;
 pub mod socks;
 pub mod stdio;
 

@@ -13,6 +13,7 @@ pub mod serve;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
+mod tunnel;
 mod tunnels;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Supervised tunnels that heal themselves: up, status, down, install.
+    Tunnel {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -88,6 +94,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("add") => return add::main(&args[2..]),
         Some("copy-id") => return copy_id::main(&args[2..]),
         Some("demo") => return demo::main(&args[2..]),
+        Some("tunnel") => return tunnel::main(&args[2..]),
         _ => {}
     }
     match Top::try_parse_from(args) {
@@ -112,6 +119,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Demo { args },
         }) => demo::main(&args),
+        Ok(Top {
+            command: Command::Tunnel { args },
+        }) => tunnel::main(&args),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }

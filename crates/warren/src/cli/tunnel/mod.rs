@@ -1,0 +1,636 @@
+//! `warren tunnel`: supervised tunnels that heal themselves.
+//!
+//! `up [--name NAME] [-f] [ssh options] DEST` keeps the forwards a
+//! `warren ssh -N` with the same arguments would set up (-L/-R/-D, or the
+//! host's LocalForward/RemoteForward/DynamicForward in ~/.ssh/config) alive
+//! across lost connections; `status [--json] [NAME]` and `down NAME` talk
+//! to running tunnels through their control sockets; `install NAME ...`
+//! writes a systemd user unit. The supervisor itself is
+//! `warren_core::tunnel`.
+
+mod control;
+mod unit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use warren_core::prompt::NoPrompt;
+use warren_core::session::{Hop, Route, SessionError};
+use warren_core::tunnel::{State, Tunnel, TunnelOptions, TunnelSpec, TunnelStatus};
+
+use super::background;
+use super::settings::Settings;
+use super::ssh_args::SshArgs;
+use crate::logging::{self, Verbosity};
+use control::{ControlSocket, Request};
+
+/// Exit status for a tunnel that could not start or stopped for good.
+const FAILURE: u8 = 255;
+
+const USAGE: &str = "usage: warren tunnel up [--name NAME] [-f] [tunnel options] [ssh options] destination\n\
+       warren tunnel status [--json] [NAME]\n\
+       warren tunnel down NAME\n\
+       warren tunnel install NAME [--print] [tunnel options] [ssh options] destination\n\
+tunnel options: --wait DUR (how long a connection waits for the session, 30s)\n\
+       --probe-interval DUR (30s; 0 turns probes off)  --probe-timeout DUR (10s)\n\
+       --backoff-initial DUR (1s)  --backoff-max DUR (60s)  --connect-timeout DUR (60s)";
+
+/// ServerAliveInterval for a tunnel when none is configured: a silent
+/// peer is noticed within interval x ServerAliveCountMax (3): 45 s.
+const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// ConnectTimeout for a tunnel when none is configured.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs `warren tunnel SUBCOMMAND ...`; returns the exit code.
+pub fn main(args: &[String]) -> u8 {
+    let result = match args.first().map(String::as_str) {
+        Some("up") => up(&args[1..]),
+        Some("status") => status(&args[1..]),
+        Some("down") => down(&args[1..]),
+        Some("install") => install(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return 0;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return 2;
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("warren: {err:#}");
+            if let Some(hint) = err
+                .downcast_ref::<SessionError>()
+                .and_then(SessionError::hint)
+            {
+                eprintln!("hint: {hint}");
+            }
+            FAILURE
+        }
+    }
+}
+
+/// `up` and `install` arguments: warren's own long options, taken out
+/// wherever they stand (ssh has none), and the ssh arguments left.
+#[derive(Debug, Default)]
+struct UpArgs {
+    name: Option<String>,
+    background: bool,
+    print: bool,
+    options: TunnelOptions,
+    ssh: Vec<String>,
+    /// The tunnel options as typed, for a unit's command line.
+    own: Vec<String>,
+}
+
+fn split_args(args: &[String], install: bool) -> anyhow::Result<UpArgs> {
+    let mut out = UpArgs::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(long) = arg.strip_prefix("--").filter(|l| !l.is_empty()) else {
+            out.ssh.push(arg.clone());
+            continue;
+        };
+        let (key, inline) = match long.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_owned())),
+            None => (long, None),
+        };
+        match key {
+            "background" => {
+                out.background = true;
+                out.own.push(arg.clone());
+                continue;
+            }
+            "print" if install => {
+                out.print = true;
+                continue;
+            }
+            _ => {}
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("--{key} needs a value\n{USAGE}"))?,
+        };
+        let o = &mut out.options;
+        match key {
+            "name" => {
+                check_name(&value)?;
+                out.name = Some(value);
+                continue;
+            }
+            "wait" => o.wait_for_session = duration(key, &value)?,
+            "probe-interval" => {
+                let d = duration(key, &value)?;
+                o.probe_interval = (!d.is_zero()).then_some(d);
+            }
+            "probe-timeout" => o.probe_timeout = duration(key, &value)?,
+            "backoff-initial" => o.backoff.initial = duration(key, &value)?,
+            "backoff-max" => o.backoff.max = duration(key, &value)?,
+            "connect-timeout" => o.connect_timeout = duration(key, &value)?,
+            _ => anyhow::bail!("unknown option --{key}\n{USAGE}"),
+        }
+        out.own.push(format!("--{key}={value}"));
+    }
+    Ok(out)
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    anyhow::ensure!(
+        ok,
+        "invalid tunnel name {name:?}: use letters, digits, '.', '_' and '-' (at most 64)"
+    );
+    Ok(())
+}
+
+/// The default name: the destination as typed, made safe for a file name.
+fn default_name(destination: &str) -> String {
+    let name: String = destination
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    name.trim_start_matches('.').to_owned()
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or plain seconds.
+fn duration(flag: &str, s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = digits
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| anyhow::anyhow!("--{flag}: not a duration: {s:?} (e.g. 500ms, 30s, 5m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => anyhow::bail!("--{flag}: unknown unit in {s:?} (ms, s, m or h)"),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| anyhow::anyhow!("--{flag}: {s:?}: {e}"))
+}
+
+/// What `warren ssh -N ARGS` would do, as a tunnel.
+fn resolve(up: &UpArgs) -> anyhow::Result<(String, Settings, Option<std::path::PathBuf>)> {
+    // A tunnel is `ssh -N`: no session channel, forwards only.
+    let ssh: Vec<String> = std::iter::once("-N".to_owned())
+        .chain(up.ssh.iter().cloned())
+        .collect();
+    let parsed = SshArgs::parse_from_ssh_argv(&ssh).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(flag) = parsed.later.first_unsupported() {
+        anyhow::bail!("{flag} is not supported yet in this version of warren");
+    }
+    anyhow::ensure!(
+        parsed.command.is_empty(),
+        "a tunnel runs no remote command: drop {:?}",
+        parsed.command.join(" ")
+    );
+    let settings = Settings::resolve(&parsed, &ssh)?;
+    anyhow::ensure!(
+        settings.stdio_forward.is_none(),
+        "-W is not a tunnel: use -L to forward a port"
+    );
+    let name = match &up.name {
+        Some(n) => n.clone(),
+        None => default_name(parsed.destination.as_deref().unwrap_or("tunnel")),
+    };
+    check_name(&name)?;
+    anyhow::ensure!(
+        !settings.forwards.is_empty(),
+        "tunnel {name} has no forwards: give -L, -R or -D, or LocalForward / RemoteForward / DynamicForward for the host in ~/.ssh/config"
+    );
+    Ok((name, settings, parsed.log_file.clone()))
+}
+
+/// Keepalives and a connect timeout on every hop unless configured: a
+/// supervised session must notice a silent peer and never hang in connect.
+fn supervised(hop: &mut Hop) {
+    let opts = &mut hop.opts;
+    if opts.server_alive_interval.is_none() {
+        opts.server_alive_interval = Some(DEFAULT_ALIVE_INTERVAL);
+    }
+    if opts.connect_timeout.is_none() {
+        opts.connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if let Route::Jump(via) = &mut hop.route {
+        supervised(via);
+    }
+}
+
+fn up(args: &[String]) -> anyhow::Result<u8> {
+    let up = split_args(args, false)?;
+    let (name, mut settings, log_file) = resolve(&up)?;
+    let background = up.background || settings.fork;
+    if let Some(code) = background::launch_if_requested(background) {
+        return Ok(code);
+    }
+    logging::init(settings.verbosity, log_file.as_deref());
+    supervised(&mut settings.hop);
+    let spec = TunnelSpec {
+        name,
+        hop: settings.hop,
+        forwards: settings.forwards,
+        forward_options: settings.forward_options,
+        options: up.options,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let quiet = settings.verbosity == Verbosity::Quiet;
+    let keep_stderr = log_file.is_none() && !background;
+    let code = runtime.block_on(run_tunnel(spec, background, quiet, keep_stderr));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+async fn run_tunnel(
+    spec: TunnelSpec,
+    background: bool,
+    quiet: bool,
+    keep_stderr: bool,
+) -> anyhow::Result<u8> {
+    let name = spec.name.clone();
+    let dir = control::runtime_dir()?;
+    let socket = ControlSocket::bind(&dir, &name).await?;
+    let token = CancellationToken::new();
+    let tunnel = Tunnel::bind(spec, Arc::new(NoPrompt), token.clone()).await?;
+    let status = tunnel.status();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let control = tokio::spawn(socket.serve(status.clone(), token.clone(), move || {
+        metrics.num_alive_tasks() as u64
+    }));
+    let signals = tokio::spawn(stop_on_signal(token.clone()));
+    let mut states = status.watch();
+    let run = tokio::spawn(tunnel.run());
+    if background {
+        // Report a permanent failure of the first attempt to the launcher;
+        // anything else is the supervisor's to heal.
+        let _ = states.wait_for(|s| *s != State::Connecting).await;
+        if *states.borrow() != State::Failed {
+            background::detach(true, keep_stderr);
+        }
+    }
+    let reporter = (!quiet && !background).then(|| tokio::spawn(report_states(status.clone())));
+    let result = run.await.context("the tunnel task failed")?;
+    if result.is_err() {
+        let mut last = status.snapshot();
+        last.tasks = None;
+        if let Err(e) = control::record_failure(&dir, &last) {
+            tracing::warn!("{e:#}");
+        }
+    }
+    token.cancel();
+    let _ = control.await;
+    signals.abort();
+    if let Some(r) = reporter {
+        r.abort();
+    }
+    result?;
+    Ok(0)
+}
+
+/// Foreground: one line on stderr each time the tunnel comes up.
+async fn report_states(status: Arc<warren_core::tunnel::StatusCell>) {
+    let mut states = status.watch();
+    while states.changed().await.is_ok() {
+        let state = *states.borrow_and_update();
+        if state == State::Up {
+            let s = status.snapshot();
+            let forwards: Vec<&str> = s.forwards.iter().map(|f| f.spec.as_str()).collect();
+            match s.reconnects {
+                0 => eprintln!("warren: tunnel {} up: {}", s.name, forwards.join(", ")),
+                n => eprintln!("warren: tunnel {} up again (reconnect {n})", s.name),
+            }
+        }
+    }
+}
+
+async fn stop_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = hup.recv() => {}
+    }
+    token.cancel();
+}
+
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
+fn status(args: &[String]) -> anyhow::Result<u8> {
+    let mut json = false;
+    let mut name = None;
+    for a in args {
+        match a.as_str() {
+            "--json" => json = true,
+            s if s.starts_with('-') => anyhow::bail!("unknown option {s}\n{USAGE}"),
+            s => name = Some(s.to_owned()),
+        }
+    }
+    let dir = control::runtime_dir()?;
+    let mut tunnels = small_runtime()?.block_on(control::all(&dir))?;
+    if let Some(n) = &name {
+        tunnels.retain(|t| &t.name == n);
+        anyhow::ensure!(
+            !tunnels.is_empty(),
+            "no tunnel named {n} is running (warren tunnel status lists them)"
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tunnels)?);
+    } else {
+        print!("{}", table(&tunnels));
+    }
+    Ok(0)
+}
+
+/// The status table: one line per tunnel, one indented line per forward.
+fn table(tunnels: &[TunnelStatus]) -> String {
+    use std::fmt::Write as _;
+    if tunnels.is_empty() {
+        return "no tunnels are running\n".into();
+    }
+    let width = tunnels
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:width$}  {:10}  {:>8}  {:>10}  LAST ERROR\n",
+        "NAME", "STATE", "UPTIME", "RECONNECTS"
+    );
+    for t in tunnels {
+        let uptime = t.uptime_secs.map_or("-".into(), human_secs);
+        let error = match (&t.last_error, t.last_error_secs) {
+            (Some(e), Some(ago)) => format!("{} ({} ago)", first_line(e), human_secs(ago)),
+            (Some(e), None) => first_line(e).to_owned(),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:width$}  {:10}  {:>8}  {:>10}  {error}",
+            t.name,
+            t.state.to_string(),
+            uptime,
+            t.reconnects
+        );
+        for f in &t.forwards {
+            let _ = write!(
+                out,
+                "  {}  in {}  out {}  connections {} ({} open)",
+                f.spec,
+                human_bytes(f.bytes_in),
+                human_bytes(f.bytes_out),
+                f.connections,
+                f.open
+            );
+            if let Some(e) = &f.error {
+                let _ = write!(out, "  error: {}", first_line(e));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The line of a (possibly multi-line) error that says what happened,
+/// past OpenSSH-style banners ("@@@@", "IT IS POSSIBLE ...").
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.starts_with('@') && l.chars().any(char::is_lowercase))
+        .unwrap_or(s)
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{b} B"),
+        _ => format!("{v:.1} {}", UNITS[unit]),
+    }
+}
+
+fn down(args: &[String]) -> anyhow::Result<u8> {
+    let [name] = args else {
+        anyhow::bail!("{USAGE}");
+    };
+    check_name(name)?;
+    let dir = control::runtime_dir()?;
+    let path = control::socket_path(&dir, name);
+    if !path.exists()
+        && let Some(failed) = control::failure(&dir, name)
+    {
+        std::fs::remove_file(control::failed_path(&dir, name))?;
+        eprintln!(
+            "warren: tunnel {name} had stopped: {}",
+            failed.last_error.as_deref().map_or("", first_line)
+        );
+        return Ok(0);
+    }
+    small_runtime()?.block_on(async {
+        let answer = control::request(&path, Request::Down)
+            .await
+            .with_context(|| {
+                format!("no tunnel named {name} is running (warren tunnel status lists them)")
+            })?;
+        anyhow::ensure!(answer.ok, "{}", answer.error.unwrap_or_default());
+        // The socket goes away once the tunnel has closed its listeners.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while path.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::ensure!(
+            !path.exists(),
+            "tunnel {name} was asked to stop but is still running"
+        );
+        Ok(())
+    })?;
+    eprintln!("warren: tunnel {name} stopped");
+    Ok(0)
+}
+
+fn install(args: &[String]) -> anyhow::Result<u8> {
+    let Some((name, rest)) = args.split_first() else {
+        anyhow::bail!("{USAGE}");
+    };
+    check_name(name)?;
+    let mut up = split_args(rest, true)?;
+    anyhow::ensure!(up.name.is_none(), "give the name once: install NAME ...");
+    anyhow::ensure!(
+        !up.background && !up.ssh.iter().any(|a| a == "-f"),
+        "a unit runs the tunnel in the foreground: drop -f / --background"
+    );
+    up.name = Some(name.clone());
+    // Check now what the unit would fail on later.
+    let _ = resolve(&up)?;
+    let program = std::env::current_exe().context("cannot find the warren executable")?;
+    let mut words = up.own.clone();
+    words.extend(up.ssh.iter().cloned());
+    let text = unit::render(&program, name, &words);
+    print!("{text}");
+    if up.print {
+        return Ok(0);
+    }
+    let dir = unit::user_unit_dir()?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(unit::file_name(name));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "warren: wrote {}\nstart it now and at each login with:\n  systemctl --user daemon-reload && systemctl --user enable --now {}\nto keep it running while logged out (and from boot): loginctl enable-linger",
+        path.display(),
+        unit::file_name(name)
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn own_options_are_taken_out_wherever_they_stand() {
+        let a = split_args(
+            &strings(&[
+                "--name",
+                "db",
+                "-L",
+                "1:h:2",
+                "--wait=5s",
+                "prod",
+                "--background",
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.name.as_deref(), Some("db"));
+        assert!(a.background);
+        assert_eq!(a.options.wait_for_session, Duration::from_secs(5));
+        assert_eq!(a.ssh, strings(&["-L", "1:h:2", "prod"]));
+        assert_eq!(a.own, strings(&["--wait=5s", "--background"]));
+        assert_eq!(a.options.backoff.initial, Duration::from_secs(1), "default");
+
+        let a = split_args(
+            &strings(&["--probe-interval", "0", "--backoff-max", "2m", "h"]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.options.probe_interval, None);
+        assert_eq!(a.options.backoff.max, Duration::from_secs(120));
+        assert_eq!(a.own, strings(&["--probe-interval=0", "--backoff-max=2m"]));
+
+        assert!(split_args(&strings(&["--print", "h"]), false).is_err());
+        assert!(split_args(&strings(&["--print", "h"]), true).unwrap().print);
+        assert!(split_args(&strings(&["--frobnicate", "h"]), false).is_err());
+        assert!(split_args(&strings(&["--name"]), false).is_err());
+        assert!(split_args(&strings(&["--name", "../x", "h"]), false).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("500ms", Some(Duration::from_millis(500))),
+            ("30", Some(Duration::from_secs(30))),
+            ("30s", Some(Duration::from_secs(30))),
+            ("1.5s", Some(Duration::from_millis(1500))),
+            ("5m", Some(Duration::from_secs(300))),
+            ("1h", Some(Duration::from_secs(3600))),
+            ("0", Some(Duration::ZERO)),
+            ("soon", None),
+            ("5d", None),
+            ("-1s", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(duration("wait", text).ok(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(default_name("prod"), "prod");
+        assert_eq!(default_name("me@db.example:22"), "me_db.example_22");
+        assert_eq!(default_name("..x"), "x");
+        for bad in ["", "a/b", ".hidden", "sp ace"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("db-1.prod_x").is_ok());
+    }
+
+    #[test]
+    fn error_summaries_skip_banners() {
+        let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@\n\
+                       IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+                       The ED25519 host key for prod has changed; it is now SHA256:x.\n\
+                       Host key verification failed.";
+        assert_eq!(
+            first_line(changed),
+            "The ED25519 host key for prod has changed; it is now SHA256:x."
+        );
+        assert_eq!(first_line("connect refused"), "connect refused");
+    }
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(human_secs(59), "59s");
+        assert_eq!(human_secs(61), "1m01s");
+        assert_eq!(human_secs(3720), "1h02m");
+        assert_eq!(human_secs(90000), "1d01h");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
+    }
+}
