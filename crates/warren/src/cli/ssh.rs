@@ -137,7 +137,7 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
         CancellationToken::new(),
     ));
     tunnels::start(&forwards, &settings.forwards).await?;
-    let master = start_master(&session, &forwards, &settings, prompter);
+    let (master, listening) = start_master(&session, &forwards, &settings, prompter).unzip();
     if settings.fork {
         let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
         background::detach(settings.no_session, debugging);
@@ -160,8 +160,12 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
         () = terminated.cancelled() => Ok(if settings.no_session { 0 } else { FAILURE }),
     };
     if let Some(m) = &master {
-        // Multiplexed sessions still running keep the connection.
+        // Multiplexed sessions still running keep the connection. The
+        // socket goes first (the task removes it), before we exit.
         m.stop_listening();
+        if let Some(task) = listening {
+            let _ = task.await;
+        }
         let mut clients = m.clients();
         tokio::select! {
             _ = clients.wait_for(|n| *n == 0) => {}
@@ -181,7 +185,7 @@ fn start_master(
     forwards: &Arc<Forwards>,
     settings: &Settings,
     prompter: Arc<dyn Prompter>,
-) -> Option<Arc<Master>> {
+) -> Option<(Arc<Master>, tokio::task::JoinHandle<()>)> {
     if !mux::becomes_master(&settings.mux) {
         return None;
     }
@@ -208,8 +212,8 @@ fn start_master(
             forward_agent: settings.hop.opts.forward_agent.is_some(),
         },
     );
-    tokio::spawn(master.clone().serve(socket));
-    Some(master)
+    let listening = tokio::spawn(master.clone().serve(socket));
+    Some((master, listening))
 }
 
 /// A background master (ControlPersist): serves until the connection
