@@ -8,7 +8,7 @@
 )]
 
 mod common;
-use common::{text, warren};
+use common::{connect_when_up, free_port, text, warren};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,14 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warren_testkit::{HttpHello, Sshd, TcpEcho, UnixEcho};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A background `warren ssh -N ...`, killed on drop.
 struct Tunnel(Child);
@@ -47,18 +39,6 @@ fn tunnel(sshd: &Sshd, args: &[&str]) -> Tunnel {
         .spawn()
         .expect("spawn warren");
     Tunnel(child)
-}
-
-/// Retries until `addr` accepts (the tunnel comes up) or 10 s pass.
-fn connect_when_up(addr: &str) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => return s,
-            Err(e) if Instant::now() > deadline => panic!("{addr} never came up: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

@@ -9,23 +9,15 @@
 )]
 
 mod common;
-use common::{text, warren};
+use common::{free_port, text, warren};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use warren_testkit::{Sshd, TcpEcho};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Logins sshd accepted so far: a multiplexed session adds none.
 fn logins(sshd: &Sshd) -> usize {

@@ -10,23 +10,15 @@
 
 mod common;
 use common::serve::Serve;
-use common::{text, warren};
+use common::{connect_when_up, free_port, text, warren};
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use warren_testkit::{HttpHello, TcpEcho, UnixEcho};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A background `ssh -N ...`, killed on drop.
 struct Tunnel(Child);
@@ -48,17 +40,6 @@ fn tunnel(mut cmd: Command, args: &[&str]) -> Tunnel {
         .spawn()
         .expect("spawn ssh");
     Tunnel(child)
-}
-
-fn connect_when_up(addr: &str) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => return s,
-            Err(e) if Instant::now() > deadline => panic!("{addr} never came up: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

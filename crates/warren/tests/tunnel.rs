@@ -10,10 +10,10 @@
 )]
 
 mod common;
-use common::{text, warren};
+use common::{free_port, text, warren};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -21,14 +21,6 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use warren_core::tunnel::{State, TunnelStatus};
 use warren_testkit::{Sshd, TcpEcho, Topology, faults};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `warren tunnel up` in the foreground, with its own runtime dir;
 /// killed on drop.

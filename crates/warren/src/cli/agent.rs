@@ -59,22 +59,7 @@ pub struct AgentArgs {
 }
 
 pub fn main(args: &[String]) -> u8 {
-    let parsed = match AgentArgs::try_parse_from(
-        std::iter::once("warren agent".to_owned()).chain(args.iter().cloned()),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
-        }
-    };
-    match run(&parsed) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("warren agent: {e:#}");
-            1
-        }
-    }
+    super::run_tool::<AgentArgs>("warren agent", args, run)
 }
 
 fn run(a: &AgentArgs) -> anyhow::Result<u8> {

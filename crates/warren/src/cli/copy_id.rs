@@ -53,22 +53,7 @@ pub struct CopyIdArgs {
 }
 
 pub fn main(args: &[String]) -> u8 {
-    let parsed = match CopyIdArgs::try_parse_from(
-        std::iter::once("warren copy-id".to_owned()).chain(args.iter().cloned()),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
-        }
-    };
-    match run(&parsed) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("warren copy-id: {e:#}");
-            1
-        }
-    }
+    super::run_tool::<CopyIdArgs>("warren copy-id", args, run)
 }
 
 /// The public key file to install and the private key beside it.

@@ -75,22 +75,7 @@ pub struct KeygenArgs {
 }
 
 pub fn main(args: &[String]) -> u8 {
-    let parsed = match KeygenArgs::try_parse_from(
-        std::iter::once("warren keygen".to_owned()).chain(args.iter().cloned()),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
-        }
-    };
-    match run(&parsed) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("warren keygen: {e:#}");
-            1
-        }
-    }
+    super::run_tool::<KeygenArgs>("warren keygen", args, run)
 }
 
 fn run(a: &KeygenArgs) -> anyhow::Result<u8> {

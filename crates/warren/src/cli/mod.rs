@@ -73,6 +73,27 @@ enum Command {
     },
 }
 
+/// A subcommand with its own flags (ssh-keygen's, ssh-agent's, ...):
+/// parses `args` as `A` under `name`, runs it, and turns the outcome into
+/// an exit code (1 for a failure, named after the tool, as theirs).
+fn run_tool<A: Parser>(name: &str, args: &[String], run: fn(&A) -> anyhow::Result<u8>) -> u8 {
+    let parsed =
+        match A::try_parse_from(std::iter::once(name.to_owned()).chain(args.iter().cloned())) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() { 1 } else { 0 };
+            }
+        };
+    match run(&parsed) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            1
+        }
+    }
+}
+
 /// Runs the command named by argv and returns the process exit code.
 pub fn dispatch(args: &[String]) -> u8 {
     // Installed as (or linked to) `ssh`/`warren-ssh`, warren is the ssh

@@ -22,3 +22,25 @@ pub fn script(path: std::path::PathBuf, body: &str) -> std::path::PathBuf {
     path
 }
 pub mod serve;
+
+/// A port that was free a moment ago on 127.0.0.1 (for a client that must
+/// be told where to listen).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local_addr")
+        .port()
+}
+
+/// Retries until `addr` accepts (a tunnel comes up) or 10 s pass.
+pub fn connect_when_up(addr: &str) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => return s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{addr} never came up: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
