@@ -111,6 +111,10 @@ pub fn freeze_sessions(sshd: &Sshd) -> Frozen {
 /// until [`restart`].
 pub fn stop(sshd: &Sshd) {
     let pid = listener_pid(sshd.dir());
+    // Stopped first, the listener forks no session between our listing
+    // of its children and the kill (one would survive, orphaned, and keep
+    // a client connected to the "stopped" server).
+    signal(&[pid], "STOP");
     let mut all = descendants(pid);
     all.push(pid);
     signal(&all, "KILL");
