@@ -410,3 +410,55 @@ impl Drop for Guard {
         let _ = self.0.wait();
     }
 }
+
+/// ControlMaster ask (-MM): each new session is confirmed through
+/// SSH_ASKPASS. A refused client connects by itself instead, as ssh does
+/// (OpenSSH's client and warren's alike).
+#[test]
+fn control_master_ask_confirms_each_session() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = dir.path().join("ctl");
+    let allow = dir.path().join("allow");
+    let asked = dir.path().join("asked");
+    let askpass = common::script(
+        dir.path().join("askpass"),
+        &format!(
+            "echo \"$1\" >> {asked}\n[ -e {allow} ] && {{ echo yes; exit 0; }}\nexit 1\n",
+            asked = asked.display(),
+            allow = allow.display()
+        ),
+    );
+    let mut launcher = warren_ssh(&sshd, &ctl);
+    launcher
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .args(["-o", "BatchMode=no", "-M"]);
+    let _master = start_master(&sshd, &ctl, launcher);
+    assert_eq!(logins(&sshd), 1);
+
+    // Refused: each client says so, then logs in by itself.
+    for client in [openssh(&sshd, &ctl), warren_ssh(&sshd, &ctl)] {
+        let out = run(client, &["test", "echo direct"], b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "direct\n");
+        assert!(
+            text(&out.stderr).contains("refused session request: Permission denied"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(logins(&sshd), 3, "refused clients connect directly");
+
+    // Allowed: shared, no new login.
+    std::fs::write(&allow, "").unwrap();
+    let out = run(warren_ssh(&sshd, &ctl), &["test", "echo shared"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "shared\n");
+    assert_eq!(logins(&sshd), 3);
+    let prompts = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(
+        prompts.lines().collect::<Vec<_>>(),
+        ["Allow shared connection to test? "; 3]
+    );
+}

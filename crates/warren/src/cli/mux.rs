@@ -96,7 +96,19 @@ pub async fn try_passenger(settings: &Settings, with_forwards: bool) -> Option<a
         }
     };
     debug!("using the master at {}", path.display());
-    Some(passenger(client, settings, with_forwards).await)
+    match passenger(client, settings, with_forwards).await {
+        // As ssh: a master that refuses the session (ControlMaster ask,
+        // answered no) is not the end; connect directly.
+        Err(e) if matches!(e.downcast_ref::<MuxError>(), Some(MuxError::Refused(_))) => {
+            let reason = match e.downcast_ref::<MuxError>() {
+                Some(MuxError::Refused(r)) => r.as_str(),
+                _ => "",
+            };
+            eprintln!("Master refused session request: {reason}");
+            None
+        }
+        other => Some(other),
+    }
 }
 
 fn remove_if_stale(path: &Path, e: &MuxError, settings: &Settings) {
