@@ -178,24 +178,42 @@ pub async fn download<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Writes (part of) the first queued chunk; cancel-safe: bytes count only
+/// Writes as much of the queue as the local side takes in one call (a
+/// vectored write of up to [`MAX_SLICES`] chunks: one system call where
+/// the tunnel delivered several packets); cancel-safe: bytes count only
 /// once the write completed.
 async fn write_front<W: AsyncWrite + Unpin>(
     local: &mut W,
     queue: &mut VecDeque<Bytes>,
 ) -> std::io::Result<usize> {
-    let Some(front) = queue.front_mut() else {
+    if queue.is_empty() {
         return Ok(0);
-    };
-    let n = local.write(front).await?;
+    }
+    let slices: Vec<std::io::IoSlice<'_>> = queue
+        .iter()
+        .take(MAX_SLICES)
+        .map(|b| std::io::IoSlice::new(b))
+        .collect();
+    let n = local.write_vectored(&slices).await?;
+    drop(slices);
     if n == 0 {
         return Err(std::io::ErrorKind::WriteZero.into());
     }
-
-    if n == front.len() {
-        queue.pop_front();
-    } else {
-        let _ = front.split_to(n);
+    let mut left = n;
+    while left > 0 {
+        let Some(front) = queue.front_mut() else {
+            break;
+        };
+        if left >= front.len() {
+            left -= front.len();
+            queue.pop_front();
+        } else {
+            let _ = front.split_to(left);
+            left = 0;
+        }
     }
     Ok(n)
 }
+
+/// Chunks handed to one vectored write (the kernel's IOV_MAX is 1024).
+const MAX_SLICES: usize = 64;
