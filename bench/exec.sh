@@ -15,35 +15,8 @@ mkdir -p /run/sshd
 
 D=$(mktemp -d)
 trap 'kill $(cat $D/pid 2>/dev/null) 2>/dev/null; rm -rf $D' EXIT
-ssh-keygen -q -t ed25519 -N '' -f $D/host
-ssh-keygen -q -t ed25519 -N '' -f $D/id
-cp $D/id.pub $D/ak
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > $D/sshd_config <<EOC
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $D/host
-AuthorizedKeysFile $D/ak
-PidFile $D/pid
-StrictModes no
-UsePAM no
-SetEnv SHLVL=1
-EOC
-/usr/sbin/sshd -f $D/sshd_config -E $D/sshd.log
-for _ in $(seq 50); do [ -s $D/pid ] && break; sleep 0.1; done
-echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 $D/host.pub)" > $D/known_hosts
-cat > $D/ssh_config <<EOC
-Host bench
-  HostName 127.0.0.1
-  Port $PORT
-  User $(id -un)
-  IdentityFile $D/id
-  IdentitiesOnly yes
-  IdentityAgent none
-  BatchMode yes
-  UserKnownHostsFile $D/known_hosts
-  GlobalKnownHostsFile /dev/null
-EOC
+. bench/lib/sshd.sh
+start_sshd $D "SetEnv SHLVL=1"
 
 now() { date +%s.%N; }
 # best of $ROUNDS wall-clock seconds for a command line

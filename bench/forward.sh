@@ -72,42 +72,13 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 die() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- sshd
-ssh-keygen -q -t ed25519 -N '' -f $D/host
-ssh-keygen -q -t ed25519 -N '' -f $D/id
-cp $D/id.pub $D/ak
-PORT=$(freeport)
-cat > $D/sshd_config <<EOC
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $D/host
-AuthorizedKeysFile $D/ak
-PidFile $D/pid
-StrictModes no
-UsePAM no
-AllowTcpForwarding yes
+. bench/lib/sshd.sh
+start_sshd $D "AllowTcpForwarding yes
 GatewayPorts no
-MaxStartups 100
-EOC
-/usr/sbin/sshd -f $D/sshd_config -E $D/sshd.log
-for _ in $(seq 50); do [ -s $D/pid ] && break; sleep 0.1; done
-[ -s $D/pid ] || die "sshd did not start: $(cat $D/sshd.log)"
-known() { echo "[127.0.0.1]:$1 $(cut -d' ' -f1,2 $D/host.pub)" >> $D/known_hosts; }
-known $PORT
-cat > $D/ssh_config <<EOC
-Host bench
-  HostName 127.0.0.1
-  Port $PORT
-  User $(id -un)
-  IdentityFile $D/id
-  IdentitiesOnly yes
-  IdentityAgent none
-  BatchMode yes
-  UserKnownHostsFile $D/known_hosts
-  GlobalKnownHostsFile /dev/null
-  ExitOnForwardFailure yes
+MaxStartups 100" "  ExitOnForwardFailure yes
   ControlMaster no
-  ControlPath none
-EOC
+  ControlPath none" || die "sshd did not start"
+known() { echo "[127.0.0.1]:$1 $(cut -d' ' -f1,2 $D/host.pub)" >> $D/known_hosts; }
 
 # ---------------------------------------------------------------- far end
 spawn peer python3 $PEER serve $D/peer.port
