@@ -8,7 +8,7 @@
 )]
 
 mod common;
-use common::{connect_when_up, free_port, text, warren};
+use common::{connect_when_up, free_port, pattern, text, warren};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -39,12 +39,6 @@ fn tunnel(sshd: &Sshd, args: &[&str]) -> Tunnel {
         .spawn()
         .expect("spawn warren");
     Tunnel(child)
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// Sends `data`, half-closes, reads everything back.

@@ -10,7 +10,7 @@
 
 mod common;
 use common::serve::Serve;
-use common::{connect_when_up, free_port, text, warren};
+use common::{connect_when_up, free_port, pattern, text, warren};
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -40,12 +40,6 @@ fn tunnel(mut cmd: Command, args: &[&str]) -> Tunnel {
         .spawn()
         .expect("spawn ssh");
     Tunnel(child)
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// Sends `data` while reading the echo back (concurrently: the echo only

@@ -10,7 +10,7 @@
 
 mod common;
 use common::serve::Serve;
-use common::{text, warren};
+use common::{pattern, text, warren};
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -19,12 +19,6 @@ use warren_testkit::Sshd;
 
 fn run(mut cmd: Command, what: &str) -> Output {
     cmd.arg("127.0.0.1").arg(what).output().expect("run ssh")
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
-        .collect()
 }
 
 #[test]
@@ -72,7 +66,7 @@ fn exec_returns_exit_status_and_splits_stdout_stderr() {
 #[test]
 fn stdin_reaches_the_command_and_comes_back_byte_for_byte() {
     let serve = Serve::start();
-    let data = pattern(3 * 1024 * 1024 + 17);
+    let data = pattern(3 * 1024 * 1024 + 17, 7);
     let mut child = serve
         .ssh()
         .args(["127.0.0.1", "cat"])
@@ -102,7 +96,7 @@ fn stdin_reaches_the_command_and_comes_back_byte_for_byte() {
 #[test]
 fn warren_client_and_server_stream_both_ways_at_once() {
     let serve = Serve::start();
-    let data = pattern(64 * 1024 * 1024);
+    let data = pattern(64 * 1024 * 1024, 7);
     let mut child = warren()
         .arg("ssh")
         .args(serve.client_options(&serve.client_key()))

@@ -10,16 +10,10 @@
 
 mod common;
 use common::serve::Serve;
-use common::text;
+use common::{pattern, text};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
 
 /// A small tree: files of several sizes, an empty file, a nested directory.
 fn make_tree(root: &Path) {

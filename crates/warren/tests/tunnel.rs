@@ -10,7 +10,7 @@
 )]
 
 mod common;
-use common::{free_port, text, warren};
+use common::{free_port, pattern, text, warren};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -136,12 +136,6 @@ impl Drop for Up {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// Connects to the tunnel's listener (which must accept at once: it is

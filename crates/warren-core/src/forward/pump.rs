@@ -189,13 +189,14 @@ async fn write_front<W: AsyncWrite + Unpin>(
     if queue.is_empty() {
         return Ok(0);
     }
-    let slices: Vec<std::io::IoSlice<'_>> = queue
-        .iter()
-        .take(MAX_SLICES)
-        .map(|b| std::io::IoSlice::new(b))
-        .collect();
-    let n = local.write_vectored(&slices).await?;
-    drop(slices);
+    // On the stack: this runs once per write on the data path.
+    let mut slices = [std::io::IoSlice::new(&[]); MAX_SLICES];
+    let mut count = 0;
+    for (slot, chunk) in slices.iter_mut().zip(queue.iter()) {
+        *slot = std::io::IoSlice::new(chunk);
+        count += 1;
+    }
+    let n = local.write_vectored(&slices[..count]).await?;
     if n == 0 {
         return Err(std::io::ErrorKind::WriteZero.into());
     }

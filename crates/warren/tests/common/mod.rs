@@ -44,3 +44,11 @@ pub fn connect_when_up(addr: &str) -> std::net::TcpStream {
         }
     }
 }
+
+/// `len` bytes of a repeating pattern (shifted by `seed`), so a transfer
+/// that drops, repeats or reorders bytes is caught.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
