@@ -49,6 +49,11 @@ impl Session {
         self.remote.clone()
     }
 
+    /// Resolves when the connection is gone.
+    pub async fn closed(&self) {
+        closed(&self.handle).await;
+    }
+
     /// Closes the connection politely.
     pub async fn close(&self) {
         let _ = self
@@ -243,5 +248,13 @@ fn handshake_error(e: SessionError, opts: &ConnectOptions) -> SessionError {
             source,
         },
         other => other,
+    }
+}
+
+/// Resolves when the connection behind `handle` is gone. russh's handle
+/// offers no future for that, so this looks every 100 ms.
+pub async fn closed(handle: &Handle<ClientHandler>) {
+    while !handle.is_closed() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -294,7 +294,7 @@ impl Tunnel {
         let end = loop {
             tokio::select! {
                 () = self.token.cancelled() => break End::Cancelled,
-                () = closed(&handle) => break lost(format!(
+                () = crate::session::closed(&handle) => break lost(format!(
                     "the connection to {} was lost", self.spec.hop.opts.host
                 ), healthy),
                 r = probe_after(self, &handle, probe_at), if opts.probe_interval.is_some() => {
@@ -389,14 +389,6 @@ async fn probe_after(
 ) -> Result<(), String> {
     tokio::time::sleep_until(at).await;
     tunnel.probe(handle).await
-}
-
-/// Resolves when the session's connection is gone (russh's handle offers
-/// no future for that).
-async fn closed(handle: &SharedHandle) {
-    while !handle.is_closed() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
         tokio::select! {
             _ = clients.wait_for(|n| *n == 0) => {}
             () = terminated.cancelled() => {}
-            () = connection_closed(&session) => {}
+            () = session.closed() => {}
         }
     }
     forwards.shutdown().await;
@@ -231,14 +231,7 @@ async fn persist(session: &Session, master: Option<&Master>, settings: &Settings
     };
     tokio::select! {
         () = idle => 0,
-        () = connection_closed(session) => FAILURE,
-    }
-}
-
-/// Resolves when the SSH connection is gone.
-async fn connection_closed(session: &Session) {
-    while !session.handle().is_closed() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        () = session.closed() => FAILURE,
     }
 }
 
@@ -263,7 +256,7 @@ async fn run_session(
         // -N: no command; serve the forwards until the connection closes
         // or the user interrupts.
         tokio::select! {
-            () = connection_closed(session) => return Ok(FAILURE),
+            () = session.closed() => return Ok(FAILURE),
             _ = tokio::signal::ctrl_c() => return Ok(0),
         }
     }
