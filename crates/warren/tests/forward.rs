@@ -599,3 +599,34 @@ fn remote_forward_from_a_server_unix_socket_to_a_local_unix_socket() {
     let data = pattern(300_000, 4);
     assert!(echo_through(s, &data) == data);
 }
+
+/// Channel windows start at OpenSSH's 2 MiB and grow on a path whose
+/// bandwidth-delay product needs more: over a 50 ms round trip (the delay
+/// proxy) a download makes the window grow, and -vv says so.
+#[test]
+fn the_channel_window_grows_over_a_long_link() {
+    let sshd = Sshd::start();
+    let wan = warren_testkit::DelayProxy::start(
+        "127.0.0.1:0",
+        sshd.addr(),
+        Duration::from_millis(25),
+    );
+    let size = 32usize << 20;
+    let out = warren()
+        .args(["ssh", "-vv", "-F"])
+        .arg(sshd.client_config())
+        .args(["-p", &wan.addr().port().to_string()])
+        .arg("-o")
+        .arg(format!("HostKeyAlias={}", sshd.known_hosts_pattern()))
+        .args(["test", &format!("head -c {size} /dev/zero")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(out.stdout.len(), size);
+    assert!(
+        log.contains("window used up within two round trips"),
+        "the window never grew over a 50 ms round trip:\n{log}"
+    );
+}

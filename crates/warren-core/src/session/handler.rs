@@ -7,6 +7,7 @@ use russh::keys::PublicKeyOrCertificate;
 
 use super::error::SessionError;
 use super::hostkey::HostKeyVerifier;
+use super::window::WindowTuner;
 use crate::forward::remote::{RemoteForwards, serve_channel};
 
 /// The per-connection handler russh calls into.
@@ -17,6 +18,8 @@ pub struct ClientHandler {
     forward_agent: Option<std::path::PathBuf>,
     /// The server's address as ssh names it in messages.
     host: String,
+    /// Sizes channel windows to the path.
+    window: WindowTuner,
 }
 
 impl ClientHandler {
@@ -25,12 +28,14 @@ impl ClientHandler {
         remote: Arc<RemoteForwards>,
         forward_agent: Option<std::path::PathBuf>,
         host: String,
+        window: WindowTuner,
     ) -> Self {
         ClientHandler {
             verifier: Arc::new(verifier),
             remote,
             forward_agent,
             host,
+            window,
         }
     }
 }
@@ -60,12 +65,29 @@ impl russh::client::Handler for ClientHandler {
         }
     }
 
+    fn adjust_window(&mut self, channel: russh::ChannelId, window: u32) -> u32 {
+        self.window
+            .adjusted(channel.number(), window, std::time::Instant::now())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: russh::ChannelId,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        self.window.closed(channel.number());
+        Ok(())
+    }
+
     async fn kex_done(
         &mut self,
         _shared_secret: Option<&[u8]>,
         names: &russh::Names,
-        _session: &mut russh::client::Session,
+        session: &mut russh::client::Session,
     ) -> Result<(), SessionError> {
+        if let Some(start) = self.window.peer(session.remote_sshid()) {
+            session.set_target_window_size(start);
+        }
         tracing::info!(
             "kex: {}, host key: {}, cipher: {}, MAC: {}",
             names.kex.as_ref(),

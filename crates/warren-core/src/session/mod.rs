@@ -11,6 +11,7 @@ pub mod handler;
 mod hostkey;
 pub mod options;
 pub mod proxy;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -63,11 +64,12 @@ impl Session {
     }
 }
 
-/// russh's client configuration for `opts`: 65535-byte packets, a large
-/// window, NODELAY, keepalives from ServerAliveInterval.
+/// russh's client configuration for `opts`: 65535-byte packets, windows
+/// that start at 2 MiB and grow to the path (up to `opts.window_size`,
+/// see [`window`]), NODELAY, keepalives from ServerAliveInterval.
 pub fn client_config(opts: &ConnectOptions) -> Result<russh::client::Config, SessionError> {
     Ok(russh::client::Config {
-        window_size: opts.window_size,
+        window_size: window::WindowTuner::initial(opts.window_size),
         maximum_packet_size: 65535,
         preferred: opts.algorithms.to_preferred()?,
         nodelay: true,
@@ -167,11 +169,13 @@ where
     verifier.tune_preferred(&mut config.preferred);
     log_offer(&config.preferred);
     let remote = Arc::new(RemoteForwards::default());
+    let rtt = Arc::new(window::RoundTrip::default());
     let handler = ClientHandler::new(
         verifier,
         remote.clone(),
         opts.forward_agent.clone(),
         opts.hostname.clone(),
+        window::WindowTuner::new(opts.window_size, rtt.clone()),
     );
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let mut handle = match opts.connect_timeout {
@@ -202,11 +206,33 @@ where
         "Authenticated to {} ([{}]:{}).",
         opts.hostname, opts.hostname, opts.port
     );
+    let handle = Arc::new(handle);
+    tokio::spawn(measure_round_trip(Arc::downgrade(&handle), rtt));
     Ok(Session {
-        handle: Arc::new(handle),
+        handle,
         remote,
         via: None,
     })
+}
+
+/// Times a few keepalive pings for the window tuner (the smallest
+/// counts). In the background: nothing waits for it, and it lets go of
+/// the connection between pings.
+async fn measure_round_trip(
+    handle: std::sync::Weak<Handle<ClientHandler>>,
+    rtt: Arc<window::RoundTrip>,
+) {
+    for _ in 0..3 {
+        let Some(handle) = handle.upgrade() else {
+            return;
+        };
+        let start = std::time::Instant::now();
+        if handle.send_ping().await.is_err() || handle.is_closed() {
+            return;
+        }
+        rtt.record(start.elapsed());
+    }
+    tracing::debug!("round trip to the server: {:?}", rtt.get());
 }
 
 /// -v: what we offer (russh does not expose the negotiated names; -vvv

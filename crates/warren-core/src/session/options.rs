@@ -45,7 +45,9 @@ pub struct ConnectOptions {
     pub algorithms: AlgorithmOptions,
     pub host_keys: HostKeyOptions,
     pub auth: AuthOptions,
-    /// Channel window in bytes (flow control; large for fast links).
+    /// The largest channel window in bytes. Windows start at 2 MiB and
+    /// grow toward this on paths whose bandwidth-delay product needs it
+    /// (see `session::window`).
     pub window_size: u32,
     /// ForwardAgent: the local agent socket that agent channels opened by
     /// the server are connected to. `None`: such channels are refused.
@@ -76,11 +78,12 @@ impl ConnectOptions {
     }
 }
 
-/// 64 MiB. russh's 2 MiB default (OpenSSH's too) caps a 50 ms link near
-/// 40 MB/s; russh re-opens the window at half, so the sender sees 32-64
-/// MiB. Measured here over a 50 ms delay proxy: 16 MiB gave 102 MB/s,
-/// 64 MiB 156 MB/s, OpenSSH 24 MB/s. Memory is not tied to it: each
-/// forwarded connection queues at most `forward::QUEUE_LIMIT`.
+/// The largest window, 64 MiB. russh's 2 MiB default (OpenSSH's too) caps
+/// a 50 ms link near 40 MB/s; russh re-opens the window at half, so the
+/// sender sees 32-64 MiB. Measured here over a 50 ms delay proxy: 16 MiB
+/// gave 102 MB/s, 64 MiB 156 MB/s, OpenSSH 24 MB/s. A window only grows
+/// this far on such a path (`session::window`). Memory is not tied to it:
+/// each forwarded connection queues at most `forward::QUEUE_LIMIT`.
 pub const DEFAULT_WINDOW: u32 = 64 * 1024 * 1024;
 
 /// Host key verification settings.

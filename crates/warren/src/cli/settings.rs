@@ -251,9 +251,10 @@ fn ordered_flags(argv: &[String], destination: Flag) -> anyhow::Result<Vec<Flag>
     Ok(flags.into_iter().map(|(_, f)| f).collect())
 }
 
-/// The channel window: 64 MiB, or `WARREN_WINDOW` (bytes, or with a
-/// K/M/G suffix; at least 64 KiB, at most 1 GiB) for links whose
-/// bandwidth-delay product is larger still. An environment variable, not
+/// The largest channel window (windows start at 2 MiB and grow to the
+/// path): 64 MiB, or `WARREN_WINDOW` (bytes, or with a K/M/G suffix; at
+/// least 64 KiB, at most 1 GiB) for links whose bandwidth-delay product
+/// is larger still, or to pin the window (`WARREN_WINDOW=2M`). An environment variable, not
 /// an ssh_config keyword, so configs stay readable by OpenSSH.
 fn window_size() -> u32 {
     std::env::var("WARREN_WINDOW")

@@ -7,7 +7,7 @@
 //! while it is still arriving, and with warren at both ends of a connection
 //! full-duplex bulk traffic can stall: russh stops reading its socket while
 //! a write to it is blocked, so when both peers have more than the socket
-//! buffers in flight (the 64 MiB window allows that) each waits for the
+//! buffers in flight (a window of several MiB allows that) each waits for the
 //! other. The SOCKS5 client is written here because it is a dozen lines of
 //! RFC 1928 (no authentication, one CONNECT) spoken only to warren's own
 //! proxy; warren-core implements the server side.
