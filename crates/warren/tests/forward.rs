@@ -606,11 +606,8 @@ fn remote_forward_from_a_server_unix_socket_to_a_local_unix_socket() {
 #[test]
 fn the_channel_window_grows_over_a_long_link() {
     let sshd = Sshd::start();
-    let wan = warren_testkit::DelayProxy::start(
-        "127.0.0.1:0",
-        sshd.addr(),
-        Duration::from_millis(25),
-    );
+    let wan =
+        warren_testkit::DelayProxy::start("127.0.0.1:0", sshd.addr(), Duration::from_millis(25));
     let size = 32usize << 20;
     let out = warren()
         .args(["ssh", "-vv", "-F"])

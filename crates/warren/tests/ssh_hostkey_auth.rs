@@ -564,3 +564,40 @@ fn encrypted_key_the_server_refuses_is_never_unlocked() {
         "asked for the passphrase of a key the server would not accept"
     );
 }
+
+/// The scripting idiom `-o StrictHostKeyChecking=no -o
+/// UserKnownHostsFile=/dev/null` connects and says what ssh says; a
+/// known_hosts that cannot be written costs a message, not the login.
+#[test]
+fn unknown_key_with_dev_null_or_unwritable_known_hosts_still_connects() {
+    let sshd = Sshd::start();
+    let cfg = config_with(&sshd, "  StrictHostKeyChecking no");
+    for (known, message) in [
+        ("/dev/null".to_owned(), "Warning: Permanently added"),
+        (
+            // A directory: neither client can append to it.
+            sshd.dir().display().to_string(),
+            "Failed to add the host to the list of known hosts",
+        ),
+    ] {
+        let opt = format!("UserKnownHostsFile={known}");
+        let out = run(&cfg, &["-o", &opt, "test", "echo in"]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{known}: {err}");
+        assert_eq!(text(&out.stdout), "in\n");
+        assert!(err.contains(message), "{known}: {err}");
+        let ssh = Command::new("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .args(["-o", &opt, "test", "echo in"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ssh");
+        assert!(ssh.status.success(), "ssh, {known}: {}", text(&ssh.stderr));
+        assert!(
+            text(&ssh.stderr).contains(message),
+            "ssh says otherwise for {known}: {}",
+            text(&ssh.stderr)
+        );
+    }
+}

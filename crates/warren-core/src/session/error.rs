@@ -172,13 +172,6 @@ pub enum HostKeyError {
 
     #[error("Host key verification failed: the server's key could not be read: {reason}")]
     Malformed { reason: String },
-
-    #[error("could not record the host key for {host} in {file}: {source}")]
-    Write {
-        host: String,
-        file: String,
-        source: std::io::Error,
-    },
 }
 
 impl HostKeyError {

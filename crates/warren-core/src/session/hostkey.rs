@@ -174,7 +174,8 @@ impl HostKeyVerifier {
             StrictHostKeyChecking::No | StrictHostKeyChecking::AcceptNew => {}
             StrictHostKeyChecking::Ask => self.ask(key, &algorithm, &fingerprint, refuse("ask"))?,
         }
-        self.record(key, &algorithm)
+        self.record(key, &algorithm);
+        Ok(())
     }
 
     fn ask(
@@ -219,31 +220,38 @@ impl HostKeyVerifier {
     }
 
     /// Appends the key to the first user known_hosts file, hashed when
-    /// HashKnownHosts says so.
-    fn record(&self, key: &PublicKey, algorithm: &str) -> Result<(), HostKeyError> {
+    /// HashKnownHosts says so. The key is accepted either way: like ssh,
+    /// a file that cannot be written costs a message, not the connection.
+    fn record(&self, key: &PublicKey, algorithm: &str) {
         let Some(path) = self.opts.user_known_hosts.first() else {
-            return Ok(());
+            return;
         };
-        let hk = to_host_key(key)?;
         let names = [self.lookup_name.as_str()];
-        let entry = if self.opts.hash_known_hosts {
-            warren_knownhosts::format_hashed_entry(&names, &hk, rand::random::<[u8; 20]>)
-        } else {
-            warren_knownhosts::format_entry(&names, &hk)
-        };
-        let write_err = |source| HostKeyError::Write {
-            host: self.lookup_name.clone(),
-            file: path.display().to_string(),
-            source,
-        };
-        let entry = entry.map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
-        append_entry(path, &entry).map_err(write_err)?;
-        self.prompter.inform(&format!(
-            "Warning: Permanently added '{}' ({}) to the list of known hosts.",
-            self.lookup_name,
-            key_type_label(algorithm)
-        ));
-        Ok(())
+        let written = to_host_key(key)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|hk| {
+                if self.opts.hash_known_hosts {
+                    warren_knownhosts::format_hashed_entry(&names, &hk, rand::random::<[u8; 20]>)
+                } else {
+                    warren_knownhosts::format_entry(&names, &hk)
+                }
+                .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+            .and_then(|entry| append_entry(path, &entry));
+        match written {
+            Ok(()) => self.prompter.inform(&format!(
+                "Warning: Permanently added '{}' ({}) to the list of known hosts.",
+                self.lookup_name,
+                key_type_label(algorithm)
+            )),
+            Err(e) => {
+                tracing::debug!("recording the host key in {}: {e}", path.display());
+                self.prompter.inform(&format!(
+                    "Failed to add the host to the list of known hosts ({}).",
+                    path.display()
+                ));
+            }
+        }
     }
 
     /// A host certificate: its CA must be a trusted @cert-authority for the
@@ -376,5 +384,9 @@ fn append_entry(path: &Path, entry: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(text.as_bytes())?;
-    f.sync_all()
+    // /dev/null (a common UserKnownHostsFile) cannot be synced.
+    if f.metadata()?.is_file() {
+        f.sync_all()?;
+    }
+    Ok(())
 }
