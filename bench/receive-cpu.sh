@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# CPU seconds each process spends on one -L download, warren vs OpenSSH's
+# ssh through the same throwaway sshd (bench/lib/sshd.sh), aes256-gcm:
+# where the receive path's time goes, and what the client's window costs
+# the server. Per-process CPU comes from /proc/PID/stat (utime+stime),
+# sshd's summed over the listener's descendants.
+#
+#   cargo build --release --locked -p warren
+#   bench/receive-cpu.sh                  # 1 GB, 3 rounds
+#   ROUNDS=5 BYTES=2000000000 WINDOWS="auto 2M 64M" bench/receive-cpu.sh
+#
+# WINDOWS: "auto" is warren's default (windows sized to the path); a size
+# pins the window through WARREN_WINDOW. Pause other work first: on a
+# shared 2-CPU machine the throughput column moves with the load, the
+# CPU columns much less.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WARREN=${WARREN:-target/release/warren}
+BYTES=${BYTES:-1000000000}
+ROUNDS=${ROUNDS:-3}
+WINDOWS=${WINDOWS:-auto 64M}
+[ -x "$WARREN" ] || { echo "build first: cargo build --release --locked -p warren" >&2; exit 1; }
+command -v bc >/dev/null || { echo "needs bc (apt-get install bc)" >&2; exit 1; }
+mkdir -p /run/sshd
+D=$(mktemp -d)
+PIDS=()
+cleanup() {
+  kill "${PIDS[@]}" 2>/dev/null || true
+  [ -s $D/pid ] && kill "$(cat $D/pid)" 2>/dev/null || true
+  rm -rf "$D"
+}
+trap cleanup EXIT
+. bench/lib/sshd.sh
+start_sshd $D "AllowTcpForwarding yes" "  ControlMaster no
+  ControlPath none"
+python3 bench/forward/peer.py serve $D/peer.port > /dev/null 2>&1 &
+PEER=$!
+PIDS+=($PEER)
+for _ in $(seq 100); do [ -s $D/peer.port ] && break; sleep 0.1; done
+FAR=$(cat $D/peer.port)
+
+ticks() { awk '{print $14 + $15}' /proc/$1/stat 2>/dev/null || echo 0; }
+descendants() { local p; for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done; }
+sshd_ticks() { local t=0 p; for p in $(descendants "$(cat $D/pid)"); do t=$((t + $(ticks $p))); done; echo $t; }
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+secs() { echo "scale=2; $1 / $(getconf CLK_TCK)" | bc; }
+
+# one NAME CMD...: one download through `CMD -N -L`; prints a row
+one() {
+  local name=$1; shift
+  local lp; lp=$(freeport)
+  "$@" -F $D/ssh_config -c aes256-gcm@openssh.com -N -L $lp:127.0.0.1:$FAR bench &
+  local client=$!
+  PIDS+=($client)
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$lp))" 2>/dev/null && break
+    sleep 0.05
+  done
+  sleep 0.2
+  local s0 c0 p0 s1 c1 p1 out
+  s0=$(sshd_ticks); c0=$(ticks $client); p0=$(ticks $PEER)
+  out=$(python3 bench/forward/peer.py down 127.0.0.1 $lp $BYTES)
+  s1=$(sshd_ticks); c1=$(ticks $client); p1=$(ticks $PEER)
+  printf "| %s | %.1f MB/s | %s | %s | %s |\n" "$name" \
+    "$(echo "$BYTES / ${out%% *} / 1000000" | bc -l)" \
+    "$(secs $((s1 - s0)))" "$(secs $((c1 - c0)))" "$(secs $((p1 - p0)))"
+  kill $client; wait $client 2>/dev/null || true
+}
+
+echo "| client | throughput | sshd CPU s | client CPU s | peer.py CPU s |"
+echo "|---|---|---|---|---|"
+for _ in $(seq $ROUNDS); do
+  for w in $WINDOWS; do
+    if [ "$w" = auto ]; then one "warren" $WARREN ssh
+    else WARREN_WINDOW=$w one "warren, window $w" $WARREN ssh; fi
+  done
+  one "OpenSSH" ssh
+done
+echo
+echo "$BYTES bytes per run; load average $(cut -d' ' -f1-3 /proc/loadavg)"
