@@ -2001,7 +2001,23 @@ async fn reply<H: Handler>(
                     return Err(crate::Error::Inconsistent.into());
                 }
                 session.pending_len = session.pending_len.saturating_add(pkt.buffer.len() as u32);
-                if u64::from(session.pending_len) > 2 * u64::from(session.common.config.window_size)
+                // PATCH(warren): the peer may legitimately have a full
+                // window in flight on every channel, and windows grow past
+                // the config value (`target_window_size`). Upstream bounds
+                // it by twice the config window, connection-wide, which
+                // cut off a rekey with several busy channels.
+                let window = session
+                    .common
+                    .config
+                    .window_size
+                    .max(session.target_window_size);
+                let channels = session
+                    .common
+                    .encrypted
+                    .as_ref()
+                    .map_or(1, |enc| enc.channels.len().max(1));
+                if u64::from(session.pending_len)
+                    > 2 * u64::from(window) * channels as u64
                 {
                     return Err(crate::Error::Pending.into());
                 }
