@@ -68,7 +68,6 @@ stop() {
   grep -vx "$1" $D/pids > $D/pids.new || true
   mv $D/pids.new $D/pids
 }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 die() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- sshd

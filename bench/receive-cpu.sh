@@ -42,7 +42,6 @@ FAR=$(cat $D/peer.port)
 ticks() { awk '{print $14 + $15}' /proc/$1/stat 2>/dev/null || echo 0; }
 descendants() { local p; for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done; }
 sshd_ticks() { local t=0 p; for p in $(descendants "$(cat $D/pid)"); do t=$((t + $(ticks $p))); done; echo $t; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 secs() { echo "scale=2; $1 / $(getconf CLK_TCK)" | bc; }
 
 # one NAME CMD...: one download through `CMD -N -L`; prints a row

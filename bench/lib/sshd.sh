@@ -6,12 +6,15 @@
 #
 # Sets PORT; writes DIR/ssh_config (Host bench), DIR/known_hosts, DIR/id
 # (the client key), DIR/pid (sshd's pid). The caller stops sshd.
+# Also `freeport`: prints a free TCP port on 127.0.0.1.
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 start_sshd() {
   local dir=$1 server_extra=${2:-} client_extra=${3:-}
   ssh-keygen -q -t ed25519 -N '' -f "$dir/host"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/id"
   cp "$dir/id.pub" "$dir/ak"
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PORT=$(freeport)
   cat > "$dir/sshd_config" <<EOC
 Port $PORT
 ListenAddress 127.0.0.1

@@ -30,8 +30,8 @@
 //! connection loop stops reading while a channel's consumer is full, so
 //! with windows re-opened only as fast as the loaded path allows, a
 //! two-way transfer through such a server can starve its return path and
-//! stall. Against them ([`WindowTuner::peer`]) every re-opening goes
-//! straight to the maximum, as before there was tuning.
+//! stall. Against them ([`WindowTuner::peer`]) the target starts at the
+//! maximum, as before there was tuning, so there is nothing to grow.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,8 +80,6 @@ pub struct WindowTuner {
     rtt: Arc<RoundTrip>,
     /// When each open channel's window was last re-opened.
     last_adjust: HashMap<u32, Instant>,
-    /// The server gets the maximum at once (see the module doc).
-    full: bool,
 }
 
 impl WindowTuner {
@@ -91,18 +89,17 @@ impl WindowTuner {
             max,
             rtt,
             last_adjust: HashMap::new(),
-            full: false,
         }
     }
 
     /// Learns the server's software from its identification string;
     /// returns the window to start every channel at when that is not
     /// [`INITIAL_WINDOW`] (russh's `set_target_window_size`).
-    pub fn peer(&mut self, remote_id: &[u8]) -> Option<u32> {
-        self.full = [&b"SSH-2.0-warren"[..], b"SSH-2.0-russh"]
+    pub fn peer(&self, remote_id: &[u8]) -> Option<u32> {
+        let sends_only_its_window = [&b"SSH-2.0-warren"[..], b"SSH-2.0-russh"]
             .iter()
             .any(|prefix| remote_id.starts_with(prefix));
-        if !self.full {
+        if !sends_only_its_window {
             return None;
         }
         tracing::debug!("the server sends only what its window allows: largest window");
@@ -117,9 +114,6 @@ impl WindowTuner {
     /// russh just re-opened channel number `channel`'s window to
     /// `current`; returns the next target.
     pub fn adjusted(&mut self, channel: u32, current: u32, now: Instant) -> u32 {
-        if self.full {
-            return self.max;
-        }
         let previous = self.last_adjust.insert(channel, now);
         let (Some(previous), Some(rtt)) = (previous, self.rtt.get()) else {
             return current;
@@ -212,9 +206,12 @@ mod tests {
 
     #[test]
     fn a_russh_server_gets_the_largest_window_at_once() {
-        let mut t = tuner(None);
-        assert_eq!(t.peer(b"SSH-2.0-warren_0.1.0"), Some(MAX));
-        assert_eq!(t.adjusted(0, INITIAL_WINDOW, Instant::now()), MAX);
+        // russh starts every window at the target `peer` returns, and
+        // each re-opening asks the tuner again.
+        let mut t = tuner(Some(50));
+        let start = t.peer(b"SSH-2.0-warren_0.1.0").unwrap_or(INITIAL_WINDOW);
+        assert_eq!(start, MAX);
+        assert_eq!(t.adjusted(0, start, Instant::now()), MAX);
         let mut t = tuner(None);
         assert_eq!(t.peer(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"), None);
         assert_eq!(
