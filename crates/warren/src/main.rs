@@ -9,7 +9,32 @@ mod logging;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let code = cli::dispatch(&args);
     ExitCode::from(code)
 }
+
+/// glibc's malloc hands memory freed at the top of a thread's heap back to
+/// the kernel once more than 128 KiB is free there, and serves blocks from
+/// 128 KiB up with fresh mmaps. A forwarded stream allocates and frees
+/// tens of KiB per packet (the payloads live until the local socket takes
+/// them), so with the defaults every page of packet memory is faulted in
+/// again and again: 100-190 thousand page faults per GB received, a fifth
+/// of the client's CPU. Keeping up to 16 MiB free per heap and packet-sized
+/// blocks off mmap brings that to a few thousand (OpenSSH's ssh: 6-15
+/// thousand) without raising the idle footprint. The workspace's only
+/// `unsafe`: mallopt is a plain C call with no safe binding.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets malloc parameters; it is called before any
+    // other thread exists. A refused setting leaves glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}

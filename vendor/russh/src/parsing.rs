@@ -21,6 +21,18 @@ pub(crate) fn ensure_end(reader: &impl Reader) -> Result<(), crate::Error> {
     }
 }
 
+/// PATCH(warren): a `string` field as a slice of the packet (no copy), for
+/// channel data.
+pub(crate) fn decode_slice<'a>(r: &mut &'a [u8]) -> Result<&'a [u8], ssh_encoding::Error> {
+    let len = u32::decode(r)? as usize;
+    if r.len() < len {
+        return Err(ssh_encoding::Error::Length);
+    }
+    let (data, rest) = r.split_at(len);
+    *r = rest;
+    Ok(data)
+}
+
 #[derive(Debug)]
 pub struct OpenChannelMessage {
     pub typ: ChannelType,

@@ -329,6 +329,12 @@ pub struct SSHBuffer {
     // Sequence numbers are on 32 bits and wrap.
     // https://tools.ietf.org/html/rfc4253#section-6.4
     pub seqn: Wrapping<u32>,
+    /// PATCH(warren): bytes read from the transport beyond the packet being
+    /// decoded (reading only).
+    pub read_ahead: BytesMut,
+    /// PATCH(warren): the last packet read, decrypted, from its length
+    /// field to the end of its payload (reading only).
+    pub packet: Bytes,
 }
 
 impl SSHBuffer {
@@ -338,6 +344,8 @@ impl SSHBuffer {
             len: 0,
             bytes: 0,
             seqn: Wrapping(0),
+            read_ahead: BytesMut::new(),
+            packet: Bytes::new(),
         }
     }
 
@@ -385,9 +393,36 @@ impl PacketBytesWriter {
 
 /// Incoming SSH packet after decryption and optional decompression.
 /// Uses Vec<u8> (not CryptoVec/mlocked) because incoming network data is not secret.
+impl IncomingSshPacket {
+    /// PATCH(warren): the payload of the packet `cipher::read` left in
+    /// `buffer`, decompressed if `decompress` is on; without compression a
+    /// slice of the packet as read, not a copy. Shared by client and server.
+    pub(crate) fn read(
+        buffer: &SSHBuffer,
+        decompress: Option<&mut crate::compression::Decompress>,
+    ) -> Result<Self, crate::Error> {
+        let payload = match buffer.packet.len() {
+            5.. => buffer.packet.slice(5..),
+            _ => Bytes::new(),
+        };
+        let buffer_out = match decompress {
+            Some(d) if !matches!(d, crate::compression::Decompress::None) => {
+                let mut decomp = Vec::new();
+                Bytes::copy_from_slice(d.decompress(&payload, &mut decomp)?)
+            }
+            _ => payload,
+        };
+        Ok(IncomingSshPacket {
+            buffer: buffer_out,
+            seqn: buffer.seqn,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct IncomingSshPacket {
-    pub buffer: Vec<u8>,
+    // PATCH(warren): `Bytes` (was `Vec<u8>`), a slice of the packet as read.
+    pub buffer: Bytes,
     pub seqn: Wrapping<u32>,
 }
 

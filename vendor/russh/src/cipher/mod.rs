@@ -26,6 +26,7 @@ use aes::{Aes128, Aes192, Aes256};
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use byteorder::{BigEndian, ByteOrder};
+use bytes::BytesMut;
 use block::CtrWrapper;
 use ctr::Ctr128BE;
 use delegate::delegate;
@@ -292,56 +293,50 @@ pub(crate) trait SealingKey {
     }
 }
 
+// PATCH(warren): packets are read ahead into `buffer.read_ahead` (as
+// many as one read returns, so usually several per syscall), decrypted in
+// place and handed out in `buffer.packet` as `Bytes` that share that
+// memory: the payload of a CHANNEL_DATA packet reaches the channel without
+// a copy. Upstream read each packet with two `read_exact` calls into a
+// zero-filled buffer and then copied the payload twice.
 pub(crate) async fn read<R: AsyncRead + Unpin>(
     stream: &mut R,
     buffer: &mut SSHBuffer,
     cipher: &mut (dyn OpeningKey + Send),
 ) -> Result<usize, Error> {
+    let first = cipher.packet_length_to_read_for_block_length();
     if buffer.len == 0 {
-        let mut len = vec![0; cipher.packet_length_to_read_for_block_length()];
+        fill(stream, &mut buffer.read_ahead, first).await?;
+        let seqn = buffer.seqn.0;
+        #[allow(clippy::indexing_slicing)] // filled to `first` above
+        let len = cipher.decrypt_packet_length(seqn, &buffer.read_ahead[..first]);
+        let len = BigEndian::read_u32(&len) as usize;
+        trace!("reading, seqn = {seqn:?}, len = {len:?}");
 
-        stream.read_exact(&mut len).await?;
-        trace!("reading, len = {len:?}");
-        {
-            let seqn = buffer.seqn.0;
-            buffer.buffer.clear();
-            buffer.buffer.extend_from_slice(&len);
-            trace!("reading, seqn = {seqn:?}");
-            let len = cipher.decrypt_packet_length(seqn, &len);
-            let len = BigEndian::read_u32(&len) as usize;
-
-            if len > MAXIMUM_PACKET_LEN {
-                return Err(Error::PacketSize(len));
-            }
-
-            // A valid packet (with its MAC tag) can never be shorter than the
-            // block we already read to probe it; a smaller value would shrink
-            // the buffer below `l` below and panic on the `buffer.buffer[l..]`
-            // slice. Reject it as a protocol error instead. The tag counts:
-            // with an EtM MAC and 8-byte blocks (3des-cbc), packet_length can
-            // be 8, and the probe also reads the start of the tag.
-            if len + PACKET_LENGTH_LEN + cipher.tag_len()
-                < cipher.packet_length_to_read_for_block_length()
-            {
-                return Err(Error::PacketSize(len));
-            }
-
-            buffer.len = len + cipher.tag_len();
-            trace!("reading, clear len = {:?}", buffer.len);
+        if len > MAXIMUM_PACKET_LEN {
+            return Err(Error::PacketSize(len));
         }
+
+        // A valid packet (with its MAC tag) can never be shorter than the
+        // block we already read to probe it; a smaller value would make
+        // the packet end before the probe. Reject it as a protocol error
+        // instead. The tag counts: with an EtM MAC and 8-byte blocks
+        // (3des-cbc), packet_length can be 8, and the probe also reads
+        // the start of the tag.
+        if len + PACKET_LENGTH_LEN + cipher.tag_len() < first {
+            return Err(Error::PacketSize(len));
+        }
+
+        buffer.len = len + cipher.tag_len();
+        trace!("reading, clear len = {:?}", buffer.len);
     }
 
-    buffer.buffer.resize(buffer.len + 4, 0);
-    trace!("read_exact {:?}", buffer.len + 4);
+    let total = buffer.len + PACKET_LENGTH_LEN;
+    fill(stream, &mut buffer.read_ahead, total).await?;
+    let mut packet = buffer.read_ahead.split_to(total);
 
-    let l = cipher.packet_length_to_read_for_block_length();
-
-    #[allow(clippy::indexing_slicing)] // length checked
-    stream.read_exact(&mut buffer.buffer[l..]).await?;
-
-    trace!("read_exact done");
     let seqn = buffer.seqn.0;
-    let plaintext = cipher.open(seqn, &mut buffer.buffer)?;
+    let plaintext = cipher.open(seqn, &mut packet)?;
 
     let padding_length = *plaintext.first().to_owned().unwrap_or(&0) as usize;
     trace!("reading, padding_length {padding_length:?}");
@@ -358,9 +353,29 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     buffer.len = 0;
 
     // Remove the padding
-    buffer.buffer.resize(plaintext_end + 4, 0);
+    packet.truncate(plaintext_end + PACKET_LENGTH_LEN);
+    buffer.packet = packet.freeze();
 
-    Ok(plaintext_end + 4)
+    Ok(plaintext_end + PACKET_LENGTH_LEN)
+}
+
+/// PATCH(warren): the smallest read `fill` asks the socket for: about two
+/// full-size channel packets of OpenSSH's (32 KiB each).
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Reads until `buf` holds at least `need` bytes.
+async fn fill<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+    need: usize,
+) -> Result<(), Error> {
+    while buf.len() < need {
+        buf.reserve(READ_AHEAD.max(need - buf.len()));
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    Ok(())
 }
 
 pub(crate) const PACKET_LENGTH_LEN: usize = 4;
@@ -411,7 +426,7 @@ mod tests {
             .unwrap();
 
         #[allow(clippy::indexing_slicing)]
-        let payload = &buffer.buffer[5..n];
+        let payload = &buffer.packet[5..n];
         assert_eq!(payload, [52]);
     }
 }

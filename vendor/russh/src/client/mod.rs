@@ -42,6 +42,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::Future;
 use futures::task::{Context, Poll};
 use kex::ClientKex;
@@ -93,7 +94,7 @@ pub struct Session {
     sender: UnboundedSender<Reply>,
     channels: HashMap<ChannelId, ChannelRef>,
     target_window_size: u32,
-    pending_reads: Vec<Vec<u8>>,
+    pending_reads: Vec<Bytes>,
     pending_len: u32,
     priority_sender: UnboundedSender<Msg>,
     priority_receiver: UnboundedReceiver<Msg>,
@@ -1292,23 +1293,10 @@ async fn start_reading<R: AsyncRead + Unpin>(
 
 impl Session {
     fn maybe_decompress(&mut self, buffer: &SSHBuffer) -> Result<IncomingSshPacket, Error> {
-        if let Some(ref mut enc) = self.common.encrypted {
-            let mut decomp = Vec::new();
-            Ok(IncomingSshPacket {
-                #[allow(clippy::indexing_slicing)] // length checked
-                buffer: enc.decompress.decompress(
-                    &buffer.buffer[5..],
-                    &mut decomp,
-                )?.into(),
-                seqn: buffer.seqn,
-            })
-        } else {
-            Ok(IncomingSshPacket {
-                #[allow(clippy::indexing_slicing)] // length checked
-                buffer: buffer.buffer[5..].into(),
-                seqn: buffer.seqn,
-            })
-        }
+        // PATCH(warren): one implementation for client and server, without
+        // a copy when there is no compression.
+        let decompress = self.common.encrypted.as_mut().map(|enc| &mut enc.decompress);
+        IncomingSshPacket::read(buffer, decompress)
     }
 
     fn new(
@@ -1439,7 +1427,7 @@ impl Session {
 
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
 
-                    if buffer.buffer.len() < 5 {
+                    if buffer.packet.len() < 5 {
                         break
                     }
 
@@ -2306,12 +2294,12 @@ mod tests {
 
         for _ in 0..2 {
             session
-                .process_packet(&mut TestHandler, &packet)
+                .process_packet(&mut TestHandler, &Bytes::from(packet.clone()))
                 .await
                 .unwrap();
         }
         assert!(session
-            .process_packet(&mut TestHandler, &packet)
+            .process_packet(&mut TestHandler, &Bytes::from(packet.clone()))
             .await
             .is_err());
         assert_eq!(
@@ -2325,7 +2313,7 @@ mod tests {
         let (mut session, _sender, mut reply, host_key) = hostkeys_prove_session();
         let packet = hostkeys_proof_packet(&host_key, HOSTKEYS_SESSION_ID);
         session
-            .process_packet(&mut TestHandler, &packet)
+            .process_packet(&mut TestHandler, &Bytes::from(packet.clone()))
             .await
             .unwrap();
 
@@ -2338,7 +2326,7 @@ mod tests {
         let (mut session, _sender, mut reply, host_key) = hostkeys_prove_session();
         let packet = hostkeys_proof_packet(&host_key, b"some-other-session");
         session
-            .process_packet(&mut TestHandler, &packet)
+            .process_packet(&mut TestHandler, &Bytes::from(packet.clone()))
             .await
             .unwrap();
 
@@ -2352,7 +2340,7 @@ mod tests {
     async fn hostkeys_prove_reply_rejects_missing_signature() {
         let (mut session, _sender, mut reply, _host_key) = hostkeys_prove_session();
         session
-            .process_packet(&mut TestHandler, &[crate::msg::REQUEST_SUCCESS])
+            .process_packet(&mut TestHandler, &Bytes::from_static(&[crate::msg::REQUEST_SUCCESS]))
             .await
             .unwrap();
 
@@ -2363,7 +2351,7 @@ mod tests {
     async fn hostkeys_prove_failure_reply_is_denied() {
         let (mut session, _sender, mut reply, _host_key) = hostkeys_prove_session();
         session
-            .process_packet(&mut TestHandler, &[crate::msg::REQUEST_FAILURE])
+            .process_packet(&mut TestHandler, &Bytes::from_static(&[crate::msg::REQUEST_FAILURE]))
             .await
             .unwrap();
 
@@ -2430,7 +2418,7 @@ mod tests {
             r = &mut event_loop => panic!("event loop ended before rekeying: {:?}", r.map(drop)),
             r = tokio::time::timeout(Duration::from_secs(5), packet) => {
                 r.ok()?.unwrap();
-                buffer.buffer.get(5).copied()
+                buffer.packet.get(5).copied()
             }
         }
     }
@@ -2537,7 +2525,7 @@ mod tests {
         let (mut session, _sender, mut replies) = keyboard_interactive_session();
         let mut handler = TestHandler;
         let err = session
-            .process_packet(&mut handler, &oversized_prompt_count_packet())
+            .process_packet(&mut handler, &Bytes::from(oversized_prompt_count_packet()))
             .await
             .expect_err("malformed prompt count must fail");
 
@@ -2563,8 +2551,9 @@ mod tests {
     #[cfg(feature = "flate2")]
     fn incoming_packet(compressed: Vec<u8>) -> SSHBuffer {
         let mut buffer = SSHBuffer::new();
-        buffer.buffer.extend_from_slice(&[0; 5]);
-        buffer.buffer.extend_from_slice(&compressed);
+        let mut packet = vec![0; 5];
+        packet.extend_from_slice(&compressed);
+        buffer.packet = packet.into();
         buffer
     }
 
