@@ -403,16 +403,20 @@ fn a_stalled_reader_does_not_stall_the_other_connections() {
         &sshd,
         &["-L", &format!("{port}:127.0.0.1:{}", echo.addr().port())],
     );
-    // A sends 8 MiB and does not read its echo for now.
-    let mut stalled = connect_when_up(&format!("127.0.0.1:{port}"));
-    let stalled_data = pattern(8 << 20, 7);
+    // A sends 48 MiB and does not read its echo for now: more than the
+    // socket buffers and the connection's queue in warren hold, so its
+    // channel's window must close without stopping the session.
+    let stalled = connect_when_up(&format!("127.0.0.1:{port}"));
+    let stalled_data = pattern(48 << 20, 7);
     let mut writer = stalled.try_clone().unwrap();
     let sent = stalled_data.clone();
     let pusher = std::thread::spawn(move || writer.write_all(&sent).unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     // B moves 32 MiB at full speed meanwhile.
     let fast = TcpStream::connect(("127.0.0.1", port)).unwrap();
     fast.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    fast.set_write_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let data = pattern(32 << 20, 9);
     let mut reader = fast.try_clone().unwrap();
@@ -421,7 +425,8 @@ fn a_stalled_reader_does_not_stall_the_other_connections() {
         reader.read_to_end(&mut got).map(|_| got)
     });
     let mut w = fast;
-    w.write_all(&data).unwrap();
+    w.write_all(&data)
+        .expect("the fast connection must not stall behind the stalled one");
     w.shutdown(std::net::Shutdown::Write).unwrap();
     let got = reading
         .join()
@@ -429,13 +434,17 @@ fn a_stalled_reader_does_not_stall_the_other_connections() {
         .expect("the fast connection must not stall behind the stalled one");
     assert!(got == data, "fast connection bytes differ");
     // Now A reads: everything it sent comes back intact.
-    pusher.join().unwrap();
-    stalled.shutdown(std::net::Shutdown::Write).unwrap();
     stalled
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let mut back = Vec::new();
-    stalled.read_to_end(&mut back).unwrap();
+    let mut reader = stalled.try_clone().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).map(|_| back)
+    });
+    pusher.join().unwrap();
+    stalled.shutdown(std::net::Shutdown::Write).unwrap();
+    let back = reading.join().unwrap().unwrap();
     assert!(
         back == stalled_data,
         "stalled connection lost bytes ({} of {})",

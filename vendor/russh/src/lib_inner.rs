@@ -512,6 +512,9 @@ pub(crate) struct ChannelParams {
     pending_data: std::collections::VecDeque<(bytes::Bytes, Option<u32>, usize)>,
     pending_eof: bool,
     pending_close: bool,
+    /// PATCH(warren): data delivered to the application and not yet taken
+    /// (client channels, whose windows re-open on consumption).
+    unconsumed: u32,
 }
 
 impl ChannelParams {

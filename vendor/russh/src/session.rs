@@ -335,6 +335,53 @@ impl Encrypted {
         Ok(false)
     }
 
+    /// PATCH(warren): client channels. Data arrived for the application:
+    /// it uses up the window, and counts as unconsumed until the
+    /// application takes it ([`Encrypted::credit_window`]).
+    pub fn data_arrived(&mut self, channel: ChannelId, len: u32) {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            // Ignore extra data.
+            // https://tools.ietf.org/html/rfc4254#section-5.2
+            if len <= channel.sender_window_size {
+                channel.sender_window_size -= len;
+            }
+            channel.unconsumed = channel.unconsumed.saturating_add(len);
+        }
+    }
+
+    /// PATCH(warren): client channels. The application took `consumed`
+    /// bytes: once at least half of `target` is neither in flight nor
+    /// waiting for the application, the window re-opens by that much.
+    /// A channel whose reader stops thus closes its window and the peer
+    /// stops sending on it, while the session goes on with the others.
+    /// Returns whether a window adjustment was sent.
+    pub fn credit_window(
+        &mut self,
+        channel: ChannelId,
+        consumed: u32,
+        target: u32,
+    ) -> Result<bool, crate::Error> {
+        let Some(channel) = self.channels.get_mut(&channel) else {
+            return Ok(false);
+        };
+        channel.unconsumed = channel.unconsumed.saturating_sub(consumed);
+        let free = target.saturating_sub(channel.sender_window_size.saturating_add(channel.unconsumed));
+        if free == 0 || free < target / 2 {
+            return Ok(false);
+        }
+        debug!(
+            "sender_window_size {:?}, unconsumed {:?}, target {:?}",
+            channel.sender_window_size, channel.unconsumed, target
+        );
+        push_packet!(self.write, {
+            self.write.push(msg::CHANNEL_WINDOW_ADJUST);
+            channel.recipient_channel.encode(&mut self.write)?;
+            free.encode(&mut self.write)?;
+        });
+        channel.sender_window_size += free;
+        Ok(true)
+    }
+
     fn flush_channel(
         write: &mut Vec<u8>,
         channel: &mut ChannelParams,
@@ -783,6 +830,7 @@ impl Encrypted {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    unconsumed: 0,
                 });
                 return ChannelId(self.last_channel_id.0);
             }
@@ -912,6 +960,7 @@ mod tests {
             pending_data: VecDeque::from([(Bytes::from_static(b"hello"), None, 0)]),
             pending_eof,
             pending_close,
+            unconsumed: 0,
         }
     }
 
@@ -966,6 +1015,7 @@ mod tests {
             pending_data: VecDeque::from([(Bytes::from_static(b"hello"), None, 0)]),
             pending_eof,
             pending_close,
+            unconsumed: 0,
         }
     }
 

@@ -145,6 +145,19 @@ impl WindowSizeRef {
 /// Allows you to read from a channel without borrowing the session
 pub struct ChannelReadHalf {
     pub(crate) receiver: Receiver<ChannelMsg>,
+    /// PATCH(warren): where to report what the application took (client
+    /// channels; `None` on the server, whose windows re-open on arrival).
+    pub(crate) credit: Option<Credit>,
+}
+
+/// PATCH(warren): tells the client session that the application took a
+/// message off a channel, with its data length, so the session re-opens
+/// the channel's window by what was consumed (not by what arrived) and
+/// moves messages it could not queue yet onto the channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Credit {
+    pub(crate) id: ChannelId,
+    pub(crate) sender: tokio::sync::mpsc::UnboundedSender<(ChannelId, u32)>,
 }
 
 impl std::fmt::Debug for ChannelReadHalf {
@@ -156,7 +169,25 @@ impl std::fmt::Debug for ChannelReadHalf {
 impl ChannelReadHalf {
     /// Awaits an incoming [`ChannelMsg`], this method returns [`None`] if the channel has been closed.
     pub async fn wait(&mut self) -> Option<ChannelMsg> {
-        self.receiver.recv().await
+        std::future::poll_fn(|cx| self.poll_msg(cx)).await
+    }
+
+    /// PATCH(warren): the one way messages leave the channel's queue, so
+    /// that every one taken is reported (cancel-safe: reported only once
+    /// returned).
+    pub(crate) fn poll_msg(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ChannelMsg>> {
+        let msg = std::task::ready!(self.receiver.poll_recv(cx));
+        if let (Some(msg), Some(credit)) = (&msg, &self.credit) {
+            let consumed = match msg {
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => data.len(),
+                _ => 0,
+            };
+            let _ = credit.sender.send((credit.id, consumed as u32));
+        }
+        std::task::Poll::Ready(msg)
     }
 
     /// Make a reader for the [`Channel`] to receive [`ChannelMsg::Data`]
@@ -470,7 +501,10 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
     ) -> (Self, ChannelRef) {
         let (tx, rx) = tokio::sync::mpsc::channel(channel_buffer_size);
         let window_size = WindowSizeRef::new(window_size);
-        let read_half = ChannelReadHalf { receiver: rx };
+        let read_half = ChannelReadHalf {
+            receiver: rx,
+            credit: None,
+        };
         let write_half = ChannelWriteHalf {
             id,
             sender,
@@ -483,10 +517,7 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
                 write_half,
                 read_half,
             },
-            ChannelRef {
-                sender: tx,
-                window_size,
-            },
+            ChannelRef::with_window(tx, window_size),
         )
     }
 

@@ -504,15 +504,12 @@ impl Session {
                     return Err(crate::Error::Inconsistent.into());
                 };
 
-                if let Some(channel) = self.channels.get(&local_id) {
-                    channel
-                        .send(ChannelMsg::Open {
-                            id: local_id,
-                            max_packet_size: msg.maximum_packet_size,
-                            window_size: msg.initial_window_size,
-                        })
-                        .await
-                        .unwrap_or(());
+                if let Some(channel) = self.channels.get_mut(&local_id) {
+                    channel.deliver(ChannelMsg::Open {
+                        id: local_id,
+                        max_packet_size: msg.maximum_packet_size,
+                        window_size: msg.initial_window_size,
+                    });
                 } else {
                     error!("no channel for id {local_id:?}");
                 }
@@ -541,10 +538,10 @@ impl Session {
                 // Forward the close to the channel before removing it, so that
                 // consumers waiting on `Channel::wait()` receive an explicit
                 // `ChannelMsg::Close` instead of just seeing `None`.
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Close).await;
+                // PATCH(warren): after any messages still waiting for room.
+                if let Some(chan) = self.channels.remove(&channel_num) {
+                    chan.close(ChannelMsg::Close);
                 }
-                self.channels.remove(&channel_num);
                 client.channel_close(channel_num, self).await
             }
             Some((&msg::CHANNEL_EOF, mut r)) => {
@@ -554,8 +551,8 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Eof).await;
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    chan.deliver(ChannelMsg::Eof);
                 }
                 client.channel_eof(channel_num, self).await
             }
@@ -599,23 +596,14 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                // PATCH(warren): the handler's `adjust_window` return is the
-                // next target (upstream reads the config here, so the
-                // return value had no effect; russh issue #770).
-                let target = self.target_window_size;
-                #[allow(clippy::collapsible_if)]
+                // PATCH(warren): the window re-opens when the application
+                // takes the data (`Session::credit`), not on arrival.
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
+                    enc.data_arrived(channel_num, data.len() as u32);
                 }
 
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Data { data: data.clone() }).await;
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    chan.deliver(ChannelMsg::Data { data: data.clone() });
                 }
 
                 client.data(channel_num, &data, self).await
@@ -629,28 +617,17 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                // PATCH(warren): the handler's `adjust_window` return is the
-                // next target (upstream reads the config here, so the
-                // return value had no effect; russh issue #770).
-                let target = self.target_window_size;
-                #[allow(clippy::collapsible_if)]
+                // PATCH(warren): the window re-opens when the application
+                // takes the data (`Session::credit`), not on arrival.
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
+                    enc.data_arrived(channel_num, data.len() as u32);
                 }
 
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan
-                        .send(ChannelMsg::ExtendedData {
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    chan.deliver(ChannelMsg::ExtendedData {
                             ext: extended_code,
                             data: data.clone(),
-                        })
-                        .await;
+                        });
                 }
 
                 client
@@ -669,8 +646,8 @@ impl Session {
                         map_err!(u8::decode(&mut r))?; // should be 0.
                         let client_can_do = map_err!(u8::decode(&mut r))? != 0;
                         map_err!(ensure_end(&r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan.send(ChannelMsg::XonXoff { client_can_do }).await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            chan.deliver(ChannelMsg::XonXoff { client_can_do });
                         }
                         client.xon_xoff(channel_num, client_can_do, self).await
                     }
@@ -678,8 +655,8 @@ impl Session {
                         map_err!(u8::decode(&mut r))?; // should be 0.
                         let exit_status = map_err!(u32::decode(&mut r))?;
                         map_err!(ensure_end(&r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan.send(ChannelMsg::ExitStatus { exit_status }).await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            chan.deliver(ChannelMsg::ExitStatus { exit_status });
                         }
                         client.exit_status(channel_num, exit_status, self).await
                     }
@@ -691,15 +668,13 @@ impl Session {
                         let error_message = map_err!(String::decode(&mut r))?;
                         let lang_tag = map_err!(String::decode(&mut r))?;
                         map_err!(ensure_end(&r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::ExitSignal {
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            chan.deliver(ChannelMsg::ExitSignal {
                                     signal_name: signal_name.clone(),
                                     core_dumped,
                                     error_message: error_message.to_string(),
                                     lang_tag: lang_tag.to_string(),
-                                })
-                                .await;
+                                });
                         }
                         client
                             .exit_signal(
@@ -828,8 +803,8 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Success).await;
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    chan.deliver(ChannelMsg::Success);
                 }
                 client.channel_success(channel_num, self).await
             }
@@ -839,8 +814,8 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Failure).await;
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    chan.deliver(ChannelMsg::Failure);
                 }
                 client.channel_failure(channel_num, self).await
             }
@@ -866,15 +841,21 @@ impl Session {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    unconsumed: 0,
                 };
 
-                let (channel, channel_ref) = Channel::new(
+                let (mut channel, channel_ref) = Channel::new(
                     id,
                     self.inbound_channel_sender.clone(),
                     channel_params.recipient_maximum_packet_size,
                     channel_params.recipient_window_size,
                     self.common.config.channel_buffer_size,
                 );
+                // PATCH(warren): its window re-opens on consumption.
+                channel.read_half.credit = Some(crate::channels::Credit {
+                    id,
+                    sender: self.credit_sender.clone(),
+                });
 
                 let pending = crate::PendingChannelOpen {
                     recipient_channel: msg.recipient_channel,

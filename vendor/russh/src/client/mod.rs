@@ -100,6 +100,10 @@ pub struct Session {
     priority_receiver: UnboundedReceiver<Msg>,
     inbound_channel_sender: Sender<Msg>,
     inbound_channel_receiver: Receiver<Msg>,
+    /// PATCH(warren): what the application took off each channel
+    /// ([`crate::channels::Credit`]).
+    credit_sender: UnboundedSender<(ChannelId, u32)>,
+    credit_receiver: UnboundedReceiver<(ChannelId, u32)>,
     open_global_requests: VecDeque<GlobalRequestResponse>,
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
@@ -316,6 +320,8 @@ pub enum DisconnectReason<E: From<crate::Error> + Send> {
 /// the request/response cycle.
 pub struct Handle<H: Handler> {
     sender: Sender<Msg>,
+    /// PATCH(warren): for the channels' [`crate::channels::Credit`].
+    credit_sender: UnboundedSender<(ChannelId, u32)>,
     receiver: UnboundedReceiver<Reply>,
     join: russh_util::runtime::JoinHandle<Result<(), H::Error>>,
     channel_buffer_size: usize,
@@ -760,7 +766,13 @@ impl<H: Handler> Handle<H> {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver },
+                        read_half: ChannelReadHalf {
+                            receiver,
+                            credit: Some(crate::channels::Credit {
+                                id,
+                                sender: self.credit_sender.clone(),
+                            }),
+                        },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -1258,6 +1270,7 @@ where
         session_sender,
     );
     session.begin_rekey()?;
+    let credit_sender = session.credit_sender.clone();
     let (kex_done_signal, kex_done_signal_rx) = oneshot::channel();
     let join = russh_util::runtime::spawn(session.run(stream, handler, Some(kex_done_signal)));
 
@@ -1274,6 +1287,7 @@ where
 
     Ok(Handle {
         sender: handle_sender,
+        credit_sender,
         receiver: handle_receiver,
         join,
         channel_buffer_size,
@@ -1299,6 +1313,32 @@ impl Session {
         IncomingSshPacket::read(buffer, decompress)
     }
 
+    /// PATCH(warren): the application took a message (with `consumed`
+    /// bytes of data) off channel `id`.
+    fn credit<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        id: ChannelId,
+        consumed: u32,
+    ) -> Result<(), crate::Error> {
+        if let Some(chan) = self.channels.get_mut(&id) {
+            chan.drain();
+        }
+        if consumed == 0 {
+            return Ok(());
+        }
+        let target = self.target_window_size;
+        if let Some(ref mut enc) = self.common.encrypted
+            && enc.credit_window(id, consumed, target)?
+        {
+            let next_window = handler.adjust_window(id, target);
+            if next_window > 0 {
+                self.target_window_size = next_window
+            }
+        }
+        Ok(())
+    }
+
     fn new(
         target_window_size: u32,
         common: CommonSession<Arc<Config>>,
@@ -1307,6 +1347,7 @@ impl Session {
     ) -> Self {
         let (priority_sender, priority_receiver) = unbounded_channel();
         let (inbound_channel_sender, inbound_channel_receiver) = channel(10);
+        let (credit_sender, credit_receiver) = unbounded_channel();
         Self {
             common,
             receiver,
@@ -1317,6 +1358,8 @@ impl Session {
             priority_receiver,
             inbound_channel_sender,
             inbound_channel_receiver,
+            credit_sender,
+            credit_receiver,
             channels: HashMap::new(),
             pending_reads: Vec::new(),
             pending_len: 0,
@@ -1498,6 +1541,14 @@ impl Session {
                             Ok(next) => self.handle_msg(next)?,
                             Err(_) => break
                         }
+                    }
+                }
+                // PATCH(warren): the application took messages off
+                // channels: move waiting ones on, re-open windows.
+                Some((id, consumed)) = self.credit_receiver.recv(), if !self.kex.active() => {
+                    self.credit(handler, id, consumed)?;
+                    while let Ok((id, consumed)) = self.credit_receiver.try_recv() {
+                        self.credit(handler, id, consumed)?;
                     }
                 }
                 msg = self.priority_receiver.recv(), if !self.kex.active() => {
