@@ -18,7 +18,7 @@ use russh::server::Handle;
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
-use warren_core::forward::QUEUE_LIMIT;
+use warren_core::forward::SERVER_QUEUE_LIMIT;
 use warren_core::forward::pump::{Counters, pump};
 
 /// Creates the socket and serves it until `token` is cancelled; returns
@@ -48,7 +48,7 @@ pub fn listen(handle: Handle, token: CancellationToken) -> std::io::Result<PathB
                 match handle.channel_open_agent().await {
                     Ok(channel) => {
                         tokio::select! {
-                            _ = pump(stream, channel, Bytes::new(), QUEUE_LIMIT, Arc::new(Counters::default())) => {}
+                            _ = pump(stream, channel, Bytes::new(), SERVER_QUEUE_LIMIT, Arc::new(Counters::default())) => {}
                             () = token.cancelled() => {}
                         }
                     }

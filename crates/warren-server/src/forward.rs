@@ -24,7 +24,7 @@ use russh::{Channel, ChannelOpenFailure};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use warren_core::forward::QUEUE_LIMIT;
+use warren_core::forward::SERVER_QUEUE_LIMIT;
 use warren_core::forward::pump::{Counters, pump};
 
 use crate::auth::Permissions;
@@ -209,7 +209,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     tokio::select! {
-        _ = pump(stream, channel, Bytes::new(), QUEUE_LIMIT, Arc::new(Counters::default())) => {}
+        _ = pump(stream, channel, Bytes::new(), SERVER_QUEUE_LIMIT, Arc::new(Counters::default())) => {}
         () = token.cancelled() => {}
     }
 }

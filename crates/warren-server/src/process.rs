@@ -135,7 +135,7 @@ pub fn spawn_exec(
                     download(
                         read,
                         stdin,
-                        warren_core::forward::QUEUE_LIMIT,
+                        warren_core::forward::SERVER_QUEUE_LIMIT,
                         &Counters::default(),
                     )
                     .await
@@ -199,7 +199,7 @@ pub fn spawn_pty(
             download(
                 read,
                 pty_write,
-                warren_core::forward::QUEUE_LIMIT,
+                warren_core::forward::SERVER_QUEUE_LIMIT,
                 &Counters::default(),
             )
             .await

@@ -25,7 +25,7 @@ use russh_sftp::protocol::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tracing::{debug, info};
-use warren_core::forward::QUEUE_LIMIT;
+use warren_core::forward::SERVER_QUEUE_LIMIT;
 use warren_core::forward::pump::{Counters, pump};
 
 use crate::session::Context;
@@ -56,7 +56,7 @@ pub fn start(ctx: &Context<'_>, name: &str, channel: Channel<Msg>) -> Result<(),
         russh_sftp::server::run(theirs, handler).await;
         let counters = Arc::new(Counters::default());
         tokio::select! {
-            _ = pump(ours, channel, Bytes::new(), QUEUE_LIMIT, counters) => {}
+            _ = pump(ours, channel, Bytes::new(), SERVER_QUEUE_LIMIT, counters) => {}
             () = token.cancelled() => {}
         }
         let _ = handle.exit_status_request(id, 0).await;

@@ -262,7 +262,7 @@ impl Topology {
                 "Host {name}\n  HostName {ip}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
                  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n  \
                  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n  \
-                 StrictHostKeyChecking yes\n  ConnectTimeout 10\n",
+                 StrictHostKeyChecking yes\n  ConnectTimeout 30\n",
                 name = hop.name,
                 ip = hop.addr,
                 port = hop.sshd.port(),

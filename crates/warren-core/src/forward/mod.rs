@@ -19,8 +19,18 @@ use std::path::PathBuf;
 pub use pump::Counters;
 
 /// Bytes one forwarded connection may queue toward a local reader that
-/// is slower than the tunnel before its channel is paused.
-pub const QUEUE_LIMIT: usize = 16 * 1024 * 1024;
+/// is slower than the tunnel before it stops taking data off its channel.
+/// The channel's window then closes (the client's windows re-open only as
+/// data is taken, russh patch 5 in `vendor/russh`), so the queue only needs
+/// to batch writes; a bigger one only kept more packet memory live (16 MiB
+/// made a chacha20 download fault 20-47 thousand pages per GB).
+pub const QUEUE_LIMIT: usize = 1024 * 1024;
+
+/// The same for the channels of warren's server. russh's server side still
+/// re-opens windows as data arrives and waits in its session loop when a
+/// channel's queue is full, so here the queue must absorb what the peer
+/// keeps sending to a stalled reader, or every channel waits on it.
+pub const SERVER_QUEUE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How long a SOCKS client may take to say where it wants to go.
 pub const SOCKS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

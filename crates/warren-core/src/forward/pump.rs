@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// What a channel of either side sends into its session.
 pub trait ChannelSide: From<(russh::ChannelId, ChannelMsg)> + Send + Sync + 'static {}
@@ -137,7 +137,9 @@ pub async fn download<W: AsyncWrite + Unpin>(
         }
         if queued >= queue_limit && !warned {
             warned = true;
-            warn!(
+            // Flow control at work, not a fault: the channel's window
+            // closes until the reader catches up.
+            debug!(
                 queued,
                 "a forwarded connection's local reader is not keeping up; pausing its channel"
             );

@@ -82,8 +82,10 @@ impl ConnectOptions {
 /// a 50 ms link near 40 MB/s; russh re-opens the window at half, so the
 /// sender sees 32-64 MiB. Measured here over a 50 ms delay proxy: 16 MiB
 /// gave 102 MB/s, 64 MiB 156 MB/s, OpenSSH 24 MB/s. A window only grows
-/// this far on such a path (`session::window`). Memory is not tied to it:
-/// each forwarded connection queues at most `forward::QUEUE_LIMIT`.
+/// this far on such a path (`session::window`). A channel's window re-opens
+/// only as its reader takes data (russh patch 5 in `vendor/russh`), so a
+/// forwarded connection whose local reader stalls holds at most its window
+/// plus `forward::QUEUE_LIMIT`, and the other connections go on.
 pub const DEFAULT_WINDOW: u32 = 64 * 1024 * 1024;
 
 /// Host key verification settings.

@@ -13,12 +13,20 @@
 //! So a connection starts at [`INITIAL_WINDOW`] and each channel's
 //! window grows when it is consumed faster than the path can refill it,
 //! the rule QUIC stacks use for their receive windows: russh re-opens a
-//! window once half of it has arrived; if that half arrived in less than
-//! two round trips (the whole window in under four), the window is what
-//! limits the sender, and the next target is twice as large, up to the
-//! configured maximum. It never shrinks. The round trip comes from
-//! keepalive pings on the connection ([`RoundTrip`]); until one is
-//! measured nothing grows.
+//! window once half of it has been taken by the application; if that half
+//! went in less than two round trips (the whole window in under four), the
+//! window is what limits the sender, and the next target is twice as
+//! large, up to the configured maximum. It never shrinks. The round trip
+//! comes from keepalive pings on the connection ([`RoundTrip`]); until one
+//! is measured nothing grows.
+//!
+//! One short interval is not enough: a reader that was briefly slower
+//! takes what piled up in one go, re-opening twice within microseconds
+//! (on loopback, with a round trip of ~0.1 ms, that grew windows to
+//! 64 MiB in some runs, and sshd's buffering with them). A window grows
+//! only after two short intervals in a row ([`SHORT_IN_A_ROW`]): a burst
+//! can hold at most one window, so at most one short interval, while a
+//! window-limited path gives nothing but short ones.
 //!
 //! russh keeps one target per connection, so a window grown by one
 //! channel applies to the others' next adjustments too; they share the
@@ -40,6 +48,10 @@ use std::time::{Duration, Instant};
 
 /// Where every channel's window starts: OpenSSH's own default.
 pub const INITIAL_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// Re-openings less than two round trips apart, in a row, before a window
+/// grows.
+pub const SHORT_IN_A_ROW: u32 = 2;
 
 /// The smallest round trip seen on a connection, shared between the task
 /// that pings and the handler that sizes windows.
@@ -78,8 +90,9 @@ impl RoundTrip {
 pub struct WindowTuner {
     max: u32,
     rtt: Arc<RoundTrip>,
-    /// When each open channel's window was last re-opened.
-    last_adjust: HashMap<u32, Instant>,
+    /// When each open channel's window was last re-opened, and how many
+    /// re-openings in a row came less than two round trips apart.
+    last_adjust: HashMap<u32, (Instant, u32)>,
 }
 
 impl WindowTuner {
@@ -114,11 +127,19 @@ impl WindowTuner {
     /// russh just re-opened channel number `channel`'s window to
     /// `current`; returns the next target.
     pub fn adjusted(&mut self, channel: u32, current: u32, now: Instant) -> u32 {
-        let previous = self.last_adjust.insert(channel, now);
-        let (Some(previous), Some(rtt)) = (previous, self.rtt.get()) else {
+        let rtt = self.rtt.get();
+        let (last, short) = self.last_adjust.entry(channel).or_insert((now, 0));
+        let interval = now.saturating_duration_since(*last);
+        *last = now;
+        let Some(rtt) = rtt else {
             return current;
         };
-        if now.saturating_duration_since(previous) < 2 * rtt && current < self.max {
+        *short = match interval < 2 * rtt && interval > Duration::ZERO {
+            true => *short + 1,
+            false => 0,
+        };
+        if *short >= SHORT_IN_A_ROW && current < self.max {
+            *short = 0;
             let next = current.saturating_mul(2).min(self.max);
             tracing::debug!(
                 "channel {channel}: window used up within two round trips ({rtt:?}); growing it to {next} bytes"
@@ -175,6 +196,22 @@ mod tests {
         let window = WindowTuner::initial(MAX);
         let mut now = start;
         for _ in 0..100 {
+            assert_eq!(t.adjusted(0, window, now), window);
+            now += Duration::from_millis(2);
+        }
+    }
+
+    #[test]
+    fn bursts_of_re_openings_do_not_grow_a_window() {
+        // Loopback, a reader that lags and catches up: the window re-opens
+        // twice 10 µs apart, then not for 2 ms, again and again.
+        let mut t = tuner(None);
+        t.rtt.record(Duration::from_micros(100));
+        let window = WindowTuner::initial(MAX);
+        let mut now = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(t.adjusted(0, window, now), window);
+            now += Duration::from_micros(10);
             assert_eq!(t.adjusted(0, window, now), window);
             now += Duration::from_millis(2);
         }
