@@ -134,10 +134,12 @@ impl WindowTuner {
         let Some(rtt) = rtt else {
             return current;
         };
-        *short = match interval < 2 * rtt && interval > Duration::ZERO {
-            true => *short + 1,
-            false => 0,
-        };
+        // A channel's first re-opening has no interval (zero) to count.
+        if interval > Duration::ZERO && interval < 2 * rtt {
+            *short += 1;
+        } else {
+            *short = 0;
+        }
         if *short >= SHORT_IN_A_ROW && current < self.max {
             *short = 0;
             let next = current.saturating_mul(2).min(self.max);
