@@ -26,7 +26,7 @@ use aes::{Aes128, Aes192, Aes256};
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use byteorder::{BigEndian, ByteOrder};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use block::CtrWrapper;
 use ctr::Ctr128BE;
 use delegate::delegate;
@@ -304,9 +304,6 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     buffer: &mut SSHBuffer,
     cipher: &mut (dyn OpeningKey + Send),
 ) -> Result<usize, Error> {
-    // The last packet is handed on by now; holding it would keep the
-    // read-ahead memory shared and make every `reserve` allocate anew.
-    buffer.packet = Bytes::new();
     let first = cipher.packet_length_to_read_for_block_length();
     if buffer.len == 0 {
         fill(stream, &mut buffer.read_ahead, first).await?;
