@@ -1,0 +1,9 @@
+//! Pure pieces shared by warren's crates: nothing here does I/O or depends on
+//! tokio or russh, so each piece is unit-tested from byte literals and fuzzed
+//! with a light build.
+//!
+//! - [`text`]: peer- and file-supplied bytes made safe for a terminal or a log.
+
+pub mod text;
+
+pub use text::{Escaped, escape, escape_str};
