@@ -1,6 +1,8 @@
 //! Password and keyboard-interactive authentication against a real sshd and
-//! the `warren-test` account that scripts/test creates; the password comes
-//! through SSH_ASKPASS, which is also how the prompts are checked.
+//! the `warren-test` account that scripts/test unlocks for the run with a
+//! random password (in the 0600 file named by WARREN_TEST_PASSWORD_FILE); the
+//! password comes through SSH_ASKPASS, which is also how the prompts are
+//! checked.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -16,7 +18,22 @@ use std::process::{Command, Output, Stdio};
 use warren_testkit::Sshd;
 
 const USER: &str = "warren-test";
-const PASSWORD: &str = "warren-test-pw";
+
+/// This run's password for the account, written by scripts/test.
+fn password() -> String {
+    let file = std::env::var_os("WARREN_TEST_PASSWORD_FILE").expect(
+        "WARREN_TEST_PASSWORD_FILE unset: run the suite through scripts/test, \
+         which sets a random password on the warren-test account for the run",
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", std::path::Path::new(&file).display()));
+    let password = text.trim().to_owned();
+    assert!(
+        password.len() >= 16 && password.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "the password file must hold one random alphanumeric password"
+    );
+    password
+}
 
 fn require_account() {
     let ok = Command::new("id")
@@ -79,7 +96,7 @@ fn password_authentication() {
         .config("PasswordAuthentication yes")
         .config("KbdInteractiveAuthentication no")
         .start();
-    let out = login(&sshd, "password", PASSWORD, &[]);
+    let out = login(&sshd, "password", &password(), &[]);
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -125,7 +142,7 @@ fn keyboard_interactive_authentication() {
         .config("KbdInteractiveAuthentication yes")
         .config("PasswordAuthentication no")
         .start();
-    let out = login(&sshd, "keyboard-interactive", PASSWORD, &[]);
+    let out = login(&sshd, "keyboard-interactive", &password(), &[]);
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -139,7 +156,7 @@ fn keyboard_interactive_authentication() {
 fn batch_mode_never_prompts() {
     require_account();
     let sshd = Sshd::builder().config("PasswordAuthentication yes").start();
-    let out = login(&sshd, "password", PASSWORD, &["-o", "BatchMode=yes"]);
+    let out = login(&sshd, "password", &password(), &["-o", "BatchMode=yes"]);
     assert_eq!(out.status.code(), Some(255));
     assert!(
         !sshd.dir().join("prompts.log").exists(),
