@@ -285,7 +285,8 @@ impl ControlSocket {
         })
     }
 
-    /// Answers requests until `token` is cancelled; `down` cancels it.
+    /// Answers requests until `token` is cancelled; `down` cancels it once
+    /// answered.
     pub async fn serve(
         self,
         status: Arc<StatusCell>,
@@ -309,10 +310,18 @@ impl ControlSocket {
                         .read_line(&mut line)
                         .await
                         .ok()?;
-                    let response = answer(&line, &status, &token, tasks.as_ref());
+                    let (response, stop) = answer(&line, &status, tasks.as_ref());
                     let mut out = serde_json::to_string(&response).ok()?;
                     out.push('\n');
-                    write.write_all(out.as_bytes()).await.ok()
+                    write.write_all(out.as_bytes()).await.ok()?;
+                    // Only once the answer is delivered: a `down` queued
+                    // while this process was stopped, whose client gave up
+                    // and said so, is not acted on when it resumes (the
+                    // write fails on the closed connection).
+                    if stop {
+                        token.cancel();
+                    }
+                    Some(())
                 };
                 let _ = tokio::time::timeout(CLIENT_TIMEOUT, answer).await;
             });
@@ -339,32 +348,35 @@ impl<R: tokio::io::AsyncRead> TakeBounded for R {}
 fn answer(
     line: &str,
     status: &StatusCell,
-    token: &CancellationToken,
     tasks: &(dyn Fn() -> u64 + Send + Sync),
-) -> Response {
+) -> (Response, bool) {
     match serde_json::from_str::<Request>(line.trim()) {
         Ok(Request::Status) => {
             let mut s = status.snapshot();
             s.tasks = Some(tasks());
-            Response {
+            let r = Response {
                 ok: true,
                 status: Some(s),
                 error: None,
-            }
+            };
+            (r, false)
         }
         Ok(Request::Down) => {
-            token.cancel();
-            Response {
+            let r = Response {
                 ok: true,
                 status: None,
                 error: None,
-            }
+            };
+            (r, true)
         }
-        Err(e) => Response {
-            ok: false,
-            status: None,
-            error: Some(format!("bad request: {e}")),
-        },
+        Err(e) => {
+            let r = Response {
+                ok: false,
+                status: None,
+                error: Some(format!("bad request: {e}")),
+            };
+            (r, false)
+        }
     }
 }
 
@@ -491,15 +503,14 @@ mod tests {
     #[test]
     fn a_bad_request_is_answered_with_the_reason() {
         let status = StatusCell::new("t", "host");
-        let token = CancellationToken::new();
-        let r = answer("nonsense", &status, &token, &|| 0);
-        assert!(!r.ok);
+        let (r, stop) = answer("nonsense", &status, &|| 0);
+        assert!(!r.ok && !stop);
         assert!(r.error.unwrap().contains("bad request"));
-        assert!(!token.is_cancelled());
-        let r = answer("{\"cmd\":\"status\"}\n", &status, &token, &|| 7);
+        let (r, stop) = answer("{\"cmd\":\"status\"}\n", &status, &|| 7);
         assert_eq!(r.status.unwrap().tasks, Some(7));
-        let r = answer("{\"cmd\":\"down\"}", &status, &token, &|| 0);
-        assert!(r.ok && token.is_cancelled());
+        assert!(!stop);
+        let (r, stop) = answer("{\"cmd\":\"down\"}", &status, &|| 0);
+        assert!(r.ok && stop);
     }
 
     #[tokio::test]
