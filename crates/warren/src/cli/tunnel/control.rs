@@ -124,13 +124,14 @@ pub fn lock_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.lock"))
 }
 
-/// The exclusive lock on `NAME.lock`: held by a running tunnel for its
-/// whole life, or for a moment by a reader that found the tunnel gone.
+/// A lock on `NAME.lock`: held exclusively by a running tunnel for its
+/// whole life, or shared, for a moment, by readers that found the tunnel
+/// gone (so that no tunnel starts while they clear its leftovers).
 /// Released when dropped or when the process ends, however it ends.
 #[derive(Debug)]
 pub struct Lock {
-    // Holding the open file holds the lock.
-    file: File,
+    // Never read: holding the open file holds the lock.
+    _file: File,
 }
 
 /// Who holds a tunnel's lock.
@@ -138,24 +139,29 @@ pub struct Lock {
 pub enum Probe {
     /// A live tunnel process; its pid when it has written it already.
     Live { pid: Option<u32> },
-    /// Nobody did: the lock is ours now, until dropped.
+    /// No tunnel does: we hold it shared now, until dropped, and no tunnel
+    /// of this name can start meanwhile.
     Free(Lock),
 }
 
-/// Tries to take the lock of tunnel `name`, without waiting.
-pub fn probe(dir: &Path, name: &str) -> anyhow::Result<Probe> {
-    let path = lock_path(dir, name);
-    let file = std::fs::OpenOptions::new()
+fn open_lock(path: &Path) -> anyhow::Result<File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Probe::Free(Lock { file })),
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Whether a tunnel holds the lock of `name`, without waiting.
+pub fn probe(dir: &Path, name: &str) -> anyhow::Result<Probe> {
+    let path = lock_path(dir, name);
+    let file = open_lock(&path)?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Probe::Free(Lock { _file: file })),
         Err(TryLockError::WouldBlock) => Ok(Probe::Live {
             pid: read_pid(&file),
         }),
@@ -174,30 +180,44 @@ fn read_pid(file: &File) -> Option<u32> {
 }
 
 impl Lock {
-    /// Takes the lock for a tunnel starting under `name` and writes our
-    /// pid in it; refuses while another process holds it (after a short
-    /// wait: a reader may hold it for a moment).
+    /// Takes the lock for a tunnel starting under `name`, exclusively, and
+    /// writes our pid in it; refuses at once while another tunnel holds
+    /// it, and waits (a little) while only readers do.
     pub async fn acquire(dir: &Path, name: &str) -> anyhow::Result<Lock> {
+        let path = lock_path(dir, name);
         let deadline = tokio::time::Instant::now() + LOCK_PATIENCE;
         loop {
-            match probe(dir, name)? {
-                Probe::Free(lock) => {
+            let file = open_lock(&path)?;
+            let failed = |e| Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            match file.try_lock() {
+                Ok(()) => {
                     let pid = format!("{}\n", std::process::id());
-                    let path = lock_path(dir, name);
-                    lock.file
-                        .set_len(0)
-                        .and_then(|()| lock.file.write_all_at(pid.as_bytes(), 0))
+                    file.set_len(0)
+                        .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    return Ok(lock);
+                    return Ok(Lock { _file: file });
                 }
-                Probe::Live { pid } if tokio::time::Instant::now() >= deadline => {
-                    let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return failed(e),
+            }
+            // Shared holders are readers, gone in a moment; an exclusive
+            // one is a tunnel.
+            match file.try_lock_shared() {
+                Ok(()) => drop(file),
+                Err(TryLockError::WouldBlock) => {
+                    let pid = read_pid(&file).map_or(String::new(), |p| format!(" (pid {p})"));
                     anyhow::bail!(
                         "a tunnel named {name} is already running{pid}; stop it with: warren tunnel down {name}"
                     );
                 }
-                Probe::Live { .. } => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(TryLockError::Error(e)) => return failed(e),
             }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "cannot take {}: other warren commands keep it locked; try again",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -531,6 +551,21 @@ mod tests {
         );
         drop(held);
         assert!(matches!(probe(dir, "t").unwrap(), Probe::Free(_)));
+        // Readers share the lock; a tunnel starting meanwhile waits for them.
+        let (Probe::Free(a), Probe::Free(b)) = (probe(dir, "t").unwrap(), probe(dir, "t").unwrap())
+        else {
+            panic!("readers exclude each other");
+        };
+        let starting = tokio::spawn({
+            let dir = dir.to_owned();
+            async move { Lock::acquire(&dir, "t").await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!starting.is_finished());
+        drop((a, b));
+        let held = starting.await.unwrap().unwrap();
+        assert!(matches!(probe(dir, "t").unwrap(), Probe::Live { .. }));
+        drop(held);
         // Another pid in the file (a tunnel that was killed) does not matter.
         std::fs::write(lock_path(dir, "t"), "1\n").unwrap();
         assert!(matches!(probe(dir, "t").unwrap(), Probe::Free(_)));
