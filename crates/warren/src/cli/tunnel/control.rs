@@ -457,8 +457,8 @@ pub async fn all(dir: &Path) -> anyhow::Result<Vec<TunnelStatus>> {
     Ok(out)
 }
 
-/// The status of tunnel `name`, if there is one to show.
-async fn one(dir: &Path, name: &str) -> anyhow::Result<Option<TunnelStatus>> {
+/// The status of tunnel `name`, if there is one to show (as [`all`]).
+pub async fn one(dir: &Path, name: &str) -> anyhow::Result<Option<TunnelStatus>> {
     let path = socket_path(dir, name);
     let pid = match probe(dir, name)? {
         Probe::Free(_lock) => {

@@ -364,14 +364,18 @@ fn status(args: &[String]) -> anyhow::Result<u8> {
         }
     }
     let dir = control::runtime_dir()?;
-    let mut tunnels = small_runtime()?.block_on(control::all(&dir))?;
-    if let Some(n) = &name {
-        tunnels.retain(|t| &t.name == n);
+    let tunnels = small_runtime()?.block_on(async {
+        let Some(n) = &name else {
+            return control::all(&dir).await;
+        };
+        check_name(n)?;
+        let one = control::one(&dir, n).await?;
         anyhow::ensure!(
-            !tunnels.is_empty(),
+            one.is_some(),
             "no tunnel named {n} is running (warren tunnel status lists them)"
         );
-    }
+        Ok(Vec::from_iter(one))
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&tunnels)?);
     } else {
