@@ -733,3 +733,205 @@ fn soak_faults_under_traffic_leak_nothing() {
         "RSS grew: {rss_before} -> {rss_after} KiB"
     );
 }
+
+/// SIGSTOP on a process, SIGCONT on drop.
+struct Stopped(u32);
+
+impl Stopped {
+    fn new(pid: u32) -> Stopped {
+        signal_pid(pid, "-STOP");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal_pid(self.0, "-CONT");
+    }
+}
+
+fn signal_pid(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+/// Runs `cmd` to its end, or kills it and fails after `within`.
+fn run_within(cmd: &mut std::process::Command, within: Duration) -> std::process::Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(within) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            signal_pid(pid, "-KILL");
+            panic!("{cmd:?} still running after {within:?}");
+        }
+    }
+}
+
+/// A tunnel stopped (SIGSTOP) for longer than status waits for an answer
+/// is alive: status lists it as not responding and keeps its socket, a
+/// second `up` under its name is refused, `down` says why it cannot stop
+/// it; continued, it is up again and `down` stops it.
+#[test]
+fn stopped_tunnel_is_not_responding_and_keeps_its_socket() {
+    // Broke: status took 5 s without an answer for a dead tunnel and
+    // deleted the live tunnel's socket; status and down lost it.
+    let sshd = sshd();
+    let fwd = format!("{}:127.0.0.1:9", free_port());
+    let mut up = Up::start(&sshd.client_config(), "stop", &["-L", &fwd], "test");
+    up.wait_up(0, Duration::from_secs(20));
+    let sock = up.dir.path().join("warren/tunnels/stop.sock");
+    let pid = up.pid();
+    let stopped = Stopped::new(pid);
+    let runtime = up.dir.path().to_owned();
+    let run = |args: &[&str]| {
+        run_within(
+            warren()
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .args(["tunnel"])
+                .args(args),
+            Duration::from_secs(60),
+        )
+    };
+
+    let out = run(&["status", "--json", "stop"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all: Vec<TunnelStatus> = serde_json::from_slice(&out.stdout).unwrap();
+    let [s] = &all[..] else {
+        panic!("one tunnel: {all:#?}")
+    };
+    assert_eq!(
+        (s.state, s.pid, s.name.as_str()),
+        (State::NotResponding, pid, "stop")
+    );
+    let why = s.last_error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("did not answer") && why.contains(&format!("kill -CONT {pid}")),
+        "{why}"
+    );
+    assert!(sock.exists(), "status deleted the live tunnel's socket");
+
+    let table = run(&["status"]);
+    let table = text(&table.stdout);
+    let line = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.starts_with("stop ") && line.contains(" not responding "),
+        "{table}"
+    );
+
+    // Refused at once from the lock, without waiting for an answer.
+    let second = run_within(
+        warren()
+            .env("XDG_RUNTIME_DIR", up.dir.path())
+            .args(["tunnel", "up", "--name", "stop", "-F"])
+            .arg(sshd.client_config())
+            .args(["-L", &format!("{}:127.0.0.1:9", free_port()), "test"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(second.status.code(), Some(255), "{}", text(&second.stderr));
+    let err = text(&second.stderr);
+    assert!(
+        err.contains(&format!("already running (pid {pid})")),
+        "{err}"
+    );
+
+    let down = run(&["down", "stop"]);
+    let err = text(&down.stderr);
+    assert!(!down.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "tunnel stop (pid {pid}) is not responding, so it was not stopped"
+        )) && err.contains(&format!("kill -CONT {pid}")),
+        "{err}"
+    );
+    assert!(sock.exists());
+
+    drop(stopped);
+    up.wait_up(0, Duration::from_secs(30));
+    let down = run(&["down", "stop"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(up.wait_exit(Duration::from_secs(20)), Some(0));
+    assert!(!sock.exists());
+}
+
+/// Something that answers `status` with 128 MiB on a tunnel's socket,
+/// its lock held as a live tunnel's is: status reports the oversized
+/// answer, within an address-space cap far below the answer's size.
+#[test]
+fn oversized_status_answer_is_read_bounded() {
+    // Broke: the answer was read whole into memory (and the socket was
+    // then deleted as if nobody had answered).
+    const ANSWER: usize = 128 << 20;
+    use std::os::unix::fs::DirBuilderExt;
+    let runtime = tempfile::tempdir().unwrap();
+    let dir = runtime.path().join("warren/tunnels");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&dir)
+        .unwrap();
+    let lock = std::fs::File::create(dir.join("big.lock")).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(dir.join("big.lock"), format!("{}\n", std::process::id())).unwrap();
+    let sock = dir.join("big.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let written = written.clone();
+        std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1 << 20];
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                for _ in 0..ANSWER / chunk.len() {
+                    if conn.write_all(&chunk).is_err() {
+                        break;
+                    }
+                    written.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    // 64 MiB of address space: half the answer, ample for warren itself.
+    let started = Instant::now();
+    let out = run_within(
+        std::process::Command::new("sh")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .arg("-c")
+            .arg("ulimit -v 65536 && exec \"$0\" tunnel status --json big")
+            .arg(env!("CARGO_BIN_EXE_warren")),
+        Duration::from_secs(60),
+    );
+    eprintln!(
+        "status took {:.1?}; {} MiB written before the client hung up",
+        started.elapsed(),
+        written.load(std::sync::atomic::Ordering::Relaxed) >> 20
+    );
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    let all: Vec<TunnelStatus> = serde_json::from_slice(&out.stdout).unwrap();
+    let [s] = &all[..] else {
+        panic!("one tunnel: {all:#?}")
+    };
+    assert_eq!(s.state, State::NotResponding);
+    let why = s.last_error.as_deref().unwrap_or_default();
+    assert!(why.contains("longer than 1024 KiB"), "{why}");
+    assert!(
+        sock.exists(),
+        "the socket of a live lock holder was deleted"
+    );
+    drop(lock);
+}

@@ -27,6 +27,11 @@ pub enum State {
     Failed,
     /// Stopped on request.
     Stopped,
+    /// Never set by the supervisor: what a reader reports for a tunnel
+    /// whose process is alive (it holds the tunnel's lock) but did not
+    /// answer on its control socket in time (stopped, or overloaded).
+    #[serde(rename = "not-responding")]
+    NotResponding,
 }
 
 impl std::fmt::Display for State {
@@ -37,6 +42,7 @@ impl std::fmt::Display for State {
             State::Backoff => "backoff",
             State::Failed => "failed",
             State::Stopped => "stopped",
+            State::NotResponding => "not responding",
         })
     }
 }

@@ -12,7 +12,7 @@ mod control;
 mod unit;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ use super::background;
 use super::settings::Settings;
 use super::ssh_args::SshArgs;
 use crate::logging::{self, Verbosity};
-use control::{ControlSocket, Request};
+use control::{ControlSocket, Probe, Request};
 
 /// Exit status for a tunnel that could not start or stopped for good.
 const FAILURE: u8 = 255;
@@ -364,14 +364,18 @@ fn status(args: &[String]) -> anyhow::Result<u8> {
         }
     }
     let dir = control::runtime_dir()?;
-    let mut tunnels = small_runtime()?.block_on(control::all(&dir))?;
-    if let Some(n) = &name {
-        tunnels.retain(|t| &t.name == n);
+    let tunnels = small_runtime()?.block_on(async {
+        let Some(n) = &name else {
+            return control::all(&dir).await;
+        };
+        check_name(n)?;
+        let one = control::one(&dir, n).await?;
         anyhow::ensure!(
-            !tunnels.is_empty(),
+            one.is_some(),
             "no tunnel named {n} is running (warren tunnel status lists them)"
         );
-    }
+        Ok(Vec::from_iter(one))
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&tunnels)?);
     } else {
@@ -393,11 +397,16 @@ fn table(tunnels: &[TunnelStatus]) -> String {
         .unwrap_or(4)
         .max(4);
     let mut out = format!(
-        "{:width$}  {:10}  {:>8}  {:>10}  LAST ERROR\n",
+        "{:width$}  {:14}  {:>8}  {:>10}  LAST ERROR\n",
         "NAME", "STATE", "UPTIME", "RECONNECTS"
     );
     for t in tunnels {
         let uptime = t.uptime_secs.map_or("-".into(), human_secs);
+        let reconnects = match t.state {
+            // Nothing is known of a tunnel that did not answer.
+            State::NotResponding => "-".into(),
+            _ => t.reconnects.to_string(),
+        };
         let error = match (&t.last_error, t.last_error_secs) {
             (Some(e), Some(ago)) => format!("{} ({} ago)", first_line(e), human_secs(ago)),
             (Some(e), None) => first_line(e).to_owned(),
@@ -405,11 +414,11 @@ fn table(tunnels: &[TunnelStatus]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:width$}  {:10}  {:>8}  {:>10}  {error}",
+            "{:width$}  {:14}  {:>8}  {:>10}  {error}",
             t.name,
             t.state.to_string(),
             uptime,
-            t.reconnects
+            reconnects
         );
         for f in &t.forwards {
             let _ = write!(
@@ -468,33 +477,56 @@ fn down(args: &[String]) -> anyhow::Result<u8> {
     check_name(name)?;
     let dir = control::runtime_dir()?;
     let path = control::socket_path(&dir, name);
-    if !path.exists()
-        && let Some(failed) = control::failure(&dir, name)
-    {
-        std::fs::remove_file(control::failed_path(&dir, name))?;
-        eprintln!(
-            "warren: tunnel {name} had stopped: {}",
-            failed.last_error.as_deref().map_or("", first_line)
-        );
-        return Ok(0);
-    }
+    let pid = match control::probe(&dir, name)? {
+        Probe::Free(_lock) => {
+            // No process holds the lock: whatever is left is stale.
+            let _ = std::fs::remove_file(&path);
+            let failed = control::failure(&dir, name, SystemTime::now());
+            anyhow::ensure!(
+                failed.is_some(),
+                "no tunnel named {name} is running (warren tunnel status lists them)"
+            );
+            std::fs::remove_file(control::failed_path(&dir, name))?;
+            eprintln!(
+                "warren: tunnel {name} had stopped: {}",
+                failed
+                    .as_ref()
+                    .and_then(|f| f.last_error.as_deref())
+                    .map_or("", first_line)
+            );
+            return Ok(0);
+        }
+        Probe::Live { pid } => pid,
+    };
+    let shown = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+    anyhow::ensure!(
+        path.exists(),
+        "tunnel {name}{shown} is running but its control socket {} is gone, so it was not stopped; {}",
+        path.display(),
+        control::unresponsive_hint(pid)
+    );
     small_runtime()?.block_on(async {
-        let answer = control::request(&path, Request::Down)
-            .await
-            .with_context(|| {
-                format!("no tunnel named {name} is running (warren tunnel status lists them)")
-            })?;
+        let answer = match control::request(&path, Request::Down).await {
+            Ok(answer) => answer,
+            Err(e) => anyhow::bail!(
+                "tunnel {name}{shown} is not responding, so it was not stopped: {e:#}; {}",
+                control::unresponsive_hint(pid)
+            ),
+        };
         anyhow::ensure!(answer.ok, "{}", answer.error.unwrap_or_default());
-        // The socket goes away once the tunnel has closed its listeners.
+        // The lock is let go once the tunnel has closed its listeners and
+        // removed its socket.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while path.exists() && tokio::time::Instant::now() < deadline {
+        loop {
+            if let Probe::Free(_) = control::probe(&dir, name)? {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "tunnel {name}{shown} was asked to stop but is still running"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::ensure!(
-            !path.exists(),
-            "tunnel {name} was asked to stop but is still running"
-        );
-        Ok(())
     })?;
     eprintln!("warren: tunnel {name} stopped");
     Ok(0)
@@ -621,6 +653,66 @@ mod tests {
             "The ED25519 host key for prod has changed; it is now SHA256:x."
         );
         assert_eq!(first_line("connect refused"), "connect refused");
+    }
+
+    fn failed_record(last_error_secs: u64) -> TunnelStatus {
+        TunnelStatus {
+            name: "db".into(),
+            destination: "prod".into(),
+            pid: 42,
+            state: State::Failed,
+            uptime_secs: None,
+            reconnects: 2,
+            faults: 3,
+            last_error: Some("Host key verification failed.".into()),
+            last_error_secs: Some(last_error_secs),
+            forwards: Vec::new(),
+            tasks: None,
+        }
+    }
+
+    /// A failed tunnel's record said "0s ago" forever: the age it held
+    /// when written was shown as the age now.
+    #[test]
+    fn failed_tunnels_show_the_time_since_the_failure() {
+        let recorded = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cases = [
+            (0, Duration::ZERO, "(0s ago)"),
+            (0, Duration::from_secs(90), "(1m30s ago)"),
+            (5, Duration::from_secs(3600), "(1h00m ago)"),
+            (0, Duration::from_secs(2 * 86400 + 3 * 3600), "(2d03h ago)"),
+        ];
+        for (at_record, later, want) in cases {
+            let s = control::aged(failed_record(at_record), recorded, recorded + later);
+            let out = table(&[s]);
+            let line = out.lines().nth(1).unwrap();
+            assert!(
+                line.starts_with("db    failed ") && line.ends_with(&format!("failed. {want}")),
+                "{later:?}: {out}"
+            );
+        }
+        // A clock set back since the record: no age from the future.
+        let s = control::aged(
+            failed_record(7),
+            recorded,
+            recorded - Duration::from_secs(60),
+        );
+        assert_eq!(s.last_error_secs, Some(7));
+    }
+
+    #[test]
+    fn unresponsive_tunnels_show_why_and_no_numbers() {
+        let mut s = failed_record(0);
+        s.state = State::NotResponding;
+        s.last_error = Some("x.sock did not answer within 5s".into());
+        s.last_error_secs = None;
+        let out = table(&[s]);
+        let line = out.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with("db    not responding  ")
+                && line.contains(" -  x.sock did not answer within 5s"),
+            "{out}"
+        );
     }
 
     #[test]
