@@ -115,3 +115,68 @@ fn parse_key(line: &[u8]) -> Result<HostKey, ParseError> {
     let data = std::str::from_utf8(&data).map_err(|_| ParseError::BadBase64)?;
     HostKey::from_openssh_line_fields(algorithm, data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkeys::{ecdsa, ed, ed_cert, k};
+
+    #[test]
+    fn key_list_revokes_keys_their_certificates_and_certificates_by_their_ca() {
+        let text = format!(
+            "# revoked\n\n  \t{} a comment\n\t{}\r\n{}",
+            k(&ed(1)),
+            k(&ecdsa(2)),
+            k(&ed_cert(3, &ed(9)))
+        );
+        let list = RevokedKeys::parse(text.as_bytes()).expect("parses");
+        assert!(matches!(&list, RevokedKeys::List(keys) if keys.len() == 3));
+        let cases = [
+            (ed(1), true),
+            (ecdsa(2), true),
+            (ed(4), false),
+            // A listed certificate revokes its plain key.
+            (ed(3), true),
+            // A certificate of a listed key, whoever signed it.
+            (ed_cert(1, &ed(8)), true),
+            // A certificate signed by a listed key.
+            (ed_cert(5, &ed(1)), true),
+            (ed_cert(5, &ed(8)), false),
+        ];
+        for (key, want) in cases {
+            assert_eq!(list.is_revoked(&key), want, "{}", key.to_openssh());
+        }
+    }
+
+    #[test]
+    fn a_bad_line_makes_the_list_unusable() {
+        let good = k(&ed(1));
+        let cases = [
+            (format!("{good}\nssh-foo AAAA\n"), 2),
+            (format!("\n\n{good} c\r\n\r\n"), 4),
+            (format!("command=\"x\" {good}\n"), 1),
+            ("ssh-ed25519\n".to_owned(), 1),
+            ("ssh-ed25519 !!!\n".to_owned(), 1),
+        ];
+        for (text, line) in cases {
+            let got = RevokedKeys::parse(text.as_bytes());
+            assert!(
+                matches!(got, Err(RevokedKeysError::Line { line: l, .. }) if l == line),
+                "{text:?}: {got:?}"
+            );
+        }
+        // Comments, blank lines and text after a NUL are ignored; an empty
+        // file revokes nothing.
+        let empty = RevokedKeys::parse(b"  # x\n\n\0junk\n").expect("parses");
+        assert!(!empty.is_revoked(&ed(1)));
+    }
+
+    #[test]
+    fn a_damaged_krl_is_not_read_as_a_list() {
+        let got = RevokedKeys::parse(b"SSHKRL\n\0\0\0\0\x01");
+        assert!(matches!(
+            got,
+            Err(RevokedKeysError::Krl(KrlError::Truncated(_)))
+        ));
+    }
+}
