@@ -2,7 +2,8 @@
 //! (no file or network I/O). The caller reads files, hands their text to
 //! [`KnownHostsFile::parse`], asks [`KnownHosts::check`] about a server's
 //! key, and writes back what [`format_entry`] / [`append_text`] or the
-//! `ssh-keygen`-style editors produce.
+//! `ssh-keygen`-style editors produce. [`RevokedKeys::parse`] reads a
+//! `RevokedHostKeys` file (a [`Krl`] or a list of keys) the same way.
 //!
 //! ```
 //! use warren_knownhosts::{HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict};
