@@ -120,6 +120,23 @@ impl HostKey {
         HostKey::from_blob(parts.signature_key.to_vec()).ok()
     }
 
+    /// For a certificate, its serial number (0 when the CA set none).
+    pub fn certificate_serial(&self) -> Option<u64> {
+        cert_parts(&self.blob).map(|parts| parts.serial)
+    }
+
+    /// For a certificate, its key ID, as bytes (peer-supplied: escape it
+    /// before printing).
+    pub fn certificate_key_id(&self) -> Option<&[u8]> {
+        cert_parts(&self.blob).map(|parts| parts.key_id)
+    }
+
+    /// For a certificate, whether it carries critical options. OpenSSH
+    /// refuses a host certificate that has any (`sshkey_cert_check_host`).
+    pub fn has_critical_options(&self) -> bool {
+        cert_parts(&self.blob).is_some_and(|parts| !parts.critical_options.is_empty())
+    }
+
     /// The blob of the public key itself: the certified key for a
     /// certificate, the blob unchanged otherwise. Two keys with equal
     /// plain blobs are `sshkey_equal_public` in OpenSSH.
@@ -199,6 +216,13 @@ impl<'a> Reader<'a> {
         Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(b);
+        Some(u64::from_be_bytes(word))
+    }
+
     fn string(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u32()?).ok()?;
         self.take(len)
@@ -248,6 +272,9 @@ fn check_structure(key_type: &str, blob: &[u8]) -> Result<(), ParseError> {
 
 struct CertParts<'a> {
     plain_blob: Vec<u8>,
+    serial: u64,
+    key_id: &'a [u8],
+    critical_options: &'a [u8],
     signature_key: &'a [u8],
 }
 
@@ -262,10 +289,13 @@ fn cert_parts(blob: &[u8]) -> Option<CertParts<'_>> {
     let plain = plain_type_of(cert_type)?;
     r.string()?; // nonce
     let key_fields = r.strings(field_count(plain)?)?;
-    r.take(8 + 4)?; // serial, cert type
-    r.strings(2)?; // key id, principals
+    let serial = r.u64()?;
+    r.take(4)?; // cert type
+    let key_id = r.string()?;
+    r.string()?; // principals
     r.take(16)?; // valid after, valid before
-    r.strings(3)?; // critical options, extensions, reserved
+    let critical_options = r.string()?;
+    r.strings(2)?; // extensions, reserved
     let signature_key = r.string()?;
     r.string()?; // signature
     if !r.0.is_empty() {
@@ -277,6 +307,9 @@ fn cert_parts(blob: &[u8]) -> Option<CertParts<'_>> {
     plain_blob.extend_from_slice(key_fields);
     Some(CertParts {
         plain_blob,
+        serial,
+        key_id,
+        critical_options,
         signature_key,
     })
 }

@@ -2,7 +2,8 @@
 //! (no file or network I/O). The caller reads files, hands their text to
 //! [`KnownHostsFile::parse`], asks [`KnownHosts::check`] about a server's
 //! key, and writes back what [`format_entry`] / [`append_text`] or the
-//! `ssh-keygen`-style editors produce.
+//! `ssh-keygen`-style editors produce. [`RevokedKeys::parse`] reads a
+//! `RevokedHostKeys` file (a [`Krl`] or a list of keys) the same way.
 //!
 //! ```
 //! use warren_knownhosts::{HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict};
@@ -24,8 +25,10 @@ mod error;
 mod file;
 mod hash;
 mod key;
+mod krl;
 mod line;
 mod pattern;
+mod revoked;
 
 pub use check::{HostNames, IpStatus, KnownHosts, Verdict, host_port};
 pub use edit::{
@@ -35,8 +38,10 @@ pub use error::{BadLine, FormatError, Location, ParseError};
 pub use file::{Entry, KnownHostsFile};
 pub use hash::{SALT_LEN, hash_host};
 pub use key::{HostKey, key_type_of_name, plain_type_of};
+pub use krl::{CertEntry, CertSection, Extension, KRL_MAGIC, Krl, KrlError, Section};
 pub use line::{HostField, Marker};
 pub use pattern::{ListMatch, match_hostname};
+pub use revoked::{RevokedKeys, RevokedKeysError};
 
 #[cfg(test)]
 mod testkeys;

@@ -66,6 +66,7 @@ pub struct SshdBuilder {
     extra: Vec<String>,
     host_key_kinds: Vec<&'static str>,
     host_ca: Option<(PathBuf, String)>,
+    host_cert_args: Vec<String>,
     netns: Option<Netns>,
     listen: Option<IpAddr>,
     port: Option<u16>,
@@ -90,6 +91,13 @@ impl SshdBuilder {
     /// `ssh-keygen -n`) and serves the certificates (HostCertificate).
     pub fn host_certificates(mut self, ca_key: &Path, principals: &str) -> Self {
         self.host_ca = Some((ca_key.to_owned(), principals.to_owned()));
+        self
+    }
+
+    /// Extra `ssh-keygen -s` arguments for the host certificates, e.g.
+    /// `["-O", "critical:name=value"]`.
+    pub fn host_certificate_args(mut self, args: &[&str]) -> Self {
+        self.host_cert_args = args.iter().map(|a| (*a).to_owned()).collect();
         self
     }
 
@@ -145,7 +153,9 @@ impl SshdBuilder {
             .collect();
         if let Some((ca, principals)) = &self.host_ca {
             for key in &host_keys {
-                sign(ca, &key.with_extension("pub"), &["-h", "-n", principals]);
+                let mut args = vec!["-h", "-n", principals.as_str()];
+                args.extend(self.host_cert_args.iter().map(String::as_str));
+                sign(ca, &key.with_extension("pub"), &args);
                 let cert = PathBuf::from(format!("{}-cert.pub", key.display()));
                 self.extra
                     .push(format!("HostCertificate {}", cert.display()));

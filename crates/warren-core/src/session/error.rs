@@ -18,7 +18,7 @@ pub enum SessionError {
         cause: ConnectCause,
     },
 
-    #[error("{0}")]
+    #[error(transparent)]
     HostKey(#[from] HostKeyError),
 
     #[error("{0}")]
@@ -148,6 +148,25 @@ pub enum HostKeyError {
     },
 
     #[error(
+        "Host key {key_type} {fingerprint} revoked by file {file}\nHost key verification failed."
+    )]
+    RevokedByFile {
+        key_type: String,
+        fingerprint: String,
+        file: String,
+    },
+
+    #[error(
+        "Error checking host key {key_type} {fingerprint} in revoked keys file {file}: {reason}\nHost key verification failed."
+    )]
+    RevokedFileUnusable {
+        key_type: String,
+        fingerprint: String,
+        file: String,
+        reason: String,
+    },
+
+    #[error(
         "No {algorithm} host key is known for {host} and StrictHostKeyChecking is {mode}. ({fingerprint})\nHost key verification failed."
     )]
     Unknown {
@@ -183,6 +202,9 @@ impl HostKeyError {
             )),
             HostKeyError::Unknown { .. } => Some(
                 "connect once interactively to check and accept the fingerprint, or add it to known_hosts".into(),
+            ),
+            HostKeyError::RevokedFileUnusable { .. } => Some(
+                "RevokedHostKeys must name a readable KRL (ssh-keygen -k) or list of public keys; ssh refuses too".into(),
             ),
             _ => None,
         }

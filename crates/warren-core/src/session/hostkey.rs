@@ -95,6 +95,9 @@ impl HostKeyVerifier {
 
     /// Accepts the key or says why not.
     pub fn verify(&self, key: &PublicKeyOrCertificate) -> Result<(), HostKeyError> {
+        if let Some(path) = &self.opts.revoked_host_keys {
+            super::revoked::check(path, key)?;
+        }
         let known = self.load();
         match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => self.verify_key(&known, key),
@@ -305,6 +308,11 @@ impl HostKeyVerifier {
         let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);
         if !principals.is_empty() && !principals.iter().any(|p| p == wanted) {
             return Some(format!("principals {principals:?} do not include {wanted}"));
+        }
+        // OpenSSH's sshkey_cert_check_host: no critical option is defined
+        // for host certificates, so any one makes the certificate invalid.
+        if !cert.critical_options().is_empty() {
+            return Some("Certificate contains unsupported critical options".into());
         }
         info!(
             "Host certificate signed by CA {} accepted",

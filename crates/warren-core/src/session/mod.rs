@@ -11,6 +11,7 @@ pub mod handler;
 mod hostkey;
 pub mod options;
 pub mod proxy;
+mod revoked;
 pub mod window;
 
 use std::sync::Arc;

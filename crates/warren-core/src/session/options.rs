@@ -98,6 +98,8 @@ pub struct HostKeyOptions {
     pub host_key_alias: Option<String>,
     pub check_host_ip: bool,
     pub visual_host_key: bool,
+    /// RevokedHostKeys: a KRL or a list of keys that are never accepted.
+    pub revoked_host_keys: Option<PathBuf>,
 }
 
 /// Authentication settings.

@@ -405,6 +405,7 @@ fn connect_options(host: &HostConfig, env: &SystemEnvironment) -> anyhow::Result
         host_key_alias: host.host_key_alias().map(str::to_owned),
         check_host_ip: host.check_host_ip(),
         visual_host_key: host.visual_host_key(),
+        revoked_host_keys: host.revoked_host_keys().map(|f| tilde(f, env)),
     };
     c.auth = auth_options(host, env)?;
     c.window_size = window_size();

@@ -134,6 +134,7 @@ impl Lab {
                 host_key_alias: None,
                 check_host_ip: false,
                 visual_host_key: false,
+                revoked_host_keys: None,
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
