@@ -409,7 +409,7 @@ fn table(tunnels: &[TunnelStatus]) -> String {
         };
         let error = match (&t.last_error, t.last_error_secs) {
             (Some(e), Some(ago)) => format!("{} ({} ago)", first_line(e), human_secs(ago)),
-            (Some(e), None) => first_line(e).to_owned(),
+            (Some(e), None) => first_line(e),
             _ => "-".into(),
         };
         let _ = writeln!(
@@ -440,11 +440,14 @@ fn table(tunnels: &[TunnelStatus]) -> String {
 }
 
 /// The line of a (possibly multi-line) error that says what happened,
-/// past OpenSSH-style banners ("@@@@", "IT IS POSSIBLE ...").
-fn first_line(s: &str) -> &str {
-    s.lines()
+/// past OpenSSH-style banners ("@@@@", "IT IS POSSIBLE ..."), with control
+/// characters escaped: the text comes over a socket and may quote a peer.
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
         .find(|l| !l.starts_with('@') && l.chars().any(char::is_lowercase))
-        .unwrap_or(s)
+        .unwrap_or(s);
+    warren_wire::escape_str(line).into_owned()
 }
 
 fn human_secs(s: u64) -> String {
@@ -492,7 +495,7 @@ fn down(args: &[String]) -> anyhow::Result<u8> {
                 failed
                     .as_ref()
                     .and_then(|f| f.last_error.as_deref())
-                    .map_or("", first_line)
+                    .map_or(String::new(), first_line)
             );
             return Ok(0);
         }
@@ -653,6 +656,11 @@ mod tests {
             "The ED25519 host key for prod has changed; it is now SHA256:x."
         );
         assert_eq!(first_line("connect refused"), "connect refused");
+        // A reason quoted from a peer cannot draw on the status table.
+        assert_eq!(
+            first_line("server said: bye\r\x1b[2Jevil"),
+            "server said: bye\\r\\e[2Jevil"
+        );
     }
 
     fn failed_record(last_error_secs: u64) -> TunnelStatus {
