@@ -2,7 +2,7 @@
 //! never written or used while others can read it, and files are replaced
 //! through a temp file renamed into place, so a crash never leaves half a key.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -44,10 +44,35 @@ pub fn check_permissions(path: &Path) -> Result<(), PermissionError> {
     Ok(())
 }
 
+/// The most of a key file that is read (OpenSSH's authfile.c reads no
+/// more either): anything longer is not a key.
+pub const MAX_KEY_FILE: u64 = 1024 * 1024;
+
+/// A key file's contents as text: read as bytes, bounded by
+/// [`MAX_KEY_FILE`], and converted lossily, so a stray non-UTF-8 byte (in a
+/// comment, say) does not make a key that ssh reads unreadable; the key
+/// material itself is base64 and PEM, plain ASCII. Zeroized on drop, since
+/// it may hold a private key.
+pub fn read_key_text(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_KEY_FILE) + 1;
+    // Sized up front so the buffer is not reallocated, leaving copies of a
+    // private key behind in freed memory.
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size as usize));
+    file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} KiB, not a key file", MAX_KEY_FILE / 1024),
+        ));
+    }
+    Ok(zeroize::Zeroizing::new(
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
+}
+
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyError> {
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| KeyError::io(path, e))
+    read_key_text(path).map_err(|e| KeyError::io(path, e))
 }
 
 /// Reads a private key (OpenSSH format, or unencrypted PEM/PKCS#8),
@@ -79,7 +104,7 @@ pub fn is_encrypted_file(path: &Path) -> bool {
 /// an OpenSSH private key (no passphrase needed).
 pub fn read_public_for(path: &Path) -> Result<PublicKey, KeyError> {
     let pub_path = with_suffix(path, ".pub");
-    if let Ok(text) = std::fs::read_to_string(&pub_path)
+    if let Ok(text) = read_key_text(&pub_path)
         && let Some((k, _)) = public_lines(&text).into_iter().next()
     {
         return Ok(k);
