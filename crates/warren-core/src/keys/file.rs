@@ -266,6 +266,34 @@ mod tests {
         assert!(!err.contains("PRIVATE KEY-----"), "no key material: {err}");
     }
 
+    // Regression: key files were read with read_to_string, so one Latin-1
+    // byte in a .pub comment made a key ssh reads unreadable.
+    #[test]
+    fn a_non_utf8_byte_in_a_pub_comment_does_not_hide_the_key() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("k");
+        let key = generate(KeyType::Ed25519, None, "").expect("key");
+        write_private(&path, &key).expect("write");
+        let line = crate::keys::public_line(key.public_key()).expect("line");
+        let mut bytes = line.into_bytes();
+        bytes.extend_from_slice(b" ren\xe9@h\xf4te\n");
+        std::fs::write(with_suffix(&path, ".pub"), &bytes).expect("write pub");
+        let public = read_public_for(&path).expect("read");
+        assert_eq!(public.key_data(), key.public_key().key_data());
+        assert!(public.comment().as_str_lossy().starts_with("ren"));
+    }
+
+    #[test]
+    fn a_file_larger_than_a_key_is_not_read_whole() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("big");
+        std::fs::write(&path, vec![b'A'; MAX_KEY_FILE as usize + 1]).expect("write");
+        let err = read_key_text(&path).expect_err("refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        std::fs::write(&path, vec![b'A'; MAX_KEY_FILE as usize]).expect("write");
+        assert_eq!(read_key_text(&path).expect("read").len(), MAX_KEY_FILE as usize);
+    }
+
     #[test]
     fn public_lines_skip_options_and_host_names() {
         let k =

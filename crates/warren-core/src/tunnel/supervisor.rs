@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 use warren_wire::Chain;
 
 use super::backoff::{Backoff, BackoffPolicy};
@@ -217,9 +217,9 @@ impl Tunnel {
             let session = match attempt {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) if !e.is_transient() => {
-                    // The caller reports it: said here too, a host-key
-                    // warning would be printed twice.
-                    debug!("tunnel {}: not retrying", self.spec.name);
+                    // The error itself is the caller's to report: said
+                    // here too, a host-key warning would be printed twice.
+                    warn!("tunnel {}: not retrying", self.spec.name);
                     self.status.fault(Chain(&e).to_string());
                     self.status.set(State::Failed);
                     return Err(e.into());
