@@ -32,9 +32,7 @@ fn config(sshd: &Sshd, known_hosts: &Path, keys: &[&Path]) -> PathBuf {
     for k in keys {
         cfg.push_str(&format!("  IdentityFile {}\n", k.display()));
     }
-    let path = sshd
-        .dir()
-        .join(format!("errors-cfg-{}", rand_suffix()));
+    let path = sshd.dir().join(format!("errors-cfg-{}", rand_suffix()));
     std::fs::write(&path, cfg).expect("write config");
     path
 }
@@ -103,8 +101,11 @@ fn changed_known_hosts(sshd: &Sshd) -> PathBuf {
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
     let b64 = other_pub.split_whitespace().nth(1).expect("b64");
     let known = sshd.dir().join("changed_known_hosts");
-    std::fs::write(&known, format!("[127.0.0.1]:{} ssh-ed25519 {b64}\n", sshd.port()))
-        .expect("write known_hosts");
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:{} ssh-ed25519 {b64}\n", sshd.port()),
+    )
+    .expect("write known_hosts");
     known
 }
 
@@ -205,7 +206,10 @@ fn truncated_key_says_invalid_format_at_the_default_level() {
     std::fs::set_permissions(&cut, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let cfg = config(&sshd, &sshd.known_hosts(), &[&cut]);
     let out = ssh(&cfg, "true");
-    once(&out, &format!("Load key \"{}\": invalid format", cut.display()));
+    once(
+        &out,
+        &format!("Load key \"{}\": invalid format", cut.display()),
+    );
 }
 
 // Regression: key files were read with read_to_string, so a Latin-1 byte
@@ -216,7 +220,12 @@ fn public_key_with_a_non_utf8_comment_is_read_as_ssh_keygen_reads_it() {
     let key = keygen(dir.path(), "latin1", "ed25519", "");
     let public = key.with_extension("pub");
     let line = std::fs::read_to_string(&public).expect("pub");
-    let mut bytes: Vec<u8> = line.split_whitespace().take(2).collect::<Vec<_>>().join(" ").into();
+    let mut bytes: Vec<u8> = line
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .into();
     bytes.extend_from_slice(b" ren\xe9@h\xf4te\n");
     std::fs::write(&public, &bytes).expect("write pub");
     let oracle = Command::new("ssh-keygen")
@@ -236,7 +245,11 @@ fn public_key_with_a_non_utf8_comment_is_read_as_ssh_keygen_reads_it() {
         .output()
         .expect("warren keygen -l");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&fingerprint), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&fingerprint),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 // Regression: `warren ssh host 'seq ...' | head -1` printed

@@ -291,7 +291,10 @@ mod tests {
         let err = read_key_text(&path).expect_err("refused");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         std::fs::write(&path, vec![b'A'; MAX_KEY_FILE as usize]).expect("write");
-        assert_eq!(read_key_text(&path).expect("read").len(), MAX_KEY_FILE as usize);
+        assert_eq!(
+            read_key_text(&path).expect("read").len(),
+            MAX_KEY_FILE as usize
+        );
     }
 
     #[test]

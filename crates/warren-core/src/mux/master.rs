@@ -398,8 +398,8 @@ impl Master {
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 if let Some(fd) = err_fd {
-                    let _ =
-                        std::fs::File::from(fd).write_all(format!("warren: {}\r\n", warren_wire::Chain(&e)).as_bytes());
+                    let _ = std::fs::File::from(fd)
+                        .write_all(format!("warren: {}\r\n", warren_wire::Chain(&e)).as_bytes());
                 }
             }
         }

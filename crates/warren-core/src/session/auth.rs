@@ -57,15 +57,13 @@ impl Attempts<'_> {
     /// The error for a connection that is gone: the server's goodbye if it
     /// sent one, else that it closed.
     async fn ended(&mut self, source: Option<russh::Error>) -> AuthError {
-        let farewell = match tokio::time::timeout(
-            FAREWELL_WAIT,
-            self.peer.farewell.wait_for(Option::is_some),
-        )
-        .await
-        {
-            Ok(Ok(f)) => (*f).clone(),
-            _ => None,
-        };
+        let farewell =
+            match tokio::time::timeout(FAREWELL_WAIT, self.peer.farewell.wait_for(Option::is_some))
+                .await
+            {
+                Ok(Ok(f)) => (*f).clone(),
+                _ => None,
+            };
         let farewell = farewell.or_else(|| self.peer.farewell.borrow().clone());
         let host = self.peer.host.to_owned();
         let port = self.peer.port;
@@ -275,7 +273,8 @@ async fn publickey(
         {
             // As OpenSSH: offer the public half first and ask for the
             // passphrase only once the server says it would accept the key.
-            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await? {
+            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await?
+            {
                 return Ok(true);
             }
             continue;
@@ -585,7 +584,8 @@ fn load_private(
         Ok(t) => t,
         Err(e) => {
             warn!("Load key \"{}\": {e}", path.display());
-            seen.tried.push(format!("publickey ({}: unreadable)", path.display()));
+            seen.tried
+                .push(format!("publickey ({}: unreadable)", path.display()));
             return Ok(None);
         }
     };
@@ -598,7 +598,8 @@ fn load_private(
                 // is for -vv.
                 warn!("Load key \"{}\": invalid format", path.display());
                 debug!("Load key \"{}\": {e}", path.display());
-                seen.tried.push(format!("publickey ({}: invalid format)", path.display()));
+                seen.tried
+                    .push(format!("publickey ({}: invalid format)", path.display()));
                 return Ok(None);
             }
         },

@@ -94,7 +94,11 @@ impl russh::client::Handler for ClientHandler {
                         self.host
                     );
                 } else {
-                    tracing::info!("connection to {} lost: {}", self.host, warren_wire::Chain(&e));
+                    tracing::info!(
+                        "connection to {} lost: {}",
+                        self.host,
+                        warren_wire::Chain(&e)
+                    );
                 }
                 Err(e)
             }

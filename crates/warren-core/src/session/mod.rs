@@ -200,8 +200,7 @@ where
         port: opts.port,
         farewell,
     };
-    auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter.as_ref())
-    .await?;
+    auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter.as_ref()).await?;
     info!(
         "Authenticated to {} ([{}]:{}).",
         opts.hostname, opts.hostname, opts.port

@@ -8,10 +8,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use tracing::{debug, warn};
 use warren_config::ControlMaster;
-use warren_wire::Chain;
 use warren_core::forward::{Endpoint, ForwardSpec};
 use warren_core::mux::client::{MuxClient, SessionEnd, SessionRequest, process_stdio};
 use warren_core::mux::{self, MuxError};
+use warren_wire::Chain;
 
 use super::settings::{ControlCommand, MuxSettings, Settings};
 

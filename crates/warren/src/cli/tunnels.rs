@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use tracing::warn;
-use warren_wire::Chain;
 use warren_core::forward::manage::{Forwards, describe};
 use warren_core::forward::{Counters, ForwardSpec};
+use warren_wire::Chain;
 
 /// The forwards that are up, with their counters (for `~#` and status).
 pub type Active = Vec<(String, Arc<Counters>)>;
