@@ -85,14 +85,16 @@ impl Attempts<'_> {
                 keys_offered,
                 // "Channel send error" and the like say only that the
                 // connection is gone, which the message says already.
-                source: source.filter(|e| {
-                    !matches!(
-                        e,
-                        russh::Error::SendError
-                            | russh::Error::RecvError
-                            | russh::Error::Disconnect
-                    )
-                }),
+                source: source
+                    .filter(|e| {
+                        !matches!(
+                            e,
+                            russh::Error::SendError
+                                | russh::Error::RecvError
+                                | russh::Error::Disconnect
+                        )
+                    })
+                    .map(Box::new),
             },
         }
     }

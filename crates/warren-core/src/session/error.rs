@@ -263,7 +263,7 @@ pub enum AuthError {
         tried: Vec<String>,
         keys_offered: usize,
         #[source]
-        source: Option<russh::Error>,
+        source: Option<Box<russh::Error>>,
     },
 
     #[error("Load key \"{path}\": {reason}")]
