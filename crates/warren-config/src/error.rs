@@ -151,7 +151,7 @@ pub enum ConfigError {
     #[error("{0}")]
     CommandLine(LineError),
     /// The `-F` file, or an included file, exists but cannot be read.
-    #[error("Can't open user config file {path}: {source}")]
+    #[error("Can't open user config file {path}")]
     Open {
         path: String,
         source: std::io::Error,

@@ -204,12 +204,10 @@ pub async fn run_with(
         let Some(msg) = msg else { break };
         match msg {
             ChannelMsg::Data { data } => {
-                stdout.write_all(&data).await?;
-                stdout.flush().await?;
+                write_out(&mut stdout, &data, "stdout").await?;
             }
             ChannelMsg::ExtendedData { data, ext: 1 } => {
-                stderr.write_all(&data).await?;
-                stderr.flush().await?;
+                write_out(&mut stderr, &data, "stderr").await?;
             }
             ChannelMsg::ExitStatus { exit_status } => exit = Exit::Status(exit_status),
             ChannelMsg::ExitSignal {
@@ -255,8 +253,8 @@ pub async fn run_with(
     }
     // tokio's stdio hands writes to a blocking thread: flush before the
     // runtime goes away, or the tail of the output is lost.
-    stdout.flush().await?;
-    stderr.flush().await?;
+    flush_out(&mut stdout, "stdout").await?;
+    flush_out(&mut stderr, "stderr").await?;
     drop(raw);
     if let Some(t) = stdin_task {
         t.abort();
@@ -265,6 +263,21 @@ pub async fn run_with(
         t.abort();
     }
     Ok(exit)
+}
+
+/// Copies remote output to ours; a failure is [`SessionError::Output`],
+/// which a closed pipe (`| head -1`) makes a silent end.
+async fn write_out(w: &mut Writer, data: &[u8], stream: &'static str) -> Result<(), SessionError> {
+    w.write_all(data)
+        .await
+        .map_err(|source| SessionError::Output { stream, source })?;
+    flush_out(w, stream).await
+}
+
+async fn flush_out(w: &mut Writer, stream: &'static str) -> Result<(), SessionError> {
+    w.flush()
+        .await
+        .map_err(|source| SessionError::Output { stream, source })
 }
 
 /// Writes a message of warren's own to the session's stderr.

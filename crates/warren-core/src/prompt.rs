@@ -30,7 +30,7 @@ impl Prompter for NoPrompt {
         None
     }
     fn inform(&self, message: &str) {
-        eprintln!("{message}");
+        stderr_line(message);
     }
 }
 
@@ -86,7 +86,7 @@ impl Prompter for TtyPrompter {
             Ok(mut tty) => {
                 let _ = writeln!(tty, "{message}");
             }
-            Err(_) => eprintln!("{message}"),
+            Err(_) => stderr_line(message),
         }
     }
 }
@@ -135,4 +135,9 @@ fn askpass(program: &str, prompt: &str, confirm: bool) -> Option<String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     Some(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// A line on stderr; a closed stderr drops it (`eprintln!` would panic).
+fn stderr_line(message: &str) {
+    let _ = writeln!(std::io::stderr(), "{message}");
 }

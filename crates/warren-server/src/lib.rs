@@ -50,34 +50,43 @@ use std::path::PathBuf;
 /// What can stop the server from starting or running.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error(
-        "cannot listen on {addr}: {source} (is another server using that port? pick another with --listen)"
-    )]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
     #[error("neither XDG_CONFIG_HOME nor HOME is set: give the host key's path with --host-key")]
     NoConfigDir,
-    #[error("cannot read host key {path}: {source}")]
+    #[error("cannot read host key {path}")]
     HostKeyRead {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("host key {path} is not an OpenSSH private key: {reason}")]
     HostKeyParse { path: PathBuf, reason: String },
-    #[error(
-        "cannot write a new host key to {path}: {source} (choose a writable path with --host-key)"
-    )]
+    #[error("cannot write a new host key to {path}")]
     HostKeyWrite {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("no host key configured")]
     NoHostKey,
-    #[error("accepting connections on {addr} failed: {source}")]
+    #[error("accepting connections on {addr} failed")]
     Accept {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl ServerError {
+    /// One line telling the user what to do, where there is one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ServerError::Bind { .. } => {
+                Some("is another server using that port? pick another with --listen")
+            }
+            ServerError::HostKeyWrite { .. } => Some("choose a writable path with --host-key"),
+            _ => None,
+        }
+    }
 }

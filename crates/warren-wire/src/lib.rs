@@ -3,7 +3,10 @@
 //! with a light build.
 //!
 //! - [`text`]: peer- and file-supplied bytes made safe for a terminal or a log.
+//! - [`chain`]: an error and its causes on one line, each said once.
 
+pub mod chain;
 pub mod text;
 
+pub use chain::Chain;
 pub use text::{Escaped, escape, escape_str};

@@ -41,7 +41,10 @@ pub fn init(verbosity: Verbosity, log_file: Option<&Path>) {
         .with_env_filter(filter)
         .with_target(verbosity >= Verbosity::Debug)
         .without_time()
-        .with_level(verbosity >= Verbosity::Debug);
+        .with_level(verbosity >= Verbosity::Debug)
+        // On a write error it would eprintln!, which panics when stderr is
+        // a closed pipe; a log line that cannot be written is dropped.
+        .log_internal_errors(false);
     if let Some(path) = log_file {
         match std::fs::OpenOptions::new()
             .create(true)

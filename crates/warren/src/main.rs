@@ -1,7 +1,13 @@
 //! warren: one binary for SSH tunnelling and remote access.
 //!
 //! The binary is thin: it parses arguments (`cli`), resolves configuration
-//! through warren-config and hands plain options to warren-core.
+//! through warren-config and hands plain options to warren-core. Every
+//! subcommand ends a failure through `output::report`, and all printing
+//! goes through `output`'s macros, which never panic on a closed stream.
+
+// First: its print macros shadow std's in the modules declared after it.
+#[macro_use]
+mod output;
 
 mod cli;
 mod logging;

@@ -15,15 +15,13 @@ use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error(
-        "Could not open a connection to your authentication agent ({path}: {source}); is SSH_AUTH_SOCK right?"
-    )]
+    #[error("Could not open a connection to your authentication agent at {path}")]
     Connect {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("agent connection failed: {0}")]
+    #[error("agent connection failed")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Proto(#[from] ProtoError),
@@ -31,6 +29,18 @@ pub enum AgentError {
     Refused,
     #[error("the agent gave an unexpected answer")]
     Unexpected,
+}
+
+impl AgentError {
+    /// One line telling the user what to do, where there is one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            AgentError::Connect { .. } => {
+                Some("is SSH_AUTH_SOCK right? start an agent with: eval $(warren agent -s)")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One identity as the agent lists it.

@@ -127,7 +127,7 @@ impl Default for ForwardOptions {
 /// A forward that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    #[error("{spec}: cannot listen on {addr}: {source}{holder}", holder = holder.as_deref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
+    #[error("{spec}: cannot listen on {addr}{holder}", holder = holder.as_deref().map(|h| format!(" (held by {h})")).unwrap_or_default())]
     Bind {
         spec: String,
         addr: String,
@@ -138,6 +138,6 @@ pub enum ForwardError {
     Invalid { spec: String, reason: String },
     #[error("{spec}: remote port forwarding failed for listen port {port}: the server refused it")]
     RemoteRefused { spec: String, port: u16 },
-    #[error("{spec}: {source}")]
+    #[error("{spec}")]
     Ssh { spec: String, source: russh::Error },
 }

@@ -29,7 +29,7 @@ pub enum OpenError {
     NoSession(Duration),
     #[error("the server did not open the channel within {0:?}")]
     Timeout(Duration),
-    #[error("{0}")]
+    #[error(transparent)]
     Ssh(#[from] russh::Error),
 }
 

@@ -2,7 +2,7 @@
 //! never written or used while others can read it, and files are replaced
 //! through a temp file renamed into place, so a crash never leaves half a key.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -44,10 +44,35 @@ pub fn check_permissions(path: &Path) -> Result<(), PermissionError> {
     Ok(())
 }
 
+/// The most of a key file that is read (OpenSSH's authfile.c reads no
+/// more either): anything longer is not a key.
+pub const MAX_KEY_FILE: u64 = 1024 * 1024;
+
+/// A key file's contents as text: read as bytes, bounded by
+/// [`MAX_KEY_FILE`], and converted lossily, so a stray non-UTF-8 byte (in a
+/// comment, say) does not make a key that ssh reads unreadable; the key
+/// material itself is base64 and PEM, plain ASCII. Zeroized on drop, since
+/// it may hold a private key.
+pub fn read_key_text(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_KEY_FILE) + 1;
+    // Sized up front so the buffer is not reallocated, leaving copies of a
+    // private key behind in freed memory.
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size as usize));
+    file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} KiB, not a key file", MAX_KEY_FILE / 1024),
+        ));
+    }
+    Ok(zeroize::Zeroizing::new(
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
+}
+
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyError> {
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| KeyError::io(path, e))
+    read_key_text(path).map_err(|e| KeyError::io(path, e))
 }
 
 /// Reads a private key (OpenSSH format, or unencrypted PEM/PKCS#8),
@@ -79,7 +104,7 @@ pub fn is_encrypted_file(path: &Path) -> bool {
 /// an OpenSSH private key (no passphrase needed).
 pub fn read_public_for(path: &Path) -> Result<PublicKey, KeyError> {
     let pub_path = with_suffix(path, ".pub");
-    if let Ok(text) = std::fs::read_to_string(&pub_path)
+    if let Ok(text) = read_key_text(&pub_path)
         && let Some((k, _)) = public_lines(&text).into_iter().next()
     {
         return Ok(k);
@@ -239,6 +264,37 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("PRIVATE KEY-----"), "no key material: {err}");
+    }
+
+    // Regression: key files were read with read_to_string, so one Latin-1
+    // byte in a .pub comment made a key ssh reads unreadable.
+    #[test]
+    fn a_non_utf8_byte_in_a_pub_comment_does_not_hide_the_key() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("k");
+        let key = generate(KeyType::Ed25519, None, "").expect("key");
+        write_private(&path, &key).expect("write");
+        let line = crate::keys::public_line(key.public_key()).expect("line");
+        let mut bytes = line.into_bytes();
+        bytes.extend_from_slice(b" ren\xe9@h\xf4te\n");
+        std::fs::write(with_suffix(&path, ".pub"), &bytes).expect("write pub");
+        let public = read_public_for(&path).expect("read");
+        assert_eq!(public.key_data(), key.public_key().key_data());
+        assert!(public.comment().as_str_lossy().starts_with("ren"));
+    }
+
+    #[test]
+    fn a_file_larger_than_a_key_is_not_read_whole() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("big");
+        std::fs::write(&path, vec![b'A'; MAX_KEY_FILE as usize + 1]).expect("write");
+        let err = read_key_text(&path).expect_err("refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        std::fs::write(&path, vec![b'A'; MAX_KEY_FILE as usize]).expect("write");
+        assert_eq!(
+            read_key_text(&path).expect("read").len(),
+            MAX_KEY_FILE as usize
+        );
     }
 
     #[test]

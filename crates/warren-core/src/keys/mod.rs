@@ -18,8 +18,8 @@ use russh::keys::ssh_key::{Algorithm, EcdsaCurve, Kdf};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 pub use file::{
-    PermissionError, check_permissions, is_encrypted_file, public_lines, read_private,
-    read_public_for, replace_file, write_key_pair, write_private,
+    MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, public_lines,
+    read_key_text, read_private, read_public_for, replace_file, write_key_pair, write_private,
 };
 pub use fingerprint::{FingerprintHash, fingerprint, randomart};
 
@@ -35,7 +35,7 @@ pub enum KeyError {
         bits: u32,
         why: &'static str,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         #[source]

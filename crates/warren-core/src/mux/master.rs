@@ -240,7 +240,7 @@ impl Master {
                         },
                         Err(e) => Reply::Failure {
                             id,
-                            reason: e.to_string(),
+                            reason: warren_wire::Chain(&e).to_string(),
                         },
                     },
                 },
@@ -250,7 +250,7 @@ impl Master {
                         Ok(()) => Reply::Ok { id },
                         Err(e) => Reply::Failure {
                             id,
-                            reason: e.to_string(),
+                            reason: warren_wire::Chain(&e).to_string(),
                         },
                     },
                 },
@@ -398,8 +398,8 @@ impl Master {
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 if let Some(fd) = err_fd {
-                    let _ =
-                        std::fs::File::from(fd).write_all(format!("warren: {e}\r\n").as_bytes());
+                    let _ = std::fs::File::from(fd)
+                        .write_all(format!("warren: {}\r\n", warren_wire::Chain(&e)).as_bytes());
                 }
             }
         }

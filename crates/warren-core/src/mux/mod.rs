@@ -23,7 +23,7 @@ use proto::{FWD_DYNAMIC, FWD_LOCAL, FWD_REMOTE, MuxForward, PORT_STREAMLOCAL};
 /// Why talking to a master failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MuxError {
-    #[error("Control socket connect({path}): {source}")]
+    #[error("Control socket connect({path})")]
     Connect {
         path: PathBuf,
         source: std::io::Error,
@@ -34,7 +34,7 @@ pub enum MuxError {
     NotOwner { path: PathBuf, owner: u32, me: u32 },
     #[error("ControlSocket {path} already exists, disabling multiplexing")]
     Exists { path: PathBuf },
-    #[error("cannot listen on control socket {path}: {source}")]
+    #[error("cannot listen on control socket {path}")]
     Listen {
         path: PathBuf,
         source: std::io::Error,
@@ -51,7 +51,7 @@ pub enum MuxError {
     Version(u32),
     #[error(transparent)]
     Malformed(#[from] proto::Malformed),
-    #[error("control socket: {0}")]
+    #[error("control socket")]
     Io(#[from] std::io::Error),
 }
 

@@ -4,11 +4,14 @@
 //!
 //! Design choice: a key file is loaded (and its passphrase asked) only when
 //! its turn comes, and keys readable by group or others are refused with
-//! OpenSSH's warning before anything is sent.
+//! OpenSSH's warning before anything is sent. The first sign that the
+//! connection is gone ends the run, with what the server said when it
+//! hung up (sshd's "Too many authentication failures").
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use russh::MethodKind;
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
@@ -18,18 +21,100 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use tracing::{debug, info, warn};
 
 use super::error::AuthError;
-use super::handler::ClientHandler;
+use super::handler::{ClientHandler, FarewellReceiver};
 use super::options::AuthOptions;
+use crate::keys::read_key_text;
 use crate::prompt::Prompter;
 
 type AgentConn = AgentClient<tokio::net::UnixStream>;
 
+/// How long a lost connection's goodbye is waited for: the connection task
+/// records it right after the handle sees the connection close.
+const FAREWELL_WAIT: Duration = Duration::from_secs(5);
+
+/// Where we are logging in to, as messages name it.
+pub struct Peer<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// The server's goodbye, once the connection has ended.
+    pub farewell: FarewellReceiver,
+}
+
 /// What one authentication run saw and did, for the failure message.
-struct Attempts {
+struct Attempts<'a> {
+    peer: Peer<'a>,
     /// Methods the server said can continue, in its words.
     offered: Vec<String>,
     /// What we tried, e.g. `publickey (/home/u/.ssh/id_ed25519)`.
     tried: Vec<String>,
+    /// Public keys offered to the server (each counts against MaxAuthTries).
+    keys_offered: usize,
+    /// Key files refused because others can read them.
+    loose_keys: Vec<String>,
+}
+
+impl Attempts<'_> {
+    /// The error for a connection that is gone: the server's goodbye if it
+    /// sent one, else that it closed.
+    async fn ended(&mut self, source: Option<russh::Error>) -> AuthError {
+        let farewell =
+            match tokio::time::timeout(FAREWELL_WAIT, self.peer.farewell.wait_for(Option::is_some))
+                .await
+            {
+                Ok(Ok(f)) => (*f).clone(),
+                _ => None,
+            };
+        let farewell = farewell.or_else(|| self.peer.farewell.borrow().clone());
+        let host = self.peer.host.to_owned();
+        let port = self.peer.port;
+        let tried = std::mem::take(&mut self.tried);
+        let keys_offered = self.keys_offered;
+        match farewell {
+            Some(f) => AuthError::Disconnected {
+                host,
+                port,
+                code: f.code,
+                message: f.message,
+                tried,
+                keys_offered,
+            },
+            None => AuthError::Closed {
+                host,
+                port,
+                tried,
+                keys_offered,
+                // "Channel send error" and the like say only that the
+                // connection is gone, which the message says already.
+                source: source
+                    .filter(|e| {
+                        !matches!(
+                            e,
+                            russh::Error::SendError
+                                | russh::Error::RecvError
+                                | russh::Error::Disconnect
+                        )
+                    })
+                    .map(Box::new),
+            },
+        }
+    }
+
+    /// After an attempt that did not log us in: an error if the server
+    /// has hung up, so nothing more is offered to a closed connection.
+    async fn still_open(&mut self, handle: &Handle<ClientHandler>) -> Result<(), AuthError> {
+        if handle.is_closed() {
+            return Err(self.ended(None).await);
+        }
+        Ok(())
+    }
+
+    /// A russh call's result; its error means the connection is gone.
+    async fn answer<T>(&mut self, r: Result<T, russh::Error>) -> Result<T, AuthError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.ended(Some(e)).await),
+        }
+    }
 }
 
 /// Logs in as `user`, or says which methods the server offered and what was
@@ -38,17 +123,19 @@ pub async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
-    host: &str,
+    peer: Peer<'_>,
     prompter: &dyn Prompter,
 ) -> Result<(), AuthError> {
+    let host = peer.host;
     let mut seen = Attempts {
+        peer,
         offered: Vec::new(),
         tried: Vec::new(),
+        keys_offered: 0,
+        loose_keys: Vec::new(),
     };
-    let none = handle
-        .authenticate_none(user)
-        .await
-        .map_err(|e| protocol(host, e))?;
+    let none = handle.authenticate_none(user).await;
+    let none = seen.answer(none).await?;
     match none {
         AuthResult::Success => return Ok(()),
         AuthResult::Failure {
@@ -74,7 +161,7 @@ pub async fn authenticate(
                 publickey(handle, opts, user, rsa_hash, prompter, &mut seen).await?
             }
             "keyboard-interactive" if opts.kbd_interactive && !opts.batch_mode => {
-                keyboard_interactive(handle, opts, user, host, prompter, &mut seen).await?
+                keyboard_interactive(handle, opts, user, prompter, &mut seen).await?
             }
             "password" if opts.password && !opts.batch_mode => {
                 password(handle, opts, user, host, prompter, &mut seen).await?
@@ -84,20 +171,15 @@ pub async fn authenticate(
         if done {
             return Ok(());
         }
+        seen.still_open(handle).await?;
     }
     Err(AuthError::Denied {
         user: user.to_owned(),
         host: host.to_owned(),
         offered: seen.offered.join(","),
         tried: seen.tried,
+        loose_keys: seen.loose_keys,
     })
-}
-
-fn protocol(host: &str, e: russh::Error) -> AuthError {
-    AuthError::Key {
-        path: host.to_owned(),
-        reason: format!("connection failed during authentication: {e}"),
-    }
 }
 
 fn method_names(set: &russh::MethodSet) -> Vec<String> {
@@ -105,7 +187,7 @@ fn method_names(set: &russh::MethodSet) -> Vec<String> {
 }
 
 /// Records a failure's remaining methods; true on success.
-fn settle(result: AuthResult, seen: &mut Attempts) -> bool {
+fn settle(result: AuthResult, seen: &mut Attempts<'_>) -> bool {
     match result {
         AuthResult::Success => true,
         AuthResult::Failure {
@@ -125,7 +207,7 @@ async fn publickey(
     user: &str,
     rsa_hash: Option<HashAlg>,
     prompter: &dyn Prompter,
-    seen: &mut Attempts,
+    seen: &mut Attempts<'_>,
 ) -> Result<bool, AuthError> {
     let files = identity_files(opts);
     let file_keys: Vec<Option<PublicKey>> = files.iter().map(|f| read_public(f)).collect();
@@ -151,6 +233,7 @@ async fn publickey(
             );
             info!("Offering public key: {label}");
             seen.tried.push(label);
+            seen.keys_offered += 1;
             let hash = if key.algorithm().is_rsa() {
                 rsa_hash
             } else {
@@ -176,6 +259,7 @@ async fn publickey(
                 }
                 Err(e) => debug!(error = %e, "agent signature failed"),
             }
+            seen.still_open(handle).await?;
         }
     }
     for (path, public) in files.iter().zip(&file_keys) {
@@ -191,7 +275,8 @@ async fn publickey(
         {
             // As OpenSSH: offer the public half first and ask for the
             // passphrase only once the server says it would accept the key.
-            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await {
+            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await?
+            {
                 return Ok(true);
             }
             continue;
@@ -202,6 +287,7 @@ async fn publickey(
         let label = format!("publickey ({})", path.display());
         info!("Trying private key: {}", path.display());
         seen.tried.push(label);
+        seen.keys_offered += 1;
         let key = Arc::new(key);
         let hash = if key.algorithm().is_rsa() {
             rsa_hash
@@ -212,18 +298,20 @@ async fn publickey(
             let r = handle
                 .authenticate_openssh_cert(user, key.clone(), cert)
                 .await;
-            if settle(r.map_err(|e| protocol(user, e))?, seen) {
+            if settle(seen.answer(r).await?, seen) {
                 add_to_agent(opts, &key, path, prompter).await;
                 return Ok(true);
             }
+            seen.still_open(handle).await?;
         }
         let r = handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
             .await;
-        if settle(r.map_err(|e| protocol(user, e))?, seen) {
+        if settle(seen.answer(r).await?, seen) {
             add_to_agent(opts, &key, path, prompter).await;
             return Ok(true);
         }
+        seen.still_open(handle).await?;
     }
     Ok(false)
 }
@@ -274,12 +362,12 @@ fn identity_files(opts: &AuthOptions) -> Vec<PathBuf> {
 fn read_public(path: &Path) -> Option<PublicKey> {
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
-    if let Ok(text) = std::fs::read_to_string(&pub_path)
+    if let Ok(text) = read_key_text(Path::new(&pub_path))
         && let Ok(k) = PublicKey::from_openssh(text.trim())
     {
         return Some(k);
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = read_key_text(path).ok()?;
     PrivateKey::from_openssh(text.trim())
         .ok()
         .map(|k| k.public_key().clone())
@@ -294,7 +382,10 @@ fn certificate_for(path: &Path, opts: &AuthOptions) -> Option<russh::keys::Certi
         .cloned()
         .chain([PathBuf::from(cert_path)]);
     for c in candidates {
-        if let Ok(cert) = russh::keys::load_openssh_certificate(&c) {
+        let Ok(text) = read_key_text(&c) else {
+            continue;
+        };
+        if let Ok(cert) = russh::keys::Certificate::from_openssh(text.trim()) {
             debug!(path = %c.display(), "using certificate");
             return Some(cert);
         }
@@ -303,7 +394,7 @@ fn certificate_for(path: &Path, opts: &AuthOptions) -> Option<russh::keys::Certi
 }
 
 fn is_encrypted(path: &Path) -> bool {
-    std::fs::read_to_string(path)
+    read_key_text(path)
         .ok()
         .and_then(|t| PrivateKey::from_openssh(t.trim()).ok())
         .is_some_and(|k| k.is_encrypted())
@@ -318,25 +409,20 @@ async fn query_then_unlock(
     user: &str,
     rsa_hash: Option<HashAlg>,
     prompter: &dyn Prompter,
-    seen: &mut Attempts,
+    seen: &mut Attempts<'_>,
     path: &Path,
     public: &PublicKey,
-) -> bool {
+) -> Result<bool, AuthError> {
     if let Err(e) = crate::keys::check_permissions(path) {
-        warn_loose(&e);
-        seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{:o} too open)",
-            path.display(),
-            e.mode
-        ));
-        return false;
+        refuse_loose(&e, path, seen);
+        return Ok(false);
     }
     if opts.batch_mode {
         debug!(
             "key {} is encrypted and BatchMode forbids asking",
             path.display()
         );
-        return false;
+        return Ok(false);
     }
     info!(
         "Offering public key: {} {}",
@@ -344,6 +430,7 @@ async fn query_then_unlock(
         public.fingerprint(HashAlg::Sha256)
     );
     seen.tried.push(format!("publickey ({})", path.display()));
+    seen.keys_offered += 1;
     let hash = if public.algorithm().is_rsa() {
         rsa_hash
     } else {
@@ -364,11 +451,15 @@ async fn query_then_unlock(
             if let (true, Some(key)) = (done, &signer.unlocked) {
                 add_to_agent(opts, key, path, prompter).await;
             }
-            done
+            if !done {
+                seen.still_open(handle).await?;
+            }
+            Ok(done)
         }
         Err(e) => {
             debug!(error = %e, "key not used");
-            false
+            seen.still_open(handle).await?;
+            Ok(false)
         }
     }
 }
@@ -395,7 +486,7 @@ enum FileSignError {
 impl FileSigner<'_> {
     fn unlock(&self) -> Result<PrivateKey, FileSignError> {
         let locked = || FileSignError::Locked(self.path.display().to_string());
-        let text = std::fs::read_to_string(self.path).map_err(|_| locked())?;
+        let text = read_key_text(self.path).map_err(|_| locked())?;
         let key = PrivateKey::from_openssh(text.trim())
             .map_err(|e| FileSignError::Sign(e.to_string()))?;
         unlock(&key, self.path, self.tries, self.prompter).ok_or_else(locked)
@@ -467,8 +558,16 @@ async fn add_to_agent(opts: &AuthOptions, key: &PrivateKey, path: &Path, prompte
     }
 }
 
-fn warn_loose(e: &crate::keys::PermissionError) {
+/// A key file others can read: OpenSSH's warning, and the file noted for
+/// the `chmod 600` hint.
+fn refuse_loose(e: &crate::keys::PermissionError, path: &Path, seen: &mut Attempts<'_>) {
     warn!("{e}");
+    seen.tried.push(format!(
+        "publickey ({}: refused, permissions 0{:o} too open)",
+        path.display(),
+        e.mode
+    ));
+    seen.loose_keys.push(path.display().to_string());
 }
 
 /// Loads a private key, refusing loose permissions and asking for the
@@ -477,21 +576,18 @@ fn load_private(
     path: &Path,
     opts: &AuthOptions,
     prompter: &dyn Prompter,
-    seen: &mut Attempts,
+    seen: &mut Attempts<'_>,
 ) -> Result<Option<PrivateKey>, AuthError> {
     if let Err(e) = crate::keys::check_permissions(path) {
-        warn_loose(&e);
-        seen.tried.push(format!(
-            "publickey ({}: refused, permissions 0{:o} too open)",
-            path.display(),
-            e.mode
-        ));
+        refuse_loose(&e, path, seen);
         return Ok(None);
     }
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_key_text(path) {
         Ok(t) => t,
         Err(e) => {
             warn!("Load key \"{}\": {e}", path.display());
+            seen.tried
+                .push(format!("publickey ({}: unreadable)", path.display()));
             return Ok(None);
         }
     };
@@ -500,7 +596,12 @@ fn load_private(
         Err(_) => match russh::keys::decode_secret_key(&text, None) {
             Ok(k) => return Ok(Some(k)),
             Err(e) => {
+                // ssh's words, at the default level; the parser's detail
+                // is for -vv.
+                warn!("Load key \"{}\": invalid format", path.display());
                 debug!("Load key \"{}\": {e}", path.display());
+                seen.tried
+                    .push(format!("publickey ({}: invalid format)", path.display()));
                 return Ok(None);
             }
         },
@@ -548,16 +649,15 @@ async fn keyboard_interactive(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
-    host: &str,
     prompter: &dyn Prompter,
-    seen: &mut Attempts,
+    seen: &mut Attempts<'_>,
 ) -> Result<bool, AuthError> {
     seen.tried.push("keyboard-interactive".into());
     for _ in 0..opts.number_of_password_prompts.max(1) {
-        let mut reply = handle
+        let start = handle
             .authenticate_keyboard_interactive_start(user, None)
-            .await
-            .map_err(|e| protocol(host, e))?;
+            .await;
+        let mut reply = seen.answer(start).await?;
         loop {
             match reply {
                 KeyboardInteractiveAuthResponse::Success => return Ok(true),
@@ -591,10 +691,10 @@ async fn keyboard_interactive(
                         };
                         answers.push(answer);
                     }
-                    reply = handle
+                    let next = handle
                         .authenticate_keyboard_interactive_respond(answers)
-                        .await
-                        .map_err(|e| protocol(host, e))?;
+                        .await;
+                    reply = seen.answer(next).await?;
                 }
             }
         }
@@ -611,7 +711,7 @@ async fn password(
     user: &str,
     host: &str,
     prompter: &dyn Prompter,
-    seen: &mut Attempts,
+    seen: &mut Attempts<'_>,
 ) -> Result<bool, AuthError> {
     seen.tried.push("password".into());
     for attempt in 0..opts.number_of_password_prompts.max(1) {
@@ -621,13 +721,11 @@ async fn password(
         let Some(pass) = prompter.secret(&format!("{user}@{host}'s password: ")) else {
             return Ok(false);
         };
-        let r = handle
-            .authenticate_password(user, pass.expose())
-            .await
-            .map_err(|e| protocol(host, e))?;
-        if settle(r, seen) {
+        let r = handle.authenticate_password(user, pass.expose()).await;
+        if settle(seen.answer(r).await?, seen) {
             return Ok(true);
         }
+        seen.still_open(handle).await?;
     }
     Ok(false)
 }

@@ -1,5 +1,9 @@
 //! Why a connection failed, in words that name the host, the file or the
 //! algorithm lists involved, and whether trying again could help.
+//!
+//! Design choice: a message carries its own context and leaves the cause to
+//! `source()` (pure wrappers are `transparent`), so a report that walks the
+//! chain says each thing once.
 
 use std::io;
 
@@ -21,10 +25,10 @@ pub enum SessionError {
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     Auth(#[from] AuthError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     Algorithms(#[from] UnsupportedAlgorithms),
 
     #[error(
@@ -38,27 +42,36 @@ pub enum SessionError {
         theirs: String,
     },
 
-    #[error("jump host {via} could not open a connection to {target}: {source}")]
+    #[error("jump host {via} could not open a connection to {target}")]
     Jump {
         via: String,
         target: String,
         source: Box<russh::Error>,
     },
 
-    #[error("ProxyCommand \"{command}\" could not be started: {source}")]
+    #[error("ProxyCommand \"{command}\" could not be started")]
     ProxyCommand { command: String, source: io::Error },
 
-    #[error("Connection to {host} port {port} closed: {source}")]
+    #[error("Connection to {host} port {port} closed")]
     Protocol {
         host: String,
         port: u16,
         source: russh::Error,
     },
 
-    #[error("ssh protocol error: {0}")]
+    #[error(transparent)]
     Russh(#[from] russh::Error),
 
-    #[error("{0}")]
+    /// Writing the remote command's output here failed: a closed pipe
+    /// (`| head -1`) ends the session without a word, as with ssh.
+    #[error("cannot write to {stream}")]
+    Output {
+        stream: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
@@ -103,7 +116,7 @@ impl SessionError {
             SessionError::Protocol { .. } | SessionError::Russh(_) | SessionError::Jump { .. } => {
                 true
             }
-            SessionError::ProxyCommand { .. } => false,
+            SessionError::ProxyCommand { .. } | SessionError::Output { .. } => false,
             SessionError::HostKey(_)
             | SessionError::Auth(_)
             | SessionError::Algorithms(_)
@@ -126,6 +139,12 @@ impl SessionError {
             SessionError::Auth(e) => e.hint(),
             _ => None,
         }
+    }
+
+    /// Our own stdout or stderr is a pipe nobody reads any more: nothing
+    /// to report (there is no one to tell), as ssh stays silent.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, SessionError::Output { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -232,7 +251,8 @@ pub struct ChangedKey {
     pub remove_command: String,
 }
 
-/// The server accepted none of the credentials we had.
+/// The server accepted none of the credentials we had, or ended the
+/// connection while we were logging in.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("{user}@{host}: Permission denied ({offered}).{tried}", tried = tried_line(tried))]
@@ -241,6 +261,31 @@ pub enum AuthError {
         host: String,
         offered: String,
         tried: Vec<String>,
+        /// Key files refused because others can read them.
+        loose_keys: Vec<String>,
+    },
+
+    /// The server said goodbye (SSH_MSG_DISCONNECT) before we were in;
+    /// `message` is its text, escaped.
+    #[error("Received disconnect from {host} port {port}:{code}: {message}\n{}", tried_line(tried).trim_start())]
+    Disconnected {
+        host: String,
+        port: u16,
+        code: u32,
+        message: String,
+        tried: Vec<String>,
+        keys_offered: usize,
+    },
+
+    /// The connection ended without a reason while we were logging in.
+    #[error("Connection closed by {host} port {port} during authentication.{tried}", tried = tried_line(tried))]
+    Closed {
+        host: String,
+        port: u16,
+        tried: Vec<String>,
+        keys_offered: usize,
+        #[source]
+        source: Option<Box<russh::Error>>,
     },
 
     #[error("Load key \"{path}\": {reason}")]
@@ -250,6 +295,10 @@ pub enum AuthError {
 impl AuthError {
     pub fn hint(&self) -> Option<String> {
         match self {
+            AuthError::Denied { loose_keys, .. } if !loose_keys.is_empty() => Some(format!(
+                "the key file is readable by others, so it was not used; make it private with: chmod 600 {}",
+                loose_keys.join(" ")
+            )),
             AuthError::Denied { tried, .. } if tried.is_empty() => Some(
                 "no credentials were available: add a key with -i, start an agent, or allow prompts (BatchMode no)"
                     .into(),
@@ -257,7 +306,15 @@ impl AuthError {
             AuthError::Denied { .. } => {
                 Some("check that the key is in the server's authorized_keys for this user (-v shows each attempt)".into())
             }
-            AuthError::Key { .. } => None,
+            AuthError::Disconnected { keys_offered, .. } | AuthError::Closed { keys_offered, .. }
+                if *keys_offered > 1 =>
+            {
+                Some(format!(
+                    "{keys_offered} keys were offered and each counts as a failed attempt (sshd's MaxAuthTries): \
+                     name the right key with -i FILE and set IdentitiesOnly yes (-o IdentitiesOnly=yes) so only it is offered"
+                ))
+            }
+            AuthError::Disconnected { .. } | AuthError::Closed { .. } | AuthError::Key { .. } => None,
         }
     }
 }

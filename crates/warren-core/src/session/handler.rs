@@ -1,6 +1,7 @@
 //! russh's client callbacks. They never block the connection: host key
 //! verification (which may prompt) runs on the blocking pool.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use russh::keys::PublicKeyOrCertificate;
@@ -20,7 +21,21 @@ pub struct ClientHandler {
     host: String,
     /// Sizes channel windows to the path.
     window: WindowTuner,
+    /// The server's goodbye, for the error of whatever was waiting on it.
+    /// Dropped with the handler when the connection ends, which tells a
+    /// waiting receiver that no goodbye is coming.
+    farewell: tokio::sync::watch::Sender<Option<Farewell>>,
 }
+
+/// What the server said in SSH_MSG_DISCONNECT; `message` is escaped.
+#[derive(Debug, Clone)]
+pub struct Farewell {
+    pub code: u32,
+    pub message: String,
+}
+
+/// Learns the server's goodbye once the connection has ended.
+pub type FarewellReceiver = tokio::sync::watch::Receiver<Option<Farewell>>;
 
 impl ClientHandler {
     pub(crate) fn new(
@@ -36,7 +51,13 @@ impl ClientHandler {
             forward_agent,
             host,
             window,
+            farewell: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// Where the server's goodbye will appear (see [`Farewell`]).
+    pub(crate) fn farewell(&self) -> FarewellReceiver {
+        self.farewell.subscribe()
     }
 }
 
@@ -49,16 +70,35 @@ impl russh::client::Handler for ClientHandler {
     ) -> Result<(), SessionError> {
         match reason {
             russh::client::DisconnectReason::ReceivedDisconnect(info) => {
-                tracing::info!("disconnected by the server: {info:?}");
+                let farewell = Farewell {
+                    code: info.reason_code as u32,
+                    message: warren_wire::Escaped::truncated(info.message.as_bytes(), 200)
+                        .to_string(),
+                };
+                tracing::info!(
+                    "disconnected by the server: {} (code {})",
+                    farewell.message,
+                    farewell.code
+                );
+                self.farewell.send_replace(Some(farewell));
                 Ok(())
             }
             russh::client::DisconnectReason::Error(e) => {
                 // ServerAliveInterval x ServerAliveCountMax without an
                 // answer: ssh's words, on stderr whatever the log level.
                 if matches!(e, SessionError::Russh(russh::Error::KeepaliveTimeout)) {
-                    eprintln!("Timeout, server {} not responding.", self.host);
+                    // Not eprintln!: it panics when stderr is a closed pipe.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "Timeout, server {} not responding.",
+                        self.host
+                    );
                 } else {
-                    tracing::info!("connection to {} lost: {e}", self.host);
+                    tracing::info!(
+                        "connection to {} lost: {}",
+                        self.host,
+                        warren_wire::Chain(&e)
+                    );
                 }
                 Err(e)
             }

@@ -178,6 +178,7 @@ where
         opts.hostname.clone(),
         window::WindowTuner::new(opts.window_size, rtt.clone()),
     );
+    let farewell = handler.farewell();
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let mut handle = match opts.connect_timeout {
         // Like ssh, ConnectTimeout also bounds the banner exchange and kex.
@@ -195,14 +196,12 @@ where
         "Authenticating to {}:{} as '{}'",
         opts.hostname, opts.port, opts.user
     );
-    auth::authenticate(
-        &mut handle,
-        &opts.auth,
-        &opts.user,
-        &opts.hostname,
-        prompter.as_ref(),
-    )
-    .await?;
+    let peer = auth::Peer {
+        host: &opts.hostname,
+        port: opts.port,
+        farewell,
+    };
+    auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter.as_ref()).await?;
     info!(
         "Authenticated to {} ([{}]:{}).",
         opts.hostname, opts.hostname, opts.port

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use warren_wire::Chain;
 
 use super::backoff::{Backoff, BackoffPolicy};
 use super::status::{State, StatusCell};
@@ -81,14 +82,24 @@ pub struct TunnelSpec {
 /// Why a tunnel stopped for good.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
-    #[error("{0}")]
+    #[error(transparent)]
     Forward(#[from] ForwardError),
-    #[error("{0}")]
+    #[error(transparent)]
     Session(#[from] SessionError),
     #[error(
         "tunnel {0} has no forwards: give -L, -R or -D, or LocalForward / RemoteForward / DynamicForward for the host in ~/.ssh/config"
     )]
     NoForwards(String),
+}
+
+impl TunnelError {
+    /// One line telling the user what to do, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TunnelError::Session(e) => e.hint(),
+            TunnelError::Forward(_) | TunnelError::NoForwards(_) => None,
+        }
+    }
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Session, SessionError>> + Send>>;
@@ -206,13 +217,15 @@ impl Tunnel {
             let session = match attempt {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) if !e.is_transient() => {
-                    warn!("tunnel {}: {e}; not retrying", self.spec.name);
-                    self.status.fault(e.to_string());
+                    // The error itself is the caller's to report: said
+                    // here too, a host-key warning would be printed twice.
+                    warn!("tunnel {}: not retrying", self.spec.name);
+                    self.status.fault(Chain(&e).to_string());
                     self.status.set(State::Failed);
                     return Err(e.into());
                 }
                 Ok(Err(e)) => {
-                    self.lost(e.to_string());
+                    self.lost(Chain(&e).to_string());
                     if !self.back_off(&mut backoff).await {
                         return Ok(());
                     }
@@ -333,8 +346,9 @@ impl Tunnel {
             match remotes.add_counted(spec, counters.clone()).await {
                 Ok(_) => self.status.forward_error(&text, None),
                 Err(e) => {
+                    let e = Chain(&e).to_string();
                     warn!("tunnel {}: {e}; retrying", self.spec.name);
-                    self.status.forward_error(&text, Some(e.to_string()));
+                    self.status.forward_error(&text, Some(e));
                     still.push(entry);
                 }
             }
@@ -443,6 +457,7 @@ mod tests {
                         host: "h".into(),
                         offered: "publickey".into(),
                         tried: Vec::new(),
+                        loose_keys: Vec::new(),
                     }))
                 }
             })

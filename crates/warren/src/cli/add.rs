@@ -79,17 +79,11 @@ pub fn main(args: &[String]) -> u8 {
     runtime.block_on(async {
         let mut agent = match AgentClient::connect(Path::new(&sock)).await {
             Ok(a) => a,
-            Err(e) => {
-                eprintln!("{e}");
-                return 2;
-            }
+            Err(e) => return crate::output::report("", &e.into(), 2),
         };
         match run(&parsed, &mut agent).await {
             Ok(code) => code,
-            Err(e) => {
-                eprintln!("warren add: {e:#}");
-                1
-            }
+            Err(e) => crate::output::report("warren add", &e, 1),
         }
     })
 }
@@ -124,8 +118,7 @@ async fn run(a: &AddArgs, agent: &mut AgentClient) -> anyhow::Result<u8> {
             add(a, agent, file).await
         };
         if let Err(e) = done {
-            eprintln!("{e:#}");
-            code = 1;
+            code = crate::output::report("", &e, 1);
         }
     }
     Ok(code)

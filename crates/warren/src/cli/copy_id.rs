@@ -132,7 +132,7 @@ fn script(force: bool, dry_run: bool) -> String {
 
 fn run(a: &CopyIdArgs) -> anyhow::Result<u8> {
     let (public_path, private_path) = key_files(a)?;
-    let text = std::fs::read_to_string(&public_path)
+    let text = keys::read_key_text(&public_path)
         .with_context(|| format!("read the public key {}", public_path.display()))?;
     let Some((key, _)) = keys::public_lines(&text).into_iter().next() else {
         bail!("{} holds no public key", public_path.display());

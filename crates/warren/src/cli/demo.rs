@@ -116,10 +116,7 @@ pub fn main(args: &[String]) -> u8 {
     runtime.shutdown_timeout(Duration::from_secs(1));
     match code {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("warren demo: {e:#}");
-            1
-        }
+        Err(e) => crate::output::report("warren demo", &e, 1),
     }
 }
 
@@ -133,6 +130,7 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

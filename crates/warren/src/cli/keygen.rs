@@ -256,7 +256,7 @@ fn show_fingerprint(a: &KeygenArgs) -> anyhow::Result<u8> {
         None => FingerprintHash::Sha256,
     };
     let path = identity_file(a)?;
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let text = keys::read_key_text(&path).with_context(|| format!("{}", path.display()))?;
     let found: Vec<russh::keys::PublicKey> = if text.contains("PRIVATE KEY") {
         // As ssh-keygen: the key comes from KEY.pub when there is one, and
         // a key without a comment is named by the file it came from.

@@ -87,10 +87,7 @@ fn run_tool<A: Parser>(name: &str, args: &[String], run: fn(&A) -> anyhow::Resul
         };
     match run(&parsed) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("{name}: {e:#}");
-            1
-        }
+        Err(e) => crate::output::report(name, &e, 1),
     }
 }
 

@@ -11,6 +11,7 @@ use warren_config::ControlMaster;
 use warren_core::forward::{Endpoint, ForwardSpec};
 use warren_core::mux::client::{MuxClient, SessionEnd, SessionRequest, process_stdio};
 use warren_core::mux::{self, MuxError};
+use warren_wire::Chain;
 
 use super::settings::{ControlCommand, MuxSettings, Settings};
 
@@ -89,8 +90,9 @@ pub async fn try_passenger(settings: &Settings, with_forwards: bool) -> Option<a
         Err(e @ MuxError::NotOwner { .. }) => return Some(Err(e.into())),
         Err(e) => {
             warn!(
-                "cannot use the master at {}: {e}; connecting directly",
-                path.display()
+                "cannot use the master at {}: {}; connecting directly",
+                path.display(),
+                Chain(&e)
             );
             return None;
         }
@@ -142,9 +144,9 @@ async fn passenger(
             }
             Ok(None) => {}
             Err(e) if settings.forward_options.exit_on_forward_failure => {
-                anyhow::bail!("{spec}: {e} (ExitOnForwardFailure is set)")
+                anyhow::bail!("{spec}: {} (ExitOnForwardFailure is set)", Chain(&e))
             }
-            Err(e) => warn!("Warning: {spec}: {e}"),
+            Err(e) => warn!("Warning: {spec}: {}", Chain(&e)),
         }
     }
     if let Some(target) = &settings.stdio_forward {

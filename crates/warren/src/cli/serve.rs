@@ -102,10 +102,7 @@ pub fn main(args: &[String]) -> u8 {
     };
     match runtime.block_on(run(parsed)) {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("warren: {e:#}");
-            1
-        }
+        Err(e) => crate::output::report("warren", &e, 1),
     }
 }
 
@@ -119,6 +116,7 @@ fn init_logging(args: &ServeArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

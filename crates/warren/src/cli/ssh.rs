@@ -10,7 +10,7 @@ use warren_core::forward::manage::Forwards;
 use warren_core::forward::stdio::forward_stdio;
 use warren_core::mux::master::{self as mux_master, ControlSocket, Master, MasterOptions};
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
-use warren_core::session::{self, Session, SessionError};
+use warren_core::session::{self, Session};
 
 use super::settings::{Settings, TtyRequest};
 use super::ssh_args::SshArgs;
@@ -38,20 +38,7 @@ pub fn main(args: &[String]) -> u8 {
     }
     match run(parsed, args) {
         Ok(code) => code,
-        Err(err) => {
-            report(&err);
-            FAILURE
-        }
-    }
-}
-
-fn report(err: &anyhow::Error) {
-    eprintln!("warren: {err:#}");
-    if let Some(hint) = err
-        .downcast_ref::<SessionError>()
-        .and_then(SessionError::hint)
-    {
-        eprintln!("hint: {hint}");
+        Err(err) => crate::output::report("warren", &err, FAILURE),
     }
 }
 
@@ -193,7 +180,7 @@ fn start_master(
     let socket = match ControlSocket::bind(path) {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!("{e}");
+            tracing::warn!("{}", warren_wire::Chain(&e));
             return None;
         }
     };

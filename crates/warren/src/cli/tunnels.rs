@@ -9,6 +9,7 @@ use anyhow::bail;
 use tracing::warn;
 use warren_core::forward::manage::{Forwards, describe};
 use warren_core::forward::{Counters, ForwardSpec};
+use warren_wire::Chain;
 
 /// The forwards that are up, with their counters (for `~#` and status).
 pub type Active = Vec<(String, Arc<Counters>)>;
@@ -29,9 +30,9 @@ pub async fn start(forwards: &Forwards, specs: &[ForwardSpec]) -> anyhow::Result
                 }
             }
             Err(e) if forwards.options().exit_on_forward_failure => {
-                bail!("{e} (ExitOnForwardFailure is set)")
+                bail!("{} (ExitOnForwardFailure is set)", Chain(&e))
             }
-            Err(e) => warn!("Warning: {e}"),
+            Err(e) => warn!("Warning: {}", Chain(&e)),
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use warren_core::prompt::NoPrompt;
-use warren_core::session::{Hop, Route, SessionError};
+use warren_core::session::{Hop, Route};
 use warren_core::tunnel::{State, Tunnel, TunnelOptions, TunnelSpec, TunnelStatus};
 
 use super::background;
@@ -62,16 +62,7 @@ pub fn main(args: &[String]) -> u8 {
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("warren: {err:#}");
-            if let Some(hint) = err
-                .downcast_ref::<SessionError>()
-                .and_then(SessionError::hint)
-            {
-                eprintln!("hint: {hint}");
-            }
-            FAILURE
-        }
+        Err(err) => crate::output::report("warren", &err, FAILURE),
     }
 }
 
