@@ -16,8 +16,10 @@ use warren_core::exec::{self, Exit};
 use warren_core::keys;
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
 use warren_core::session::{self, Hop};
+use warren_wire::Escaped;
 
 use super::settings::Settings;
+use super::user_file;
 use super::ssh_args::SshArgs;
 
 #[derive(Debug, Parser)]
@@ -132,8 +134,11 @@ fn script(force: bool, dry_run: bool) -> String {
 
 fn run(a: &CopyIdArgs) -> anyhow::Result<u8> {
     let (public_path, private_path) = key_files(a)?;
-    let text = std::fs::read_to_string(&public_path)
+    let bytes = user_file::read_capped(&public_path, user_file::KEY_FILE_LIMIT)
         .with_context(|| format!("read the public key {}", public_path.display()))?;
+    // Line by line: a byte that is not UTF-8 can only be in a comment of a
+    // usable line (it becomes U+FFFD there), never the reason no key is found.
+    let text = String::from_utf8_lossy(&bytes);
     let Some((key, _)) = keys::public_lines(&text).into_iter().next() else {
         bail!("{} holds no public key", public_path.display());
     };
@@ -182,7 +187,7 @@ async fn install(
         bail!(
             "the remote could not update ~/.ssh/authorized_keys (exit {:?}): {}",
             out.exit,
-            String::from_utf8_lossy(&out.stderr).trim()
+            Escaped::truncated(out.stderr.trim_ascii(), 2000)
         );
     }
     if said.contains("WARREN-EXISTS") {
@@ -200,7 +205,7 @@ async fn install(
     if !said.contains("WARREN-ADDED") {
         bail!(
             "the remote did not confirm the key was added: {}",
-            said.trim()
+            Escaped::truncated(out.stdout.trim_ascii(), 2000)
         );
     }
     println!("\nNumber of key(s) added: 1\n");

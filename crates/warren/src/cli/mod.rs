@@ -15,6 +15,7 @@ pub mod ssh;
 pub mod ssh_args;
 mod tunnel;
 mod tunnels;
+mod user_file;
 
 use clap::{Parser, Subcommand};
 
