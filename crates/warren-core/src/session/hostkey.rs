@@ -14,6 +14,7 @@ use std::sync::Arc;
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use tracing::{debug, info, warn};
 use warren_knownhosts::{HostKey, HostNames, IpStatus, KnownHosts, KnownHostsFile, Verdict};
+use warren_wire::escape_str;
 
 use super::error::{ChangedKey, HostKeyError};
 use super::options::{ConnectOptions, HostKeyOptions, StrictHostKeyChecking};
@@ -308,7 +309,12 @@ impl HostKeyVerifier {
         let principals = cert.valid_principals();
         let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);
         if !principals.is_empty() && !principals.iter().any(|p| p == wanted) {
-            return Some(format!("principals {principals:?} do not include {wanted}"));
+            // The principals are the server's text: escaped for the log.
+            let principals: Vec<_> = principals.iter().map(|p| escape_str(p)).collect();
+            return Some(format!(
+                "principals [{}] do not include {wanted}",
+                principals.join(", ")
+            ));
         }
         info!(
             "Host certificate signed by CA {} accepted",

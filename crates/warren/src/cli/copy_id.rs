@@ -19,7 +19,6 @@ use warren_core::session::{self, Hop};
 use warren_wire::Escaped;
 
 use super::settings::Settings;
-use super::user_file;
 use super::ssh_args::SshArgs;
 
 #[derive(Debug, Parser)]
@@ -134,11 +133,8 @@ fn script(force: bool, dry_run: bool) -> String {
 
 fn run(a: &CopyIdArgs) -> anyhow::Result<u8> {
     let (public_path, private_path) = key_files(a)?;
-    let bytes = user_file::read_capped(&public_path, user_file::KEY_FILE_LIMIT)
+    let text = std::fs::read_to_string(&public_path)
         .with_context(|| format!("read the public key {}", public_path.display()))?;
-    // Line by line: a byte that is not UTF-8 can only be in a comment of a
-    // usable line (it becomes U+FFFD there), never the reason no key is found.
-    let text = String::from_utf8_lossy(&bytes);
     let Some((key, _)) = keys::public_lines(&text).into_iter().next() else {
         bail!("{} holds no public key", public_path.display());
     };

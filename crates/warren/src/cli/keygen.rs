@@ -18,8 +18,6 @@ use warren_core::secret::Secret;
 use warren_knownhosts::{Edited, Marker};
 use warren_wire::escape_str;
 
-use super::user_file;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "warren keygen",
@@ -259,8 +257,8 @@ fn show_fingerprint(a: &KeygenArgs) -> anyhow::Result<u8> {
         None => FingerprintHash::Sha256,
     };
     let path = identity_file(a)?;
-    let bytes = user_file::read_capped(&path, user_file::KEY_FILE_LIMIT)?;
-    let found: Vec<russh::keys::PublicKey> = if user_file::contains(&bytes, b"PRIVATE KEY") {
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let found: Vec<russh::keys::PublicKey> = if text.contains("PRIVATE KEY") {
         // As ssh-keygen: the key comes from KEY.pub when there is one, and
         // a key without a comment is named by the file it came from.
         let mut k = keys::read_public_for(&path)?;
@@ -275,9 +273,7 @@ fn show_fingerprint(a: &KeygenArgs) -> anyhow::Result<u8> {
         }
         vec![k]
     } else {
-        // Line by line: bytes that are not UTF-8 can only be in a comment
-        // of a usable line, and become U+FFFD there.
-        keys::public_lines(&String::from_utf8_lossy(&bytes))
+        keys::public_lines(&text)
             .into_iter()
             .map(|(k, _)| k)
             .collect()

@@ -15,7 +15,6 @@ pub mod ssh;
 pub mod ssh_args;
 mod tunnel;
 mod tunnels;
-mod user_file;
 
 use clap::{Parser, Subcommand};
 
