@@ -33,7 +33,10 @@ fn passwd_entries() -> Vec<PasswdEntry> {
     let Ok(bytes) = std::fs::read("/etc/passwd") else {
         return Vec::new();
     };
-    bytes.split(|&b| b == b'\n').filter_map(passwd_entry).collect()
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(passwd_entry)
+        .collect()
 }
 
 fn passwd_entry(line: &[u8]) -> Option<PasswdEntry> {

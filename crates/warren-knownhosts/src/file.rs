@@ -322,7 +322,7 @@ mod tests {
             (hashed, "EXAMPLE.com", false),
         ];
         for (hosts, name, want) in cases {
-            let f = KnownHostsFile::parse("kh", &format!("{hosts} {key}"));
+            let f = KnownHostsFile::parse("kh", format!("{hosts} {key}"));
             let got = f.entries().first().is_some_and(|e| e.matches(name));
             assert_eq!(got, want, "{hosts} vs {name}");
         }
@@ -381,6 +381,9 @@ mod tests {
         // Bad lines past the cap are counted, not kept.
         let garbage = "x\n".repeat(MAX_BAD_LINES + 5);
         let f = KnownHostsFile::read("kh", garbage.as_bytes(), |_| true).unwrap();
-        assert_eq!((f.bad_lines().len(), f.more_bad_lines()), (MAX_BAD_LINES, 5));
+        assert_eq!(
+            (f.bad_lines().len(), f.more_bad_lines()),
+            (MAX_BAD_LINES, 5)
+        );
     }
 }

@@ -70,7 +70,9 @@ impl HostKey {
     /// Build from the two key fields of a known_hosts or `.pub` line.
     pub fn from_openssh_line_fields(algorithm: &str, base64: &str) -> Result<Self, ParseError> {
         if key_type_of_name(algorithm).is_none() {
-            return Err(ParseError::UnknownKeyType(escaped_prefix(algorithm.as_bytes())));
+            return Err(ParseError::UnknownKeyType(escaped_prefix(
+                algorithm.as_bytes(),
+            )));
         }
         let blob = Base64::decode_vec(base64).map_err(|_| ParseError::BadBase64)?;
         Self::new(algorithm, blob)

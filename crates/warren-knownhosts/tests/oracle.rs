@@ -17,8 +17,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 use warren_knownhosts::{
-    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, format_entry,
-    format_hashed_entry,
+    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, format_entry, format_hashed_entry,
 };
 
 /// The editors write to a writer; these tests compare text.

@@ -10,8 +10,7 @@
 
 use proptest::prelude::*;
 use warren_knownhosts::{
-    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, format_entry,
-    format_hashed_entry,
+    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, format_entry, format_hashed_entry,
 };
 
 /// The editors write to a writer; these tests compare text.

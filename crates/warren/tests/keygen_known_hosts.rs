@@ -184,7 +184,11 @@ fn lines_that_are_not_utf8_are_kept_byte_for_byte_like_ssh_keygen() {
         let t = run("ssh-keygen", &[], &["-f", t_path, "-R", "example.com"]);
         assert_eq!(o.status.success(), t.status.success(), "-R on {name}");
         let after = std::fs::read(&ours).expect("ours");
-        assert_eq!(after, std::fs::read(&theirs).expect("theirs"), "-R on {name}");
+        assert_eq!(
+            after,
+            std::fs::read(&theirs).expect("theirs"),
+            "-R on {name}"
+        );
         if name == "unusable" {
             assert_eq!(&after, text, "an invalid line leaves the file alone");
             let err = String::from_utf8_lossy(&o.stderr);

@@ -148,7 +148,14 @@ fn a_line_that_is_not_utf8_does_not_hide_a_changed_key() {
     let ssh = Command::new("ssh")
         .arg("-F")
         .arg(&cfg)
-        .args(["-o", &kh, "-o", "StrictHostKeyChecking=accept-new", "test", "true"])
+        .args([
+            "-o",
+            &kh,
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "test",
+            "true",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run ssh");

@@ -188,7 +188,10 @@ pub fn holder_of(port: u16) -> Option<String> {
             if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
                 let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
                 // A process names itself: escaped, it is shown to the user.
-                return Some(format!("pid {pid} ({})", warren_wire::escape_str(comm.trim())));
+                return Some(format!(
+                    "pid {pid} ({})",
+                    warren_wire::escape_str(comm.trim())
+                ));
             }
         }
     }

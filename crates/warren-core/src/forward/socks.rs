@@ -709,7 +709,10 @@ mod tests {
         let v6 = Target::Domain("::1\r".into(), 1);
         assert_eq!(v6.to_string(), "[::1\\r]:1");
         let e = domain(Version::V5, b"caf\xe9\n").unwrap_err();
-        assert_eq!(e.to_string(), "SOCKS5 domain name is not UTF-8: \"caf\\xe9\\n\"");
+        assert_eq!(
+            e.to_string(),
+            "SOCKS5 domain name is not UTF-8: \"caf\\xe9\\n\""
+        );
     }
 
     #[test]
