@@ -7,6 +7,10 @@
 //! OpenSSH's `activep` pointer, because Include-inside-Match semantics
 //! (and what a Host line inside an included file does) follow from it.
 
+use std::borrow::Cow;
+
+use warren_wire::Escaped;
+
 use crate::algorithms::Algorithms;
 use crate::cli::{CommandLine, ConfigFile, apply_flags};
 use crate::env::Environment;
@@ -358,13 +362,25 @@ impl<'a> Reader<'a> {
             )));
         }
         let mut errors = Vec::new();
-        for (index, text) in contents.split('\n').enumerate() {
+        for (index, raw) in contents.split(|&b| b == b'\n').enumerate() {
             let source = Source {
                 file: path,
                 line: index + 1,
                 command_line: false,
             };
-            match self.process_line(opts, text, &source, active, flags, depth) {
+            let text = match line_text(raw, *active) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(kind) => {
+                    errors.push(LineError {
+                        file: path.to_owned(),
+                        line: index + 1,
+                        kind,
+                    });
+                    continue;
+                }
+            };
+            match self.process_line(opts, &text, &source, active, flags, depth) {
                 Ok(()) => {}
                 Err(LineFail::Bad(kind)) => errors.push(LineError {
                     file: path.to_owned(),
@@ -459,7 +475,9 @@ impl<'a> Reader<'a> {
                 let s = ctx.source;
                 self.warnings.push(format!(
                     "{} line {}: Unsupported option \"{}\"",
-                    s.file, s.line, ctx.keyword
+                    s.file,
+                    s.line,
+                    warren_wire::escape_str(ctx.keyword)
                 ));
                 args.consume();
             }
@@ -760,6 +778,36 @@ impl MatchFacts {
     }
 }
 
+/// The text of one config line. OpenSSH reads a line as bytes and uses
+/// them as they are; warren's options are text, so a line that is not
+/// UTF-8 is taken as it is only where its bytes cannot matter: a comment or
+/// blank line is skipped (`Ok(None)`), and a line in a block that does not
+/// apply is checked with its odd bytes replaced (its value is never used).
+/// Anywhere else — a Host, Match or Include line, or a value that would be
+/// used — it is refused, naming file:line, rather than silently changed.
+fn line_text(raw: &[u8], active: bool) -> Result<Option<Cow<'_, str>>, E> {
+    if let Ok(text) = std::str::from_utf8(raw) {
+        return Ok(Some(Cow::Borrowed(text)));
+    }
+    let start = raw.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+    let rest = &raw[start.unwrap_or(raw.len())..];
+    if rest.is_empty() || rest.starts_with(b"#") {
+        return Ok(None);
+    }
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'='))
+        .unwrap_or(rest.len());
+    let keyword = rest[..end].to_ascii_lowercase();
+    let structural = matches!(keyword.as_slice(), b"host" | b"match" | b"include");
+    if active || structural {
+        return Err(E::NotUtf8(
+            Escaped::truncated(raw.trim_ascii(), 200).to_string(),
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(raw)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -977,6 +1025,43 @@ mod tests {
         run_in(env, config, "h", &[])
             .map(|c| c.user().to_owned())
             .unwrap_or_else(|e| e.to_string())
+    }
+
+    // A config line that is not UTF-8 was decoded lossily: `User caf\xe9`
+    // silently became another user name. OpenSSH uses the bytes as they
+    // are; warren skips them where they cannot matter and refuses them,
+    // naming file:line, where a value would change.
+    #[test]
+    fn lines_that_are_not_utf8() {
+        let user = |bytes: &[u8]| {
+            let env = FakeEnv::default().file_bytes("/inc/x", bytes);
+            user_of_env(env, "Include /inc/x\nUser fallback\n")
+        };
+        let cases: [(&[u8], &str); 7] = [
+            (b"# caf\xe9\nUser ok\n", "ok"),
+            (b"  \t# caf\xe9\r\nUser ok\n", "ok"),
+            (b"Host other\n User caf\xe9\nHost *\n User ok\n", "ok"),
+            (
+                b"Port 22\nUser caf\xe9\n",
+                "/inc/x: terminating, 1 bad configuration options\n  /inc/x line 2: line is not UTF-8 and its value cannot be used unchanged: User caf\\xe9",
+            ),
+            (
+                b"Host caf\xe9\n User no\n",
+                "/inc/x: terminating, 1 bad configuration options\n  /inc/x line 1: line is not UTF-8 and its value cannot be used unchanged: Host caf\\xe9",
+            ),
+            (
+                b"Host other\n X\xe9 y\n",
+                "/inc/x: terminating, 1 bad configuration options\n  /inc/x: line 2: Bad configuration option: x\u{fffd}",
+            ),
+            // Text from the file is escaped in messages.
+            (
+                b"Bogus\x1b[2J yes\n",
+                "/inc/x: terminating, 1 bad configuration options\n  /inc/x: line 1: Bad configuration option: bogus\\e[2j",
+            ),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(user(bytes), want, "{}", String::from_utf8_lossy(bytes));
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// What the engine needs from the machine it runs on.
 pub trait Environment {
-    /// Contents of a config file. `ErrorKind::NotFound` means "no such file"
+    /// Contents of a config file, as bytes (the engine reads them line by
+    /// line, as OpenSSH does). `ErrorKind::NotFound` means "no such file"
     /// and is not an error for the default config files or globbed includes.
-    fn read_file(&self, path: &Path) -> std::io::Result<String>;
+    fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>>;
     /// Paths matching `pattern` (already `~`-expanded, absolute), sorted as
     /// glob(3) sorts them; only paths that exist.
     fn glob(&self, pattern: &str) -> Vec<PathBuf>;
@@ -64,7 +65,7 @@ pub(crate) mod tests {
 
     #[derive(Debug)]
     pub(crate) struct FakeEnv {
-        pub(crate) files: BTreeMap<PathBuf, String>,
+        pub(crate) files: BTreeMap<PathBuf, Vec<u8>>,
         pub(crate) vars: BTreeMap<String, String>,
         pub(crate) exec_ok: Vec<String>,
         pub(crate) executed: RefCell<Vec<String>>,
@@ -84,8 +85,12 @@ pub(crate) mod tests {
     }
 
     impl FakeEnv {
-        pub(crate) fn file(mut self, path: &str, contents: &str) -> Self {
-            self.files.insert(PathBuf::from(path), contents.to_owned());
+        pub(crate) fn file(self, path: &str, contents: &str) -> Self {
+            self.file_bytes(path, contents.as_bytes())
+        }
+
+        pub(crate) fn file_bytes(mut self, path: &str, contents: &[u8]) -> Self {
+            self.files.insert(PathBuf::from(path), contents.to_vec());
             self
         }
 
@@ -113,7 +118,7 @@ pub(crate) mod tests {
     }
 
     impl Environment for FakeEnv {
-        fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
             self.files
                 .get(path)
                 .cloned()

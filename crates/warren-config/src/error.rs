@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use warren_wire::escape_str;
+
 /// One rejected configuration line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
@@ -19,18 +21,22 @@ pub struct LineError {
 
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The message quotes the file's text: escaped, so a config line
+        // cannot forge output lines or act on the terminal.
+        let kind = self.kind.to_string();
+        let kind = escape_str(&kind);
         match self.kind {
             // OpenSSH uses "file: line N:" for this message only...
             LineErrorKind::BadOption(_) => {
-                return write!(f, "{}: line {}: {}", self.file, self.line, self.kind);
+                return write!(f, "{}: line {}: {kind}", self.file, self.line);
             }
             // ...and no location at all for these.
             LineErrorKind::HostOnCommandLine | LineErrorKind::IncludeOnCommandLine => {
-                return write!(f, "{}", self.kind);
+                return write!(f, "{kind}");
             }
             _ => {}
         }
-        write!(f, "{} line {}: {}", self.file, self.line, self.kind)
+        write!(f, "{} line {}: {kind}", self.file, self.line)
     }
 }
 
@@ -135,6 +141,10 @@ pub enum LineErrorKind {
     IncludeUnreadable(String, String),
     #[error("too many {0} entries.")]
     TooManyEntries(String),
+    /// OpenSSH would use the line's bytes as they are; warren's values are
+    /// text, and changing the value silently would be worse than stopping.
+    #[error("line is not UTF-8 and its value cannot be used unchanged: {0}")]
+    NotUtf8(String),
 }
 
 /// Why the configuration could not be resolved at all.

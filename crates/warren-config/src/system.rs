@@ -14,6 +14,10 @@ use std::process::{Command, Stdio};
 use crate::env::Environment;
 use crate::pattern::match_pattern;
 
+/// A config file is read whole (then line by line); the largest generated
+/// configs are a few MiB, so a bigger file is refused rather than read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// The machine warren runs on.
 #[derive(Debug, Clone, Default)]
 pub struct SystemEnvironment {
@@ -23,17 +27,23 @@ pub struct SystemEnvironment {
 /// One `/etc/passwd` entry: (name, uid, home).
 type PasswdEntry = (String, u32, String);
 
+/// Line by line, as bytes: a GECOS field in Latin-1 costs nothing, and a
+/// line whose name or home is not UTF-8 costs only that line.
 fn passwd_entries() -> Vec<PasswdEntry> {
-    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
+    let Ok(bytes) = std::fs::read("/etc/passwd") else {
         return Vec::new();
     };
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            let uid = fields.get(2)?.parse().ok()?;
-            Some((fields.first()?.to_string(), uid, fields.get(5)?.to_string()))
-        })
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(passwd_entry)
         .collect()
+}
+
+fn passwd_entry(line: &[u8]) -> Option<PasswdEntry> {
+    let fields: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+    let text = |i: usize| std::str::from_utf8(fields.get(i)?).ok();
+    let uid = text(2)?.parse().ok()?;
+    Some((text(0)?.to_owned(), uid, text(5)?.to_owned()))
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
@@ -84,8 +94,19 @@ fn expand_component(dir: &Path, pattern: &str) -> Vec<PathBuf> {
 }
 
 impl Environment for SystemEnvironment {
-    fn read_file(&self, path: &Path) -> io::Result<String> {
-        std::fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {MAX_CONFIG_BYTES} bytes, not an ssh_config"),
+            ));
+        }
+        Ok(bytes)
     }
 
     fn glob(&self, pattern: &str) -> Vec<PathBuf> {

@@ -72,6 +72,20 @@ impl HostNames {
         (ip != self.hostname).then_some(ip)
     }
 
+    /// Whether [`KnownHosts::check`] for these names could use `entry`:
+    /// the filter for [`KnownHostsFile::read`], so a lookup keeps only the
+    /// lines naming the host, as OpenSSH's `load_hostkeys` does.
+    pub fn wants(&self, entry: &Entry) -> bool {
+        let portless = self.without_port();
+        let names = [Some(self), portless.as_ref()];
+        names
+            .into_iter()
+            .flatten()
+            .flat_map(|n| [Some(n.host()), n.ip()])
+            .flatten()
+            .any(|name| entry.matches(&name))
+    }
+
     /// OpenSSH retries an unknown `[host]:port` as plain `host` (no alias
     /// set, port not 22): a key recorded without port is accepted.
     fn without_port(&self) -> Option<Self> {
@@ -695,5 +709,29 @@ mod tests {
             ),
             ["ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519"]
         );
+    }
+
+    #[test]
+    fn a_lookup_keeps_the_lines_its_check_could_use() {
+        let a = k(&ed(1));
+        let names = HostNames::new("host", 2222).with_ip("192.0.2.1");
+        let cases = [
+            ("[host]:2222", true),
+            ("host", true),
+            ("[192.0.2.1]:2222", true),
+            ("192.0.2.1", true),
+            ("*", true),
+            ("other,[host]:22", false),
+            ("!*host*,!*192.0.2.1*,*", false),
+        ];
+        for (hosts, want) in cases {
+            let f = KnownHostsFile::parse("kh", format!("{hosts} {a}"));
+            assert_eq!(names.wants(&f.entries()[0]), want, "{hosts}");
+        }
+        // With an alias only the alias is looked up.
+        let alias = HostNames::new("host", 2222).with_host_key_alias("al");
+        let f = KnownHostsFile::parse("kh", format!("host {a}\nal {a}"));
+        let kept: Vec<bool> = f.entries().iter().map(|e| alias.wants(e)).collect();
+        assert_eq!(kept, [false, true]);
     }
 }

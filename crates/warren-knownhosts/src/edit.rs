@@ -2,22 +2,25 @@
 //! after "Permanently added") and the `ssh-keygen -F`, `-R` and `-H`
 //! equivalents.
 //!
-//! Design choice: these work on the raw text line by line and validate
-//! lines the way ssh-keygen does (key type name only, no key decoding), so
-//! every line they do not touch is written back byte for byte, CR included.
-//! Like ssh-keygen, each output line ends with `\n`.
+//! Design choice: these stream the file as bytes line by line (as
+//! ssh-keygen does, in bounded memory) and validate lines the way
+//! ssh-keygen does (key type name only, no key decoding), so every line
+//! they do not touch is written back byte for byte, CR and bytes that are
+//! not UTF-8 included. Like ssh-keygen, each output line ends with `\n`.
+
+use std::io::{self, BufRead, Write};
 
 use crate::error::FormatError;
-use crate::hash::{SALT_LEN, hash_host};
+use crate::hash::{SALT_LEN, hash_host, hash_host_bytes};
 use crate::key::HostKey;
-use crate::line::{Front, HostField, Marker, front, lines, raw_key_ok};
+use crate::line::{
+    Fields, Front, HostField, LineRead, MAX_LINE, Marker, front, raw_key_ok, read_line,
+};
 use crate::pattern::has_wildcard;
 
-/// An edited file.
+/// What an edit did; the new text went to the writer given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Edited {
-    /// The new text.
-    pub text: String,
     /// Lines removed (for `remove_host`) or hashed (for `hash_all`),
     /// 1-based numbers in the original text.
     pub changed: Vec<usize>,
@@ -31,8 +34,8 @@ pub struct Edited {
 pub struct Found {
     /// 1-based line number.
     pub line: usize,
-    /// The line as written (without `\n`).
-    pub text: String,
+    /// The line as written (without `\n`), bytes as in the file.
+    pub text: Vec<u8>,
     /// Its marker (ssh-keygen -F prints "CA" or "REVOKED").
     pub marker: Marker,
 }
@@ -96,85 +99,138 @@ pub fn append_text(last_byte: Option<u8>, entry: &str) -> String {
 }
 
 /// `ssh-keygen -F name`: valid lines (any marker) whose host field matches
-/// `name` exactly as given (hashed names are not lowercased).
-pub fn find_host(text: &str, name: &str) -> Vec<Found> {
-    lines(text)
-        .filter_map(|(number, line)| {
-            let Front::Entry(fields) = front(line) else {
-                return None;
-            };
-            let hosts = HostField::parse(fields.hosts).ok()?;
-            (hosts.matches(name) && raw_key_ok(fields.rest)).then(|| Found {
-                line: number,
-                text: line.to_owned(),
-                marker: fields.marker,
-            })
-        })
-        .collect()
-}
-
-/// `ssh-keygen -R name`: drop valid unmarked lines matching `name`; keep
-/// everything else (including `@cert-authority`/`@revoked` lines).
-pub fn remove_host(text: &str, name: &str) -> Edited {
-    let mut out = Edited::default();
-    for (number, line) in lines(text) {
-        match front(line) {
-            Front::Comment => {}
-            Front::BadMarker => out.invalid.push(number),
-            Front::Entry(fields) => match HostField::parse(fields.hosts) {
-                Err(_) => out.invalid.push(number),
-                Ok(_) if !raw_key_ok(fields.rest) => out.invalid.push(number),
-                Ok(hosts) if hosts.matches(name) && fields.marker == Marker::None => {
-                    out.changed.push(number);
-                    continue;
-                }
-                Ok(_) => {}
-            },
+/// `name` exactly as given (hashed names are not lowercased). Reads line by
+/// line; a line longer than [`MAX_LINE`] is skipped.
+pub fn find_host(mut input: impl BufRead, name: &str) -> io::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let mut buf = Vec::new();
+    for number in 1.. {
+        match read_line(&mut input, &mut buf, MAX_LINE)? {
+            LineRead::Eof => break,
+            LineRead::TooLong => continue,
+            LineRead::Line => {}
         }
-        out.push_line(line);
-    }
-    out
-}
-
-/// `ssh-keygen -H`: replace each plain, unmarked entry by one hashed line
-/// per (lowercased) name, each with a salt from `salt`. Lines already
-/// hashed, with wildcards or negation, or with a marker stay as written.
-pub fn hash_all(text: &str, mut salt: impl FnMut() -> [u8; SALT_LEN]) -> Edited {
-    let mut out = Edited::default();
-    for (number, line) in lines(text) {
-        let fields = match front(line) {
-            Front::Comment => None,
-            Front::BadMarker => {
-                out.invalid.push(number);
-                None
-            }
-            Front::Entry(f) if !raw_key_ok(f.rest) => {
-                out.invalid.push(number);
-                None
-            }
-            Front::Entry(f) => Some(f),
-        };
-        let Some(f) = fields.filter(|f| {
-            !f.hosts.starts_with('|') && !has_wildcard(f.hosts) && f.marker == Marker::None
-        }) else {
-            out.push_line(line);
+        let Front::Entry(fields) = front(&buf) else {
             continue;
         };
-        // ssh-keygen stops at the first empty name ("a,,b" loses "b");
-        // skipping empty names instead keeps every host.
-        for name in f.hosts.split(',').filter(|n| !n.is_empty()) {
-            let hashed = hash_host(&name.to_ascii_lowercase(), &salt());
-            out.push_line(&format!("{hashed} {}", f.rest));
+        let Ok(hosts) = HostField::parse(fields.hosts) else {
+            continue;
+        };
+        if hosts.matches(name) && raw_key_ok(fields.rest) {
+            found.push(Found {
+                line: number,
+                text: buf.clone(),
+                marker: fields.marker,
+            });
         }
-        out.changed.push(number);
     }
-    out
+    Ok(found)
 }
 
-impl Edited {
-    fn push_line(&mut self, line: &str) {
-        self.text.push_str(line);
-        self.text.push('\n');
+/// `ssh-keygen -R name`: copy `input` to `output` without the valid
+/// unmarked lines matching `name`; everything else (including
+/// `@cert-authority`/`@revoked` lines and lines that are not UTF-8) is
+/// written byte for byte. A line longer than [`MAX_LINE`] counts as
+/// invalid, so the caller keeps the file as it is.
+pub fn remove_host(input: impl BufRead, output: impl Write, name: &str) -> io::Result<Edited> {
+    edit_lines(input, output, |edit, number, line| match front(line) {
+        Front::Comment => edit.keep(line),
+        Front::BadMarker => edit.invalid(number, line),
+        Front::Entry(fields) => match HostField::parse(fields.hosts) {
+            Err(_) => edit.invalid(number, line),
+            Ok(_) if !raw_key_ok(fields.rest) => edit.invalid(number, line),
+            Ok(hosts) if hosts.matches(name) && fields.marker == Marker::None => {
+                edit.changed.push(number);
+                Ok(())
+            }
+            Ok(_) => edit.keep(line),
+        },
+    })
+}
+
+/// `ssh-keygen -H`: copy `input` to `output`, replacing each plain,
+/// unmarked entry by one hashed line per (lowercased) name, each with a
+/// salt from `salt`. Lines already hashed, with wildcards or negation, or
+/// with a marker stay as written.
+pub fn hash_all(
+    input: impl BufRead,
+    output: impl Write,
+    mut salt: impl FnMut() -> [u8; SALT_LEN],
+) -> io::Result<Edited> {
+    edit_lines(input, output, |edit, number, line| {
+        let fields = match front(line) {
+            Front::Comment => None,
+            Front::BadMarker => return edit.invalid(number, line),
+            Front::Entry(f) if !raw_key_ok(f.rest) => return edit.invalid(number, line),
+            Front::Entry(f) => Some(f),
+        };
+        let plain = |f: &Fields<'_>| {
+            !f.hosts.starts_with(b"|") && !has_wildcard(f.hosts) && f.marker == Marker::None
+        };
+        let Some(f) = fields.filter(plain) else {
+            return edit.keep(line);
+        };
+        // ssh-keygen stops at the first empty name ("a,,b" loses "b");
+        // skipping empty names instead keeps every host. A name that is
+        // not UTF-8 is hashed as the bytes it is, as ssh-keygen does.
+        for name in f.hosts.split(|&b| b == b',').filter(|n| !n.is_empty()) {
+            let hashed = hash_host_bytes(&name.to_ascii_lowercase(), &salt());
+            edit.write(&[hashed.as_bytes(), b" ", f.rest])?;
+        }
+        edit.changed.push(number);
+        Ok(())
+    })
+}
+
+/// The loop shared by the editors: one call of `each` per line, with an
+/// over-long line counted as invalid (and not written).
+fn edit_lines<W: Write>(
+    mut input: impl BufRead,
+    output: W,
+    mut each: impl FnMut(&mut Editor<W>, usize, &[u8]) -> io::Result<()>,
+) -> io::Result<Edited> {
+    let mut edit = Editor {
+        out: output,
+        changed: Vec::new(),
+        invalid: Vec::new(),
+    };
+    let mut buf = Vec::new();
+    for number in 1.. {
+        match read_line(&mut input, &mut buf, MAX_LINE)? {
+            LineRead::Eof => break,
+            LineRead::TooLong => edit.invalid.push(number),
+            LineRead::Line => each(&mut edit, number, &buf)?,
+        }
+    }
+    edit.out.flush()?;
+    Ok(Edited {
+        changed: edit.changed,
+        invalid: edit.invalid,
+    })
+}
+
+struct Editor<W> {
+    out: W,
+    changed: Vec<usize>,
+    invalid: Vec<usize>,
+}
+
+impl<W: Write> Editor<W> {
+    /// Write the parts and a newline (ssh-keygen ends every line with one).
+    fn write(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        for part in parts {
+            self.out.write_all(part)?;
+        }
+        self.out.write_all(b"\n")
+    }
+
+    fn keep(&mut self, line: &[u8]) -> io::Result<()> {
+        self.write(&[line])
+    }
+
+    fn invalid(&mut self, number: usize, line: &[u8]) -> io::Result<()> {
+        self.invalid.push(number);
+        self.keep(line)
     }
 }
 
@@ -225,13 +281,32 @@ mod tests {
         }
     }
 
+    /// `remove_host` into a buffer: what it reported and what it wrote.
+    fn removed(text: &[u8], name: &str) -> (Edited, Vec<u8>) {
+        let mut out = Vec::new();
+        let edited = remove_host(text, &mut out, name).unwrap();
+        (edited, out)
+    }
+
+    fn hashed(text: &[u8]) -> (Edited, Vec<u8>) {
+        let mut out = Vec::new();
+        let mut n = 0u8;
+        let edited = hash_all(text, &mut out, || {
+            n += 1;
+            [n; SALT_LEN]
+        })
+        .unwrap();
+        (edited, out)
+    }
+
     #[test]
     fn editing() {
         let key = k(&ed(1));
         let text = format!(
             "# c\nh,g {key}\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\nh {key} c\r\nh\n"
         );
-        let found: Vec<(usize, Marker)> = find_host(&text, "h")
+        let found: Vec<(usize, Marker)> = find_host(text.as_bytes(), "h")
+            .unwrap()
             .into_iter()
             .map(|f| (f.line, f.marker))
             .collect();
@@ -239,33 +314,86 @@ mod tests {
             found,
             [(2, Marker::None), (3, Marker::Revoked), (6, Marker::None)]
         );
-        let removed = remove_host(&text, "h");
-        assert_eq!(removed.changed, [2, 6]);
-        assert_eq!(removed.invalid, [5, 7]);
+        let (edited, out) = removed(text.as_bytes(), "h");
+        assert_eq!(edited.changed, [2, 6]);
+        assert_eq!(edited.invalid, [5, 7]);
         assert_eq!(
-            removed.text,
-            format!("# c\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\nh\n")
+            out,
+            format!("# c\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\nh\n").as_bytes()
         );
-        let nothing = remove_host(&text, "zzz");
+        let (nothing, out) = removed(text.as_bytes(), "zzz");
         assert!(nothing.changed.is_empty());
-        assert_eq!(nothing.text, text);
+        assert_eq!(out, text.as_bytes());
 
-        let mut n = 0u8;
-        let hashed = hash_all(&text, || {
-            n += 1;
-            [n; SALT_LEN]
-        });
-        assert_eq!(hashed.changed, [2, 6]);
-        assert_eq!(hashed.invalid, [7]);
+        let (edited, out) = hashed(text.as_bytes());
+        assert_eq!(edited.changed, [2, 6]);
+        assert_eq!(edited.invalid, [7]);
         let h = |name: &str, s: u8| hash_host(name, &[s; SALT_LEN]);
         assert_eq!(
-            hashed.text,
+            out,
             format!(
                 "# c\n{} {key}\n{} {key}\n@revoked h {key}\n*.x {key}\n|1|AAAA|b {key}\n{} {key} c\r\nh\n",
                 h("h", 1),
                 h("g", 2),
                 h("h", 3)
             )
+            .as_bytes()
         );
+    }
+
+    // Editing used to take the file as a String, so the caller could not
+    // read a file holding one byte that is not UTF-8 at all.
+    #[test]
+    fn lines_that_are_not_utf8_are_kept_byte_for_byte() {
+        let key = format!(" {}", k(&ed(1)));
+        let key = key.as_bytes();
+        let text = [
+            b"# caf\xe9\n".as_slice(),
+            b"h",
+            key,
+            b" comm\xc3nt\n",
+            b"h\xe9st",
+            key,
+            b"\nx\xe9\nother",
+            key,
+            b" \xff\r\n",
+        ]
+        .concat();
+        let found = find_host(text.as_slice(), "h").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].text, [b"h", key, b" comm\xc3nt"].concat());
+
+        let (edited, out) = removed(&text, "h");
+        assert_eq!((edited.changed, edited.invalid), (vec![2], vec![4]));
+        let want = [
+            b"# caf\xe9\n".as_slice(),
+            b"h\xe9st",
+            key,
+            b"\nx\xe9\nother",
+            key,
+            b" \xff\r\n",
+        ]
+        .concat();
+        assert_eq!(out, want);
+
+        // The name is hashed as the bytes it is.
+        let (edited, out) = hashed(&text);
+        assert_eq!(edited.changed, [2, 3, 5]);
+        let third = [hash_host_bytes(b"h\xe9st", &[2; SALT_LEN]).as_bytes(), key].concat();
+        assert!(out.windows(third.len()).any(|w| w == third));
+    }
+
+    // A line of megabytes is not held in memory: it is invalid for edits
+    // (so the file is left alone) and skipped by -F.
+    #[test]
+    fn overlong_lines_are_invalid_not_buffered() {
+        let key = k(&ed(1));
+        let long = vec![b'a'; MAX_LINE + 1];
+        let first = format!("h {key}\n");
+        let text = [first.as_bytes(), &long, b"\nh2 x\n"].concat();
+        let (edited, _) = removed(&text, "h");
+        assert_eq!((edited.changed, edited.invalid), (vec![1], vec![2, 3]));
+        let found = find_host(text.as_slice(), "h").unwrap();
+        assert_eq!(found.len(), 1);
     }
 }

@@ -1,6 +1,8 @@
 //! Error types. `ParseError` says what is wrong with one line or key;
 //! `BadLine` adds the file:line it came from so a caller can warn at `-v`
 //! exactly like OpenSSH's `debug("%s:%ld: parse error in hostkeys file")`.
+//! Text taken from a file or a peer's key is held escaped (and cut short),
+//! so printing an error can never act on a terminal.
 
 use std::fmt;
 
@@ -15,10 +17,10 @@ pub enum ParseError {
     #[error("line ends before the key type")]
     MissingKeyType,
     /// A key type but no base64 key data.
-    #[error("line ends after key type {0:?}; no key data")]
+    #[error("line ends after key type \"{0}\"; no key data")]
     MissingKeyData(String),
     /// A key type OpenSSH 9.2 does not know (this includes SSH-1 RSA lines).
-    #[error("unknown key type {0:?}")]
+    #[error("unknown key type \"{0}\"")]
     UnknownKeyType(String),
     /// The key data is not valid base64.
     #[error("key data is not valid base64")]
@@ -32,7 +34,7 @@ pub enum ParseError {
         reason: &'static str,
     },
     /// The key type field and the type inside the blob disagree.
-    #[error("key type {field:?} does not match the key data, which is {blob:?}")]
+    #[error("key type \"{field}\" does not match the key data, which is \"{blob}\"")]
     TypeMismatch {
         /// Type written on the line.
         field: String,
@@ -41,8 +43,12 @@ pub enum ParseError {
     },
     /// A host field starting with `|` that is not `|1|<salt>|<hash>` with a
     /// 20-byte salt.
-    #[error("malformed hashed host name {0:?} (expected |1|<base64 salt>|<base64 hash>)")]
+    #[error("malformed hashed host name \"{0}\" (expected |1|<base64 salt>|<base64 hash>)")]
     BadHash(String),
+    /// A line longer than the longest one read (OpenSSH has no limit; no
+    /// real entry comes near it).
+    #[error("line longer than {0} bytes")]
+    LineTooLong(usize),
 }
 
 /// A line that was skipped, with where it is.

@@ -18,7 +18,12 @@ pub const SALT_LEN: usize = 20;
 
 /// The encoded hashed form of `name` under `salt`.
 pub fn hash_host(name: &str, salt: &[u8; SALT_LEN]) -> String {
-    let digest = hmac_sha1(salt, name.as_bytes());
+    hash_host_bytes(name.as_bytes(), salt)
+}
+
+/// [`hash_host`] for a name read from a file, which need not be UTF-8.
+pub fn hash_host_bytes(name: &[u8], salt: &[u8; SALT_LEN]) -> String {
+    let digest = hmac_sha1(salt, name);
     format!(
         "{HASH_MAGIC}{}|{}",
         Base64::encode_string(salt),
@@ -39,7 +44,7 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// The salt of a hashed field (OpenSSH's `extract_salt`).
 pub fn extract_salt(field: &str) -> Result<[u8; SALT_LEN], ParseError> {
-    let bad = || ParseError::BadHash(field.chars().take(64).collect());
+    let bad = || ParseError::BadHash(crate::line::escaped_prefix(field.as_bytes()));
     let rest = field.strip_prefix(HASH_MAGIC).ok_or_else(bad)?;
     let (b64, _) = rest.split_once('|').ok_or_else(bad)?;
     if b64.is_empty() || b64.len() > 1024 {

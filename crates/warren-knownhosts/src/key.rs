@@ -9,6 +9,7 @@
 use base64ct::{Base64, Encoding};
 
 use crate::error::ParseError;
+use crate::line::escaped_prefix;
 
 /// Plain key types OpenSSH 9.2 knows, with how many wire strings follow the
 /// type name in the public blob.
@@ -48,15 +49,15 @@ impl HostKey {
     /// Build from a type name and a blob, checking they agree.
     pub fn new(algorithm: &str, blob: Vec<u8>) -> Result<Self, ParseError> {
         let field = key_type_of_name(algorithm)
-            .ok_or_else(|| ParseError::UnknownKeyType(algorithm.to_owned()))?;
+            .ok_or_else(|| ParseError::UnknownKeyType(escaped_prefix(algorithm.as_bytes())))?;
         let inner = blob_type(&blob)?;
         if key_type_of_name(&inner) != Some(inner.as_str()) {
-            return Err(ParseError::UnknownKeyType(inner));
+            return Err(ParseError::UnknownKeyType(escaped_prefix(inner.as_bytes())));
         }
         if inner != field {
             return Err(ParseError::TypeMismatch {
-                field: algorithm.to_owned(),
-                blob: inner,
+                field: escaped_prefix(algorithm.as_bytes()),
+                blob: escaped_prefix(inner.as_bytes()),
             });
         }
         check_structure(&inner, &blob)?;
@@ -69,7 +70,9 @@ impl HostKey {
     /// Build from the two key fields of a known_hosts or `.pub` line.
     pub fn from_openssh_line_fields(algorithm: &str, base64: &str) -> Result<Self, ParseError> {
         if key_type_of_name(algorithm).is_none() {
-            return Err(ParseError::UnknownKeyType(algorithm.to_owned()));
+            return Err(ParseError::UnknownKeyType(escaped_prefix(
+                algorithm.as_bytes(),
+            )));
         }
         let blob = Base64::decode_vec(base64).map_err(|_| ParseError::BadBase64)?;
         Self::new(algorithm, blob)

@@ -1,9 +1,12 @@
 //! warren-knownhosts: OpenSSH 9.2-compatible known_hosts handling, pure
-//! (no file or network I/O). The caller reads files, hands their text to
-//! [`KnownHostsFile::parse`], asks [`KnownHosts::check`] about a server's
-//! key, and writes back what [`format_entry`] / [`append_text`] or the
-//! `ssh-keygen`-style editors produce. [`RevokedKeys::parse`] reads a
-//! `RevokedHostKeys` file (a [`Krl`] or a list of keys) the same way.
+//! (no file or network I/O of its own). The caller opens files and hands
+//! a reader to [`KnownHostsFile::read`] (or bytes to
+//! [`KnownHostsFile::parse`]), asks [`KnownHosts::check`] about a
+//! server's key, and writes back what [`format_entry`] / [`append_text`]
+//! or the `ssh-keygen`-style editors produce. Files are bytes, read line
+//! by line: a line that is not UTF-8 is skipped or kept as it is, never
+//! the reason a file is dropped. [`RevokedKeys::parse`] reads a
+//! `RevokedHostKeys` file (a [`Krl`] or a list of keys).
 //!
 //! ```
 //! use warren_knownhosts::{HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict};
@@ -35,11 +38,11 @@ pub use edit::{
     Edited, Found, append_text, find_host, format_entry, format_hashed_entry, hash_all, remove_host,
 };
 pub use error::{BadLine, FormatError, Location, ParseError};
-pub use file::{Entry, KnownHostsFile};
-pub use hash::{SALT_LEN, hash_host};
+pub use file::{Entry, KnownHostsFile, MAX_BAD_LINES};
+pub use hash::{SALT_LEN, hash_host, hash_host_bytes};
 pub use key::{HostKey, key_type_of_name, plain_type_of};
 pub use krl::{CertEntry, CertSection, Extension, KRL_MAGIC, Krl, KrlError, Section};
-pub use line::{HostField, Marker};
+pub use line::{HostField, MAX_LINE, Marker};
 pub use pattern::{ListMatch, match_hostname};
 pub use revoked::{RevokedKeys, RevokedKeysError};
 

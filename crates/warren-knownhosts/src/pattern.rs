@@ -20,24 +20,26 @@ pub enum ListMatch {
 }
 
 /// Match `host` against a comma-separated pattern list, like OpenSSH's
-/// `match_hostname`.
-pub fn match_hostname(host: &str, list: &str) -> ListMatch {
+/// `match_hostname`. The list is bytes as read from the file: a byte that
+/// is not UTF-8 is compared like any other, as OpenSSH does.
+pub fn match_hostname(host: &str, list: impl AsRef<[u8]>) -> ListMatch {
+    let list = list.as_ref();
     let host = host.to_ascii_lowercase();
     let mut positive = false;
     // OpenSSH stops at the end of the string, so a trailing comma does not
     // add an empty sub-pattern (and an empty list matches nothing).
     let empty = list.is_empty();
-    let list = list.strip_suffix(',').unwrap_or(list);
-    let subs = list.split(',').filter(|_| !empty);
+    let list = list.strip_suffix(b",").unwrap_or(list);
+    let subs = list.split(|&b| b == b',').filter(|_| !empty);
     for sub in subs {
-        let (negated, sub) = match sub.strip_prefix('!') {
+        let (negated, sub) = match sub.strip_prefix(b"!") {
             Some(rest) => (true, rest),
             None => (false, sub),
         };
         if sub.len() >= MAX_SUBPATTERN {
             return ListMatch::None;
         }
-        if glob(host.as_bytes(), sub.to_ascii_lowercase().as_bytes()) {
+        if glob(host.as_bytes(), &sub.to_ascii_lowercase()) {
             if negated {
                 return ListMatch::Negative;
             }
@@ -52,8 +54,8 @@ pub fn match_hostname(host: &str, list: &str) -> ListMatch {
 }
 
 /// Whether `pattern` contains wildcard or negation characters.
-pub fn has_wildcard(hosts: &str) -> bool {
-    hosts.contains(['*', '?', '!'])
+pub fn has_wildcard(hosts: &[u8]) -> bool {
+    hosts.iter().any(|b| matches!(b, b'*' | b'?' | b'!'))
 }
 
 /// `*`/`?` glob over bytes, iterative with single-star backtracking
@@ -120,6 +122,16 @@ mod tests {
             ("ab", "*?*?*", Positive),
             ("a", "*?*?*", None),
         ];
+        let bytes: [(&str, &[u8], ListMatch); 4] = [
+            // A pattern that is not UTF-8 is still a list of byte patterns.
+            ("myhost", b"h\xe9st,myhost", Positive),
+            ("h\u{e9}st", b"h\xe9st", None),
+            ("h\u{e9}st", b"h\xc3*", Positive),
+            ("host", b"!h\xff,host", Positive),
+        ];
+        for (host, list, want) in bytes {
+            assert_eq!(match_hostname(host, list), want, "{host} vs {list:?}");
+        }
         for (host, list, want) in cases {
             assert_eq!(match_hostname(host, list), want, "{host} vs {list}");
         }

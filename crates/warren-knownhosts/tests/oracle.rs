@@ -17,9 +17,40 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 use warren_knownhosts::{
-    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, find_host, format_entry,
-    format_hashed_entry, hash_all, remove_host,
+    HostKey, HostNames, KnownHosts, KnownHostsFile, Verdict, format_entry, format_hashed_entry,
 };
+
+/// The editors write to a writer; these tests compare text.
+struct Out {
+    changed: Vec<usize>,
+    invalid: Vec<usize>,
+    text: String,
+}
+
+fn out(edited: std::io::Result<warren_knownhosts::Edited>, bytes: Vec<u8>) -> Out {
+    let edited = edited.unwrap();
+    Out {
+        changed: edited.changed,
+        invalid: edited.invalid,
+        text: String::from_utf8(bytes).unwrap(),
+    }
+}
+
+fn remove_host(text: &str, name: &str) -> Out {
+    let mut bytes = Vec::new();
+    let edited = warren_knownhosts::remove_host(text.as_bytes(), &mut bytes, name);
+    out(edited, bytes)
+}
+
+fn hash_all(text: &str, salt: impl FnMut() -> [u8; 20]) -> Out {
+    let mut bytes = Vec::new();
+    let edited = warren_knownhosts::hash_all(text.as_bytes(), &mut bytes, salt);
+    out(edited, bytes)
+}
+
+fn find_host(text: &str, name: &str) -> Vec<warren_knownhosts::Found> {
+    warren_knownhosts::find_host(text.as_bytes(), name).unwrap()
+}
 
 fn ssh_keygen(args: &[&str]) -> Output {
     match Command::new("ssh-keygen").args(args).output() {

@@ -126,6 +126,16 @@ pub fn escape_str(text: &str) -> Cow<'_, str> {
     escape(text.as_bytes())
 }
 
+/// `text` escaped line by line: newlines kept (a server's
+/// keyboard-interactive instructions span lines, and ssh shows them so),
+/// every other control character escaped.
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(escape_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +160,14 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(escape(input), *want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn lines_keep_their_newlines_only() {
+        assert_eq!(
+            escape_lines("Welcome\nType the code\x1b[2J\r\n"),
+            "Welcome\nType the code\\e[2J\\r\n"
+        );
     }
 
     #[test]

@@ -170,6 +170,47 @@ fn dynamic_forward_socks5_and_socks4a_with_curl() {
     assert_eq!(http.requests(), 4, "every curl went through the tunnel");
 }
 
+// A SOCKS client's host name went into the "SOCKS connect to ... failed"
+// warning as it was sent, so a newline in it forged a "warren: ..." line
+// on stderr.
+#[test]
+fn a_socks_host_name_cannot_forge_a_line_on_stderr() {
+    let sshd = Sshd::start();
+    let port = free_port();
+    let mut t = tunnel(&sshd, &["-D", &port.to_string()]);
+    let mut s = connect_when_up(&format!("127.0.0.1:{port}"));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut chosen = [0u8; 2];
+    s.read_exact(&mut chosen).unwrap();
+    assert_eq!(chosen, [5, 0]);
+    let name = b"nohost.invalid\nwarren: forged\x1b[2J";
+    let mut request = vec![5, 1, 0, 3, name.len() as u8];
+    request.extend_from_slice(name);
+    request.extend_from_slice(&80u16.to_be_bytes());
+    s.write_all(&request).unwrap();
+    // The server cannot resolve the name: the SOCKS reply is a failure.
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[0], 5);
+    assert_ne!(reply[1], 0, "connect must fail");
+    drop(s);
+    let mut stderr = t.0.stderr.take().unwrap();
+    let _ = t.0.kill();
+    let _ = t.0.wait();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(
+        err.lines().all(|l| !l.starts_with("warren: forged")),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b'), "{err}");
+    assert!(
+        err.contains("nohost.invalid\\nwarren: forged\\e[2J"),
+        "the name is shown escaped: {err}"
+    );
+}
+
 #[test]
 fn local_port_in_use_names_the_port_and_exit_on_forward_failure_exits() {
     let sshd = Sshd::start();

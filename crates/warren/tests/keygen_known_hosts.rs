@@ -136,3 +136,63 @@ fn hashed_file_is_found_by_ssh_keygen() {
         );
     }
 }
+
+// keygen read known_hosts with read_to_string: a file holding one byte
+// that is not UTF-8 could not be edited or searched at all. ssh-keygen
+// edits it and keeps every other byte; an unusable line (no key) makes
+// both refuse to rewrite the file.
+#[test]
+fn lines_that_are_not_utf8_are_kept_byte_for_byte_like_ssh_keygen() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let k1 = keygen(tmp.path(), "k1", "ed25519", "");
+    let pub_text = std::fs::read_to_string(k1.with_extension("pub")).expect("pub");
+    let key: Vec<&str> = pub_text.split_whitespace().take(2).collect();
+    let key = format!(" {}", key.join(" "));
+    let key = key.as_bytes();
+    let usable = [
+        b"# caf\xe9\n".as_slice(),
+        b"h\xe9st",
+        key,
+        b"\nexample.com",
+        key,
+        b" comm\xe9nt\nother",
+        key,
+        b"\n",
+    ]
+    .concat();
+    let unusable = [b"x\xe9\nexample.com".as_slice(), key, b"\n"].concat();
+    for (name, text) in [("usable", &usable), ("unusable", &unusable)] {
+        let ours = tmp.path().join(format!("ours-{name}"));
+        let theirs = tmp.path().join(format!("theirs-{name}"));
+        std::fs::write(&ours, text).expect("write");
+        std::fs::write(&theirs, text).expect("write");
+        let (o_path, t_path) = (ours.to_str().unwrap(), theirs.to_str().unwrap());
+        let warren = env!("CARGO_BIN_EXE_warren");
+        let of = run(warren, &["keygen"], &["-f", o_path, "-F", "example.com"]);
+        let tf = run("ssh-keygen", &[], &["-f", t_path, "-F", "example.com"]);
+        // The found lines, byte for byte (the "# Host" headers are worded
+        // differently).
+        let found = |b: &[u8]| -> Vec<Vec<u8>> {
+            b.split(|&c| c == b'\n')
+                .filter(|l| !l.starts_with(b"#"))
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        assert_eq!(found(&of.stdout), found(&tf.stdout), "-F on {name}");
+        assert_eq!(of.status.code(), tf.status.code(), "-F on {name}");
+        let o = run(warren, &["keygen"], &["-f", o_path, "-R", "example.com"]);
+        let t = run("ssh-keygen", &[], &["-f", t_path, "-R", "example.com"]);
+        assert_eq!(o.status.success(), t.status.success(), "-R on {name}");
+        let after = std::fs::read(&ours).expect("ours");
+        assert_eq!(
+            after,
+            std::fs::read(&theirs).expect("theirs"),
+            "-R on {name}"
+        );
+        if name == "unusable" {
+            assert_eq!(&after, text, "an invalid line leaves the file alone");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(":1: invalid line"), "{err}");
+        }
+    }
+}

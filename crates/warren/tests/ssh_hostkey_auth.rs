@@ -117,6 +117,51 @@ fn changed_host_key_is_refused_naming_file_line_and_fix() {
     assert_eq!(text(&out.stdout), "fixed\n");
 }
 
+// known_hosts was read with read_to_string: one byte that is not UTF-8
+// dropped the whole file, the changed key read as unknown, and accept-new
+// saved it and connected (exit 0) where ssh refuses with 255.
+#[test]
+fn a_line_that_is_not_utf8_does_not_hide_a_changed_key() {
+    let sshd = Sshd::start();
+    let other = keygen(sshd.dir(), "other_host", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let b64 = other_pub.split_whitespace().nth(1).expect("b64");
+    let known = sshd.dir().join("latin1_known_hosts");
+    let mut bytes = b"x\xe9\n".to_vec();
+    bytes.extend(format!("[127.0.0.1]:{} ssh-ed25519 {b64}\n", sshd.port()).as_bytes());
+    std::fs::write(&known, &bytes).expect("write");
+    let cfg = config_with(&sshd, "");
+    let kh = format!("UserKnownHostsFile={}", known.display());
+    let args = ["-v", "-o", &kh, "-o", "StrictHostKeyChecking=accept-new"];
+    let out = run(&cfg, &[&args[..], &["test", "true"]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{}:2", known.display())), "{err}");
+    // The bad line is named at -v, and the file is left as it was.
+    assert!(err.contains(&format!("{}:1:", known.display())), "{err}");
+    assert_eq!(std::fs::read(&known).expect("read"), bytes);
+    // ssh agrees.
+    let ssh = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args([
+            "-o",
+            &kh,
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "test",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh");
+    assert_eq!(ssh.status.code(), Some(255), "{}", text(&ssh.stderr));
+}
+
 #[test]
 fn revoked_host_key_is_refused() {
     let sshd = Sshd::start();

@@ -187,7 +187,11 @@ pub fn holder_of(port: u16) -> Option<String> {
         for fd in fds.flatten() {
             if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
                 let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-                return Some(format!("pid {pid} ({})", comm.trim()));
+                // A process names itself: escaped, it is shown to the user.
+                return Some(format!(
+                    "pid {pid} ({})",
+                    warren_wire::escape_str(comm.trim())
+                ));
             }
         }
     }

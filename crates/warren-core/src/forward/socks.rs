@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use warren_wire::{Escaped, escape_str};
 
 /// Longest SOCKS4 user id, and longest SOCKS4a host name, we accept (in bytes,
 /// not counting the terminating NUL). The protocol sets no limit; without one
@@ -98,8 +99,12 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Ip(addr) => addr.fmt(f),
-            Target::Domain(name, port) if name.contains(':') => write!(f, "[{name}]:{port}"),
-            Target::Domain(name, port) => write!(f, "{name}:{port}"),
+            // The name is the SOCKS client's: escaped, so it cannot forge
+            // log lines or act on the terminal.
+            Target::Domain(name, port) if name.contains(':') => {
+                write!(f, "[{}]:{port}", escape_str(name))
+            }
+            Target::Domain(name, port) => write!(f, "{}:{port}", escape_str(name)),
         }
     }
 }
@@ -178,8 +183,8 @@ pub enum SocksError {
     AddressType { atyp: u8 },
     #[error("{version} domain name is empty")]
     EmptyDomain { version: Version },
-    #[error("{version} domain name is not UTF-8: {lossy:?}")]
-    DomainNotUtf8 { version: Version, lossy: String },
+    #[error("{version} domain name is not UTF-8: \"{escaped}\"")]
+    DomainNotUtf8 { version: Version, escaped: String },
     #[error("SOCKS4 user id is longer than {MAX_NUL_FIELD} bytes (no NUL terminator found)")]
     UserIdTooLong,
     #[error("SOCKS4a host name is longer than {MAX_NUL_FIELD} bytes (no NUL terminator found)")]
@@ -474,7 +479,7 @@ fn domain(version: Version, name: &[u8]) -> Result<String, SocksError> {
     }
     String::from_utf8(name.to_vec()).map_err(|_| SocksError::DomainNotUtf8 {
         version,
-        lossy: String::from_utf8_lossy(name).into_owned(),
+        escaped: Escaped::truncated(name, 255).to_string(),
     })
 }
 
@@ -693,6 +698,23 @@ mod tests {
         Option<Vec<u8>>,
     );
 
+    // The client's name went into log lines as sent: a newline in it
+    // forged a "warren: ..." line.
+    #[test]
+    fn a_target_name_is_shown_escaped_and_sent_unchanged() {
+        let name = "evil\nwarren: forged\x1b[2J";
+        let t = Target::Domain(name.into(), 80);
+        assert_eq!(t.to_string(), "[evil\\nwarren: forged\\e[2J]:80");
+        assert_eq!(t.host(), name);
+        let v6 = Target::Domain("::1\r".into(), 1);
+        assert_eq!(v6.to_string(), "[::1\\r]:1");
+        let e = domain(Version::V5, b"caf\xe9\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SOCKS5 domain name is not UTF-8: \"caf\\xe9\\n\""
+        );
+    }
+
     #[test]
     fn decodes_valid_requests() {
         let v6_req = cat(&[V5_HELLO, &[5, 1, 0, 4], &LOCALHOST_V6, &[0x1f, 0x90]]);
@@ -772,7 +794,7 @@ mod tests {
             ("v5 empty domain", cat(&[V5_HELLO, &[5, 1, 0, 3, 0]]), vec![V5_OK],
                 "SOCKS5 domain name is empty", Some(v5_refusal(1))),
             ("v5 domain not utf-8", cat(&[V5_HELLO, &[5, 1, 0, 3, 2, 0xff, b'a', 0, 80]]), vec![V5_OK],
-                "SOCKS5 domain name is not UTF-8: \"\u{fffd}a\"", Some(v5_refusal(1))),
+                "SOCKS5 domain name is not UTF-8: \"\\xffa\"", Some(v5_refusal(1))),
             ("v4 bind", vec![4, 2, 0, 80, 1, 2, 3, 4], vec![],
                 "unsupported SOCKS4 command 0x02 (BIND); only CONNECT (0x01) is supported",
                 Some(refused_v4.to_vec())),
@@ -788,7 +810,7 @@ mod tests {
             ("v4a empty host", vec![4, 1, 0, 80, 0, 0, 0, 1, b'u', 0, 0], vec![],
                 "SOCKS4a domain name is empty", Some(refused_v4.to_vec())),
             ("v4a host not utf-8", vec![4, 1, 0, 80, 0, 0, 0, 1, 0, 0xc3, 0], vec![],
-                "SOCKS4a domain name is not UTF-8: \"\u{fffd}\"", Some(refused_v4.to_vec())),
+                "SOCKS4a domain name is not UTF-8: \"\\xc3\"", Some(refused_v4.to_vec())),
         ];
         for (name, input, replies, message, reply) in cases {
             let replies: Vec<Vec<u8>> = replies.iter().map(|r| r.to_vec()).collect();

@@ -674,17 +674,19 @@ async fn keyboard_interactive(
                     instructions,
                     prompts,
                 } => {
+                    // The server's words reach the terminal escaped.
                     for text in [&name, &instructions] {
                         if !text.is_empty() {
-                            prompter.inform(text);
+                            prompter.inform(&warren_wire::text::escape_lines(text));
                         }
                     }
                     let mut answers = Vec::with_capacity(prompts.len());
                     for p in &prompts {
+                        let shown = warren_wire::escape_str(&p.prompt);
                         let answer = if p.echo {
-                            prompter.ask(&p.prompt)
+                            prompter.ask(&shown)
                         } else {
-                            prompter.secret(&p.prompt).map(|s| s.expose().to_owned())
+                            prompter.secret(&shown).map(|s| s.expose().to_owned())
                         };
                         let Some(answer) = answer else {
                             return Ok(false);

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use russh::keys::PublicKeyOrCertificate;
+use warren_wire::escape_str;
 
 use super::error::SessionError;
 use super::hostkey::HostKeyVerifier;
@@ -170,12 +171,14 @@ impl russh::client::Handler for ClientHandler {
     ) -> Result<(), SessionError> {
         match self.remote.lookup_tcp(connected_address, connected_port) {
             Some(target) => {
-                let origin = format!("{originator_address}:{originator_port}");
+                // The addresses are the server's words: escaped for logs.
+                let origin = format!("{}:{originator_port}", escape_str(originator_address));
                 tokio::spawn(serve_channel(channel, reply, target, origin));
             }
             None => {
                 tracing::warn!(
-                    "the server forwarded a connection for {connected_address}:{connected_port}, which we did not ask for; refused"
+                    "the server forwarded a connection for {}:{connected_port}, which we did not ask for; refused",
+                    escape_str(connected_address)
                 );
                 reply
                     .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
@@ -198,10 +201,14 @@ impl russh::client::Handler for ClientHandler {
                     channel,
                     reply,
                     target,
-                    socket_path.to_owned(),
+                    escape_str(socket_path).into_owned(),
                 ));
             }
             None => {
+                tracing::warn!(
+                    "the server forwarded a connection for {}, which we did not ask for; refused",
+                    escape_str(socket_path)
+                );
                 reply
                     .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
                     .await

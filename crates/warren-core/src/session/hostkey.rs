@@ -6,7 +6,7 @@
 //! StrictHostKeyChecking says; the error names the file:line of the old
 //! entry and the command that removes it.
 
-use std::io::Write as _;
+use std::io::{BufReader, Write as _};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use tracing::{debug, info, warn};
 use warren_knownhosts::{HostKey, HostNames, IpStatus, KnownHosts, KnownHostsFile, Verdict};
+use warren_wire::escape_str;
 
 use super::error::{ChangedKey, HostKeyError};
 use super::options::{ConnectOptions, HostKeyOptions, StrictHostKeyChecking};
@@ -62,7 +63,11 @@ impl HostKeyVerifier {
             .user_known_hosts
             .iter()
             .chain(&self.opts.global_known_hosts);
-        KnownHosts::new(files.filter_map(|p| read_known_hosts(p)).collect())
+        KnownHosts::new(
+            files
+                .filter_map(|p| read_known_hosts(p, &self.names))
+                .collect(),
+        )
     }
 
     /// Orders HostKeyAlgorithms as OpenSSH does: algorithms whose key is
@@ -307,7 +312,12 @@ impl HostKeyVerifier {
         let principals = cert.valid_principals();
         let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);
         if !principals.is_empty() && !principals.iter().any(|p| p == wanted) {
-            return Some(format!("principals {principals:?} do not include {wanted}"));
+            // The principals are the server's text: escaped for the log.
+            let principals: Vec<_> = principals.iter().map(|p| escape_str(p)).collect();
+            return Some(format!(
+                "principals [{}] do not include {wanted}",
+                principals.join(", ")
+            ));
         }
         // OpenSSH's sshkey_cert_check_host: no critical option is defined
         // for host certificates, so any one makes the certificate invalid.
@@ -322,9 +332,23 @@ impl HostKeyVerifier {
     }
 }
 
-fn read_known_hosts(path: &Path) -> Option<KnownHostsFile> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(KnownHostsFile::parse(&path.display().to_string(), &text)),
+/// One known_hosts file, read as bytes line by line (as OpenSSH does), so
+/// memory holds the lines naming this host, not the file; a bad line is
+/// skipped and named at -v, never the reason the whole file is ignored.
+fn read_known_hosts(path: &Path, names: &HostNames) -> Option<KnownHostsFile> {
+    let label = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .and_then(|f| KnownHostsFile::read(&label, BufReader::new(f), |e| names.wants(e)));
+    match file {
+        Ok(file) => {
+            for bad in file.bad_lines() {
+                info!("{bad}; line skipped");
+            }
+            if file.more_bad_lines() > 0 {
+                info!("{label}: {} more bad lines skipped", file.more_bad_lines());
+            }
+            Some(file)
+        }
         Err(e) => {
             debug!(path = %path.display(), error = %e, "known_hosts not read");
             None
@@ -371,6 +395,16 @@ fn key_bits(key: &PublicKey) -> u32 {
     }
 }
 
+/// The last byte of a file (without reading the rest of it).
+fn last_byte(path: &Path) -> Option<u8> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::End(-1)).ok()?;
+    let mut byte = [0u8];
+    f.read_exact(&mut byte).ok()?;
+    Some(byte[0])
+}
+
 /// Appends an entry so it never fuses with an unterminated last line;
 /// creates the directory (0700) and file (0600) if needed.
 fn append_entry(path: &Path, entry: &str) -> std::io::Result<()> {
@@ -384,8 +418,7 @@ fn append_entry(path: &Path, entry: &str) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let last = std::fs::read(path).ok().and_then(|b| b.last().copied());
-    let text = warren_knownhosts::append_text(last, entry);
+    let text = warren_knownhosts::append_text(last_byte(path), entry);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

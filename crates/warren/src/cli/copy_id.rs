@@ -16,6 +16,7 @@ use warren_core::exec::{self, Exit};
 use warren_core::keys;
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
 use warren_core::session::{self, Hop};
+use warren_wire::Escaped;
 
 use super::settings::Settings;
 use super::ssh_args::SshArgs;
@@ -182,7 +183,7 @@ async fn install(
         bail!(
             "the remote could not update ~/.ssh/authorized_keys (exit {:?}): {}",
             out.exit,
-            String::from_utf8_lossy(&out.stderr).trim()
+            Escaped::truncated(out.stderr.trim_ascii(), 2000)
         );
     }
     if said.contains("WARREN-EXISTS") {
@@ -200,7 +201,7 @@ async fn install(
     if !said.contains("WARREN-ADDED") {
         bail!(
             "the remote did not confirm the key was added: {}",
-            said.trim()
+            Escaped::truncated(out.stdout.trim_ascii(), 2000)
         );
     }
     println!("\nNumber of key(s) added: 1\n");

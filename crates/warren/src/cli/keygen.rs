@@ -7,7 +7,7 @@
 //! edits keep the original as `FILE.old`, as ssh-keygen does. An existing
 //! key is overwritten only after a "y" on the terminal.
 
-use std::io::Write as _;
+use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -16,6 +16,7 @@ use warren_core::keys::{self, FingerprintHash, KeyType};
 use warren_core::prompt::{Prompter, TtyPrompter};
 use warren_core::secret::Secret;
 use warren_knownhosts::{Edited, Marker};
+use warren_wire::escape_str;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -282,10 +283,10 @@ fn show_fingerprint(a: &KeygenArgs) -> anyhow::Result<u8> {
     }
     for k in found {
         let data = k.key_data();
-        println!(
-            "{}",
-            keys::fingerprint_line(data, k.comment().as_str_lossy(), hash)
-        );
+        // The comment is the file's text: escaped, so a comment cannot
+        // forge lines or act on the terminal.
+        let comment = escape_str(k.comment().as_str_lossy());
+        println!("{}", keys::fingerprint_line(data, &comment, hash));
         if a.verbose > 0 {
             println!("{}", keys::randomart(data, hash));
         }
@@ -329,27 +330,34 @@ fn home() -> anyhow::Result<PathBuf> {
         .context("HOME is not set; pass the file with -f")
 }
 
-fn read(file: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))
+/// The known_hosts file, opened for reading line by line.
+fn open(file: &Path) -> anyhow::Result<BufReader<std::fs::File>> {
+    let f = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
+    Ok(BufReader::new(f))
 }
 
 fn find(file: &Path, host: &str) -> anyhow::Result<u8> {
-    let found = warren_knownhosts::find_host(&read(file)?, host);
+    let found = warren_knownhosts::find_host(open(file)?, host)
+        .with_context(|| format!("read {}", file.display()))?;
+    let mut stdout = std::io::stdout().lock();
     for f in &found {
         let kind = match f.marker {
             Marker::CertAuthority => " (CA key)",
             Marker::Revoked => " (REVOKED)",
             Marker::None => "",
         };
-        println!("# Host {host} found: line {}{kind}", f.line);
-        println!("{}", f.text);
+        // The line goes out as it is in the file, as ssh-keygen prints it:
+        // stdout is data.
+        writeln!(stdout, "# Host {host} found: line {}{kind}", f.line)?;
+        stdout.write_all(&f.text)?;
+        stdout.write_all(b"\n")?;
     }
     Ok(if found.is_empty() { 1 } else { 0 })
 }
 
 fn remove(file: &Path, host: &str, quiet: bool) -> anyhow::Result<u8> {
-    let edited = warren_knownhosts::remove_host(&read(file)?, host);
-    refuse_invalid(file, &edited)?;
+    let input = open(file)?;
+    let edited = rewrite(file, |out| warren_knownhosts::remove_host(input, out, host))?;
     if edited.changed.is_empty() {
         if !quiet {
             eprintln!("Host {host} not found in {}", file.display());
@@ -359,7 +367,6 @@ fn remove(file: &Path, host: &str, quiet: bool) -> anyhow::Result<u8> {
     for line in &edited.changed {
         println!("# Host {host} found: line {line}");
     }
-    replace(file, &edited.text)?;
     if !quiet {
         println!(
             "{} updated.\nOriginal contents retained as {}.old",
@@ -371,12 +378,13 @@ fn remove(file: &Path, host: &str, quiet: bool) -> anyhow::Result<u8> {
 }
 
 fn hash(file: &Path, quiet: bool) -> anyhow::Result<u8> {
-    let edited = warren_knownhosts::hash_all(&read(file)?, rand::random::<[u8; 20]>);
-    refuse_invalid(file, &edited)?;
+    let input = open(file)?;
+    let edited = rewrite(file, |out| {
+        warren_knownhosts::hash_all(input, out, rand::random::<[u8; 20]>)
+    })?;
     if edited.changed.is_empty() {
         return Ok(0);
     }
-    replace(file, &edited.text)?;
     if !quiet {
         eprintln!(
             "{} updated.\nOriginal contents retained as {}.old",
@@ -401,9 +409,15 @@ fn refuse_invalid(file: &Path, edited: &Edited) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps the original as FILE.old and renames the new text into place, so
-/// a crash never leaves a half-written known_hosts.
-fn replace(file: &Path, text: &str) -> anyhow::Result<()> {
+/// Streams the edit into a temp file beside `file` (so memory does not
+/// grow with the file); if it changed lines and found no invalid one,
+/// keeps the original as FILE.old and renames the new file into place, so
+/// a crash never leaves a half-written known_hosts. Otherwise the temp
+/// file is removed and `file` is left as it was.
+fn rewrite(
+    file: &Path,
+    edit: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<Edited>,
+) -> anyhow::Result<Edited> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = file
         .parent()
@@ -415,18 +429,34 @@ fn replace(file: &Path, text: &str) -> anyhow::Result<()> {
         .to_owned();
     tmp_name.push(format!(".warren-{}", std::process::id()));
     let tmp = dir.join(tmp_name);
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("write {}", tmp.display()))?;
+    let mut out = BufWriter::new(f);
+    let edited = edit(&mut out)
+        .and_then(|edited| {
+            let f = out.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            Ok(edited)
+        })
+        .with_context(|| format!("rewrite {} into {}", file.display(), tmp.display()));
+    let keep = match &edited {
+        Ok(e) => e.invalid.is_empty() && !e.changed.is_empty(),
+        Err(_) => false,
+    };
+    if !keep {
+        // Best effort: the edit is abandoned either way.
+        let _ = std::fs::remove_file(&tmp);
+        let edited = edited?;
+        refuse_invalid(file, &edited)?;
+        return Ok(edited);
+    }
     let mut old = file.as_os_str().to_owned();
     old.push(".old");
     std::fs::copy(file, &old).with_context(|| format!("back up {}", file.display()))?;
     std::fs::rename(&tmp, file).with_context(|| format!("replace {}", file.display()))?;
-    Ok(())
+    edited
 }
