@@ -423,7 +423,7 @@ impl russh::server::Handler for Connection {
                 Ok(())
             } else {
                 Err(format!(
-                    "variable \"{}\" is not accepted (see --accept-env)",
+                    "variable {} is not accepted (see --accept-env)",
                     esc(name)
                 ))
             }

@@ -366,17 +366,18 @@ fn client_supplied_names_cannot_forge_log_lines() {
             .await;
         assert!(opened.is_err(), "forwarding is off");
     });
-    for escaped in [
-        r"a\nwarren serve: forged-user",
-        r"X\nwarren serve: forged-env",
-        r"h\nwarren serve: forged-host",
-    ] {
-        assert!(serve.wait_log(escaped), "{escaped}\n{}", serve.log());
-    }
+    assert!(serve.wait_log("forged-host"), "{}", serve.log());
     let log = serve.log();
     let forged: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with("warren serve: forged"))
         .collect();
     assert!(forged.is_empty(), "forged lines {forged:?}\n{log}");
+    for escaped in [
+        r"a\nwarren serve: forged-user",
+        r"X\nwarren serve: forged-env",
+        r"h\nwarren serve: forged-host",
+    ] {
+        assert!(log.contains(escaped), "{escaped}\n{log}");
+    }
 }
