@@ -58,7 +58,20 @@ impl KeysCache {
     /// logged only when `bytes` differ from the last ones.
     fn entries(&mut self, source: &str, bytes: Vec<u8>) -> Arc<Vec<Entry>> {
         if self.bytes.as_ref() != Some(&bytes) {
-            let (entries, errors) = authorized_keys::parse(&bytes);
+            let mut text = bytes.as_slice();
+            if let Some(head) = text.get(..AUTHORIZED_KEYS_MAX as usize)
+                && head.len() < text.len()
+            {
+                // Whole lines only.
+                let end = head.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+                warn!(
+                    "{}: larger than {} MiB: only its first {end} bytes are read",
+                    esc(source),
+                    AUTHORIZED_KEYS_MAX >> 20
+                );
+                text = &head[..end];
+            }
+            let (entries, errors) = authorized_keys::parse(text);
             for e in errors {
                 warn!(
                     "{}:{}: {}: \"{}\"; line skipped",
@@ -75,19 +88,14 @@ impl KeysCache {
     }
 }
 
-/// Reads at most [`AUTHORIZED_KEYS_MAX`] bytes of `path`.
-fn read_bounded(path: &Path) -> std::io::Result<(Vec<u8>, bool)> {
+/// Reads at most one byte more than [`AUTHORIZED_KEYS_MAX`] of `path`
+/// (the cache cuts and reports a larger file).
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(AUTHORIZED_KEYS_MAX + 1)
         .read_to_end(&mut bytes)?;
-    let cut = bytes.len() as u64 > AUTHORIZED_KEYS_MAX;
-    if cut {
-        // Keep whole lines only.
-        let end = bytes.iter().rposition(|&b| b == b'\n').unwrap_or(0);
-        bytes.truncate(end);
-    }
-    Ok((bytes, cut))
+    Ok(bytes)
 }
 
 /// What a connection tried, for PerSourcePenalties once it ends.
@@ -150,17 +158,7 @@ impl Connection {
         let (source, bytes) = match &self.shared.config.authorized_keys {
             AuthorizedKeys::Text(t) => ("authorized_keys".to_owned(), t.as_bytes().to_vec()),
             AuthorizedKeys::File(path) => match read_bounded(path) {
-                Ok((bytes, cut)) => {
-                    if cut {
-                        warn!(
-                            "{}: larger than {} MiB: only its first {} bytes are read",
-                            path.display(),
-                            AUTHORIZED_KEYS_MAX >> 20,
-                            bytes.len()
-                        );
-                    }
-                    (path.display().to_string(), bytes)
-                }
+                Ok(bytes) => (path.display().to_string(), bytes),
                 Err(e) => {
                     warn!(path = %path.display(), error = %e, "cannot read authorized_keys: no key can log in");
                     return Arc::default();
@@ -641,5 +639,32 @@ impl russh::server::Handler for Connection {
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
         Ok(self.listeners.cancel_unix(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINx5wj9wm10NkrCYOmDhDHRsUFoPaDuCfohFXKHSJx7p";
+
+    #[test]
+    fn keys_cache_parses_once_per_change_and_bounds_the_file() {
+        let mut cache = KeysCache::default();
+        let first = cache.entries("ak", format!("{KEY}\n").into_bytes());
+        let again = cache.entries("ak", format!("{KEY}\n").into_bytes());
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "same contents: not parsed again"
+        );
+        let changed = cache.entries("ak", format!("# new\n{KEY}\n").into_bytes());
+        assert_eq!(changed[0].line, 2);
+        // A file past the cap: its head is used, the rest ignored.
+        let mut huge = format!("{KEY}\n").into_bytes();
+        huge.resize(AUTHORIZED_KEYS_MAX as usize + 100, b'#');
+        huge.extend_from_slice(format!("\n{KEY}\n").as_bytes());
+        let got = cache.entries("ak", huge);
+        assert_eq!(got.iter().map(|e| e.line).collect::<Vec<_>>(), [1]);
     }
 }
