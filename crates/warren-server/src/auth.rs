@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn options_become_permissions() {
         let key = PublicKey::from_openssh(KEY).unwrap();
-        let (entries, _) = parse(&format!("restrict,command=\"id\" {KEY}"));
+        let (entries, _) = parse(format!("restrict,command=\"id\" {KEY}"));
         let p = authorize_key(&entries, &key, lo(), 0).unwrap();
         assert!(!p.pty && !p.port_forwarding && !p.agent_forwarding);
         assert_eq!(p.command.as_deref(), Some("id"));

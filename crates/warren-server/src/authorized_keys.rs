@@ -3,14 +3,17 @@
 //! comma-separated options (`restrict`, `no-pty`, `permitopen="h:p"`,
 //! `from="pattern-list"`, `command="..."`, `cert-authority`, ...).
 //!
-//! Design choice: parsing is pure (text in, entries out) and lenient per
-//! line as sshd is: a line that cannot be parsed is reported with its line
-//! number and skipped, never failing the whole file, so one typo does not
-//! lock every key out. The file is read again at every login, like sshd.
+//! Design choice: parsing is pure (bytes in, entries out) and lenient per
+//! line as sshd is: a line that cannot be parsed (not UTF-8 included) is
+//! reported with its line number and skipped, never failing the whole
+//! file, so one bad line does not lock every key out. As in sshd, the
+//! comment after a key may hold any bytes. The file is read again at every
+//! login, like sshd.
 
 use std::net::IpAddr;
 
 use russh::keys::{HashAlg, PublicKey};
+use warren_wire::Escaped;
 
 /// One usable line of an authorized_keys file.
 #[derive(Debug, Clone)]
@@ -27,11 +30,20 @@ pub struct Entry {
 pub struct LineError {
     pub line: usize,
     pub reason: String,
+    /// The line as it is in the file.
+    pub text: Vec<u8>,
 }
 
+/// `line N: REASON: "TEXT"`, escaped, the line cut to 200 bytes.
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
+        write!(
+            f,
+            "line {}: {}: \"{}\"",
+            self.line,
+            Escaped::new(self.reason.as_bytes()),
+            Escaped::truncated(&self.text, 200)
+        )
     }
 }
 
@@ -120,15 +132,15 @@ pub fn is_default_listen_host(host: &str) -> bool {
 }
 
 /// Parses a whole file; lines that fail are returned beside the entries.
-pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
+pub fn parse(bytes: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<LineError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+    for (i, raw) in bytes.as_ref().split(|&b| b == b'\n').enumerate() {
+        let line = raw.trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
-        match parse_line(line) {
+        match parse_bytes(line) {
             Ok((key, options)) => entries.push(Entry {
                 key,
                 options,
@@ -137,10 +149,29 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
             Err(reason) => errors.push(LineError {
                 line: i + 1,
                 reason,
+                text: raw.strip_suffix(b"\r").unwrap_or(raw).to_vec(),
             }),
         }
     }
     (entries, errors)
+}
+
+/// One line as bytes. A line that is not UTF-8 is usable only when the
+/// bad bytes are in the comment: what comes before them, up to the last
+/// blank, must hold the whole key (and its options).
+fn parse_bytes(line: &[u8]) -> Result<(PublicKey, KeyOptions), String> {
+    let e = match std::str::from_utf8(line) {
+        Ok(text) => return parse_line(text),
+        Err(e) => e,
+    };
+    let not_utf8 = || format!("not UTF-8 (byte {} of the line)", e.valid_up_to() + 1);
+    let valid = &line[..e.valid_up_to()];
+    let cut = valid
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .ok_or_else(not_utf8)?;
+    let text = std::str::from_utf8(&valid[..cut]).map_err(|_| not_utf8())?;
+    parse_line(text.trim_end()).map_err(|_| not_utf8())
 }
 
 /// One non-empty, non-comment line.
@@ -456,6 +487,46 @@ mod tests {
             [2, 3, 4, 5]
         );
         assert!(errors[0].reason.contains("bogus-option"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8() {
+        // A non-UTF-8 line used to fail the whole file (read_to_string).
+        let mut text = b"\xff\xfe garbage \x1b[2J\n".to_vec();
+        text.extend_from_slice(format!("{ED}\n").as_bytes());
+        // sshd ignores the comment, whatever its bytes.
+        let key_then_latin1 =
+            [format!("restrict {ED} caf").into_bytes(), vec![0xe9, b'\n']].concat();
+        text.extend_from_slice(&key_then_latin1);
+        // Bad bytes inside the options or the key are not a comment.
+        let in_options = [
+            b"command=\"ls \xff\" ".to_vec(),
+            ED.as_bytes().to_vec(),
+            b"\n".to_vec(),
+        ]
+        .concat();
+        text.extend_from_slice(&in_options);
+        let in_blob = [
+            ED.split(' ')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into_bytes(),
+            b"\xff\n".to_vec(),
+        ]
+        .concat();
+        text.extend_from_slice(&in_blob);
+        let (entries, errors) = parse(&text);
+        assert_eq!(entries.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3]);
+        assert!(!entries[1].options.pty, "restrict applied");
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 4, 5]);
+        let shown = errors[0].to_string();
+        assert!(shown.starts_with("line 1: not UTF-8"), "{shown}");
+        assert!(shown.contains(r"\xff\xfe garbage \e[2J"), "{shown}");
+        let long = [vec![0xffu8], vec![b'x'; 5000]].concat();
+        let (_, errors) = parse(&long);
+        let shown = errors[0].to_string();
+        assert!(shown.len() < 300 && shown.contains("more bytes"), "{shown}");
     }
 
     #[test]

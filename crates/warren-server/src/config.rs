@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use russh::keys::PrivateKey;
 
+use crate::penalties::{NetBlockSize, PenaltyConfig};
+use crate::startups::MaxStartups;
+
 /// Where the authorized keys come from.
 #[derive(Debug, Clone)]
 pub enum AuthorizedKeys {
@@ -86,8 +89,16 @@ pub struct ServerConfig {
     pub max_auth_tries: u32,
     /// Time a connection has to authenticate.
     pub login_grace_time: Duration,
-    /// Connections that have not authenticated yet, at most.
-    pub max_startups: usize,
+    /// Connections that have not authenticated yet: random early drop
+    /// from `start`, all dropped at `full` (sshd's MaxStartups).
+    pub max_startups: MaxStartups,
+    /// Penalties that refuse new connections from a source that keeps
+    /// ending its connections badly (sshd's PerSourcePenalties).
+    pub per_source_penalties: PenaltyConfig,
+    /// Addresses, patterns and CIDR blocks never penalised.
+    pub per_source_penalty_exempt_list: Option<String>,
+    /// Leading address bits that make one source for penalties.
+    pub per_source_net_block_size: NetBlockSize,
     /// Session channels per connection, at most.
     pub max_sessions: usize,
     /// Drop a connection when nothing was received for this long.
@@ -120,7 +131,10 @@ impl ServerConfig {
             sftp: true,
             max_auth_tries: 6,
             login_grace_time: Duration::from_secs(120),
-            max_startups: 10,
+            max_startups: MaxStartups::default(),
+            per_source_penalties: PenaltyConfig::default(),
+            per_source_penalty_exempt_list: None,
+            per_source_net_block_size: NetBlockSize::default(),
             max_sessions: 10,
             idle_timeout: None,
             shutdown_grace: Duration::from_secs(10),

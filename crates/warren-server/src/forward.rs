@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use warren_core::forward::SERVER_QUEUE_LIMIT;
 use warren_core::forward::pump::{Counters, pump};
+use warren_wire::Escaped;
 
 use crate::auth::Permissions;
 use crate::authorized_keys::is_default_listen_host;
@@ -158,6 +159,7 @@ pub fn direct_tcpip(
     token: CancellationToken,
 ) {
     tokio::spawn(async move {
+        let target = format!("{}:{port}", Escaped::truncated(host.as_bytes(), 200));
         let connect =
             tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)));
         let stream = tokio::select! {
@@ -168,15 +170,15 @@ pub fn direct_tcpip(
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 reply.accept().await;
-                debug!(target = %format!("{host}:{port}"), "direct-tcpip connected");
+                debug!(%target, "direct-tcpip connected");
                 run_pump(stream, channel, token).await;
             }
             Ok(Err(e)) => {
-                info!(target = %format!("{host}:{port}"), error = %e, "direct-tcpip: connect failed");
+                info!(%target, error = %e, "direct-tcpip: connect failed");
                 reply.reject(ChannelOpenFailure::ConnectFailed).await;
             }
             Err(_) => {
-                info!(target = %format!("{host}:{port}"), "direct-tcpip: connect timed out");
+                info!(%target, "direct-tcpip: connect timed out");
                 reply.reject(ChannelOpenFailure::ConnectFailed).await;
             }
         }
@@ -197,7 +199,7 @@ pub fn direct_streamlocal(
                 run_pump(stream, channel, token).await;
             }
             Err(e) => {
-                info!(path, error = %e, "direct-streamlocal: connect failed");
+                info!(path = %Escaped::truncated(path.as_bytes(), 200), error = %e, "direct-streamlocal: connect failed");
                 reply.reject(ChannelOpenFailure::ConnectFailed).await;
             }
         }

@@ -6,11 +6,17 @@
 //! Design choice: the authorized_keys file is read again at every
 //! authentication attempt, as sshd does, so keys added or removed take
 //! effect without a restart; what the accepted line allows is frozen into
-//! [`Permissions`] for the rest of the connection.
+//! [`Permissions`] for the rest of the connection. The last contents read
+//! are kept with their entries, so a bad line is reported once per change
+//! of the file, not at every login. Everything a client or the file
+//! supplies is escaped before it reaches the log.
 
 use std::collections::HashMap;
+use std::io::Read as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use russh::keys::{Certificate, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -18,14 +24,99 @@ use russh::{Channel, ChannelId, ChannelOpenFailure, Sig};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+use warren_wire::Escaped;
 
 use crate::auth::{self, Permissions};
 use crate::authorized_keys::{self, Entry};
 use crate::config::AuthorizedKeys;
 use crate::forward::{self, Listeners, Policy};
+use crate::penalties::Event;
 use crate::process::PtySpec;
 use crate::server::{Shared, lock};
 use crate::session::{Context, SessionChannel, Start};
+
+/// Largest authorized_keys read; the rest of a larger file is ignored.
+const AUTHORIZED_KEYS_MAX: u64 = 4 * 1024 * 1024;
+
+/// Longest piece of client- or file-supplied text put in one log line.
+const LOG_TEXT_MAX: usize = 200;
+
+/// Client- or file-supplied text, escaped and cut for the log.
+fn esc(text: &str) -> Escaped<'_> {
+    Escaped::truncated(text.as_bytes(), LOG_TEXT_MAX)
+}
+
+/// The authorized_keys contents last read, and their entries.
+#[derive(Debug, Default)]
+pub struct KeysCache {
+    bytes: Option<Vec<u8>>,
+    entries: Arc<Vec<Entry>>,
+}
+
+impl KeysCache {
+    /// The entries of `bytes` (from `source`), parsed and their bad lines
+    /// logged only when `bytes` differ from the last ones.
+    fn entries(&mut self, source: &str, bytes: Vec<u8>) -> Arc<Vec<Entry>> {
+        if self.bytes.as_ref() != Some(&bytes) {
+            let mut text = bytes.as_slice();
+            if let Some(head) = text.get(..AUTHORIZED_KEYS_MAX as usize)
+                && head.len() < text.len()
+            {
+                // Whole lines only.
+                let end = head.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+                warn!(
+                    "{}: larger than {} MiB: only its first {end} bytes are read",
+                    esc(source),
+                    AUTHORIZED_KEYS_MAX >> 20
+                );
+                text = &head[..end];
+            }
+            let (entries, errors) = authorized_keys::parse(text);
+            for e in errors {
+                warn!(
+                    "{}:{}: {}: \"{}\"; line skipped",
+                    esc(source),
+                    e.line,
+                    esc(&e.reason),
+                    Escaped::truncated(&e.text, LOG_TEXT_MAX)
+                );
+            }
+            self.entries = Arc::new(entries);
+            self.bytes = Some(bytes);
+        }
+        self.entries.clone()
+    }
+}
+
+/// Reads at most one byte more than [`AUTHORIZED_KEYS_MAX`] of `path`
+/// (the cache cuts and reports a larger file).
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(AUTHORIZED_KEYS_MAX + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// What a connection tried, for PerSourcePenalties once it ends.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    failures: AtomicU32,
+    invalid_user: AtomicBool,
+}
+
+impl Attempts {
+    /// The penalty of a connection that ended without logging in.
+    pub fn event(&self) -> Event {
+        if self.invalid_user.load(Ordering::Relaxed) {
+            Event::InvalidUser
+        } else if self.failures.load(Ordering::Relaxed) > 0 {
+            Event::AuthFail
+        } else {
+            Event::NoAuth
+        }
+    }
+}
 
 /// One client connection.
 pub struct Connection {
@@ -33,6 +124,7 @@ pub struct Connection {
     peer: SocketAddr,
     token: CancellationToken,
     authed_tx: Option<oneshot::Sender<()>>,
+    attempts: Arc<Attempts>,
     failures: u32,
     perms: Option<Arc<Permissions>>,
     sessions: HashMap<ChannelId, SessionChannel>,
@@ -45,12 +137,14 @@ impl Connection {
         peer: SocketAddr,
         token: CancellationToken,
         authed_tx: oneshot::Sender<()>,
+        attempts: Arc<Attempts>,
     ) -> Connection {
         Connection {
             shared,
             peer,
             token,
             authed_tx: Some(authed_tx),
+            attempts,
             failures: 0,
             perms: None,
             sessions: HashMap::new(),
@@ -58,23 +152,20 @@ impl Connection {
         }
     }
 
-    /// The authorized_keys lines, read now; bad lines are logged.
-    fn entries(&self) -> Vec<Entry> {
-        let text = match &self.shared.config.authorized_keys {
-            AuthorizedKeys::Text(t) => t.clone(),
-            AuthorizedKeys::File(path) => match std::fs::read_to_string(path) {
-                Ok(t) => t,
+    /// The authorized_keys lines, read now (bounded); bad lines are
+    /// logged once per change of the file.
+    fn entries(&self) -> Arc<Vec<Entry>> {
+        let (source, bytes) = match &self.shared.config.authorized_keys {
+            AuthorizedKeys::Text(t) => ("authorized_keys".to_owned(), t.as_bytes().to_vec()),
+            AuthorizedKeys::File(path) => match read_bounded(path) {
+                Ok(bytes) => (path.display().to_string(), bytes),
                 Err(e) => {
                     warn!(path = %path.display(), error = %e, "cannot read authorized_keys: no key can log in");
-                    return Vec::new();
+                    return Arc::default();
                 }
             },
         };
-        let (entries, errors) = authorized_keys::parse(&text);
-        for e in errors {
-            warn!("authorized_keys {e}; line skipped");
-        }
-        entries
+        lock(&self.shared.keys).entries(&source, bytes)
     }
 
     fn user_ok(&self, user: &str) -> Result<(), String> {
@@ -82,32 +173,31 @@ impl Connection {
         if user == login {
             Ok(())
         } else {
+            self.attempts.invalid_user.store(true, Ordering::Relaxed);
             Err(format!(
-                "user {user:?} cannot log in here: this server runs as {login:?}"
+                "user \"{}\" cannot log in here: this server runs as \"{}\"",
+                esc(user),
+                esc(login)
             ))
         }
     }
 
-    /// Logs a refusal, counts it, and holds the reply back for a source
-    /// that keeps failing.
+    /// Logs a refusal and counts it (the connection's source is
+    /// penalised once the connection ends without a login).
     async fn refuse(&mut self, user: &str, reason: &str) -> Auth {
         self.failures += 1;
-        info!(user, peer = %self.peer, "refused publickey: {reason}");
+        self.attempts.failures.fetch_add(1, Ordering::Relaxed);
+        let user = esc(user);
+        info!(%user, peer = %self.peer, "refused publickey: {}", esc(reason));
         let max = self.shared.config.max_auth_tries;
         if self.failures == max {
-            warn!(user, peer = %self.peer, max, "too many authentication failures; disconnecting");
-        }
-        let delay = lock(&self.shared.penalties)
-            .record_failure(self.peer.ip(), tokio::time::Instant::now());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            warn!(%user, peer = %self.peer, max, "too many authentication failures; disconnecting");
         }
         Auth::reject()
     }
 
     async fn accept(&mut self, user: &str, perms: Permissions) -> Auth {
-        info!(user, peer = %self.peer, "accepted publickey: {}", perms.described);
-        lock(&self.shared.penalties).clear(self.peer.ip());
+        info!(user = %esc(user), peer = %self.peer, "accepted publickey: {}", esc(&perms.described));
         self.perms = Some(Arc::new(perms));
         Auth::Accept
     }
@@ -173,7 +263,7 @@ impl Connection {
         match result {
             Ok(()) => session.channel_success(id),
             Err(reason) => {
-                info!(peer = %self.peer, "refused {what}: {reason}");
+                info!(peer = %self.peer, "refused {what}: {}", esc(&reason));
                 session.channel_failure(id)
             }
         }
@@ -189,8 +279,8 @@ impl Connection {
         let handle = session.handle();
         let label = match &what {
             Start::Shell => "shell".to_owned(),
-            Start::Exec(c) => format!("exec {c:?}"),
-            Start::Subsystem(s) => format!("subsystem {s}"),
+            Start::Exec(c) => format!("exec \"{}\"", esc(c)),
+            Start::Subsystem(s) => format!("subsystem \"{}\"", esc(s)),
         };
         debug!(peer = %self.peer, "{label}");
         self.on_session(id, session, &label, |ch, conn| {
@@ -331,7 +421,8 @@ impl russh::server::Handler for Connection {
                 Ok(())
             } else {
                 Err(format!(
-                    "variable {name} is not accepted (see --accept-env)"
+                    "variable {} is not accepted (see --accept-env)",
+                    esc(name)
                 ))
             }
         })
@@ -439,7 +530,7 @@ impl russh::server::Handler for Connection {
                 forward::direct_tcpip(channel, reply, host.to_owned(), port, self.token.clone())
             }
             Err(reason) => {
-                info!(peer = %self.peer, target = %format!("{host}:{port}"), "refused direct-tcpip: {reason}");
+                info!(peer = %self.peer, target = %format!("{}:{port}", esc(host)), "refused direct-tcpip: {}", esc(&reason));
                 reply
                     .reject(ChannelOpenFailure::AdministrativelyProhibited)
                     .await;
@@ -460,7 +551,7 @@ impl russh::server::Handler for Connection {
                 forward::direct_streamlocal(channel, reply, path.to_owned(), self.token.clone())
             }
             Err(reason) => {
-                info!(peer = %self.peer, path, "refused direct-streamlocal: {reason}");
+                info!(peer = %self.peer, path = %esc(path), "refused direct-streamlocal: {}", esc(&reason));
                 reply
                     .reject(ChannelOpenFailure::AdministrativelyProhibited)
                     .await;
@@ -497,12 +588,12 @@ impl russh::server::Handler for Connection {
         };
         match result {
             Ok(bound) => {
-                info!(peer = %self.peer, listen = %format!("{address}:{bound}"), "remote forward");
+                info!(peer = %self.peer, listen = %format!("{}:{bound}", esc(address)), "remote forward");
                 *port = bound;
                 Ok(true)
             }
             Err(reason) => {
-                info!(peer = %self.peer, listen = %format!("{address}:{port}"), "refused remote forward: {reason}");
+                info!(peer = %self.peer, listen = %format!("{}:{port}", esc(address)), "refused remote forward: {}", esc(&reason));
                 Ok(false)
             }
         }
@@ -532,11 +623,11 @@ impl russh::server::Handler for Connection {
         });
         match result {
             Ok(()) => {
-                info!(peer = %self.peer, path, "remote unix forward");
+                info!(peer = %self.peer, path = %esc(path), "remote unix forward");
                 Ok(true)
             }
             Err(reason) => {
-                info!(peer = %self.peer, path, "refused remote unix forward: {reason}");
+                info!(peer = %self.peer, path = %esc(path), "refused remote unix forward: {}", esc(&reason));
                 Ok(false)
             }
         }
@@ -548,5 +639,32 @@ impl russh::server::Handler for Connection {
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
         Ok(self.listeners.cancel_unix(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINx5wj9wm10NkrCYOmDhDHRsUFoPaDuCfohFXKHSJx7p";
+
+    #[test]
+    fn keys_cache_parses_once_per_change_and_bounds_the_file() {
+        let mut cache = KeysCache::default();
+        let first = cache.entries("ak", format!("{KEY}\n").into_bytes());
+        let again = cache.entries("ak", format!("{KEY}\n").into_bytes());
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "same contents: not parsed again"
+        );
+        let changed = cache.entries("ak", format!("# new\n{KEY}\n").into_bytes());
+        assert_eq!(changed[0].line, 2);
+        // A file past the cap: its head is used, the rest ignored.
+        let mut huge = format!("{KEY}\n").into_bytes();
+        huge.resize(AUTHORIZED_KEYS_MAX as usize + 100, b'#');
+        huge.extend_from_slice(format!("\n{KEY}\n").as_bytes());
+        let got = cache.entries("ak", huge);
+        assert_eq!(got.iter().map(|e| e.line).collect::<Vec<_>>(), [1]);
     }
 }

@@ -35,15 +35,18 @@ mod config;
 mod forward;
 mod handler;
 pub mod hostkey;
-mod limits;
+mod penalties;
 mod process;
 mod server;
 mod session;
 mod sftp;
+mod startups;
 mod write_behind;
 
 pub use config::{AuthorizedKeys, Login, ServerConfig};
+pub use penalties::{NetBlockSize, Overflow, PenaltyConfig, check_exempt_list};
 pub use server::{Server, ShutdownHandle};
+pub use startups::MaxStartups;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
-//! The listener and the life of each connection: accept, cap the
-//! connections that have not authenticated, hold back sources that keep
-//! failing, give each connection LoginGraceTime to authenticate, and on
+//! The listener and the life of each connection: accept, refuse sources
+//! under a penalty (PerSourcePenalties), drop early when too many
+//! connections have not authenticated (MaxStartups), give each connection
+//! LoginGraceTime to authenticate, penalise it by how it ended, and on
 //! shutdown stop accepting, let sessions finish for a grace period, then
 //! cut them.
 //!
@@ -9,6 +10,7 @@
 //! before russh spends anything on a connection, and every connection task
 //! lives in one `JoinSet` that shutdown can wait for.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,21 +18,28 @@ use std::time::Duration;
 use russh::keys::{HashAlg, PublicKey};
 use russh::{Disconnect, MethodKind, MethodSet};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+use warren_wire::Escaped;
 
 use crate::ServerError;
 use crate::config::ServerConfig;
-use crate::handler::Connection;
-use crate::limits::Penalties;
+use crate::handler::{Attempts, Connection, KeysCache};
+use crate::penalties::{Event, Penalties};
+use crate::startups::{Admission, Banner, LogBudget, Place, SILENT_AFTER, Startups, Watched};
 
 /// What every connection of one server shares.
 pub(crate) struct Shared {
     pub config: ServerConfig,
     pub local_addr: SocketAddr,
     pub penalties: Mutex<Penalties>,
+    pub startups: Arc<Mutex<Startups>>,
+    /// The authorized_keys last read, so a bad line is reported once per
+    /// change of the file rather than at every login.
+    pub keys: Mutex<KeysCache>,
 }
 
 /// A bound server; [`Server::run`] serves it until shut down.
@@ -77,9 +86,15 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
-                config,
                 local_addr,
-                penalties: Mutex::new(Penalties::default()),
+                penalties: Mutex::new(Penalties::new(
+                    config.per_source_penalties.clone(),
+                    config.per_source_penalty_exempt_list.clone(),
+                    config.per_source_net_block_size,
+                )),
+                startups: Arc::default(),
+                keys: Mutex::default(),
+                config,
             }),
             russh,
             host_public,
@@ -116,14 +131,18 @@ impl Server {
             stop,
             ..
         } = self;
-        let startups = Arc::new(Semaphore::new(shared.config.max_startups.max(1)));
         let kill = CancellationToken::new();
         let mut connections = JoinSet::new();
+        let mut sources: HashMap<tokio::task::Id, SocketAddr> = HashMap::new();
+        let mut gate = Gate::default();
         let result = loop {
             let accepted = tokio::select! {
                 () = stop.cancelled() => break Ok(()),
                 accepted = listener.accept() => accepted,
-                Some(_) = connections.join_next() => continue,
+                Some(done) = connections.join_next_with_id() => {
+                    reap(&shared, &mut sources, done);
+                    continue;
+                }
             };
             let (stream, peer) = match accepted {
                 Ok(a) => a,
@@ -139,23 +158,151 @@ impl Server {
                     });
                 }
             };
-            let Ok(permit) = startups.clone().try_acquire_owned() else {
-                warn!(%peer, max = shared.config.max_startups, "refused connection: too many unauthenticated connections");
+            let Some((place, banner, evict)) = gate.admit(&shared, peer) else {
+                // sshd's courtesy line to a client it turns away.
+                let _ = stream.try_write(b"Not allowed at this time\r\n");
                 continue;
             };
             info!(%peer, "connection");
-            connections.spawn(serve_connection(
+            let task = connections.spawn(serve_connection(
                 shared.clone(),
                 russh.clone(),
-                stream,
-                peer,
-                permit,
+                Accepted {
+                    stream,
+                    peer,
+                    place,
+                    banner,
+                    evict,
+                },
                 kill.child_token(),
             ));
+            sources.insert(task.id(), peer);
         };
         drop(listener);
         drain(&mut connections, shared.config.shutdown_grace, &kill).await;
         result
+    }
+}
+
+/// The checks a new connection passes before anything is spent on it:
+/// PerSourcePenalties, then MaxStartups.
+struct Gate {
+    penalty_log: LogBudget,
+    startups_log: LogBudget,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            penalty_log: LogBudget::new(8),
+            startups_log: LogBudget::new(4),
+        }
+    }
+}
+
+impl Gate {
+    fn admit(
+        &mut self,
+        shared: &Arc<Shared>,
+        peer: SocketAddr,
+    ) -> Option<(Place, Arc<Banner>, CancellationToken)> {
+        let now = Instant::now();
+        if let Err(refusal) = lock(&shared.penalties).check(peer.ip(), now) {
+            if let Some(hidden) = self.penalty_log.take(now) {
+                info!(%peer, "refused connection: {refusal} (PerSourcePenalties){}", more(hidden));
+            }
+            return None;
+        }
+        let limit = &shared.config.max_startups;
+        let roll = rand::random_range(0..100u32);
+        let admission = lock(&shared.startups).admit(limit, peer, now, roll);
+        match admission {
+            Admission::Drop { startups } => {
+                if let Some(hidden) = self.startups_log.take(now) {
+                    info!(
+                        %peer,
+                        startups,
+                        "refused connection: too many unauthenticated connections (MaxStartups {limit}){}",
+                        more(hidden)
+                    );
+                }
+                None
+            }
+            Admission::Admit {
+                id,
+                banner,
+                evict,
+                evicted,
+            } => {
+                if let Some(old) = evicted {
+                    info!(
+                        peer = %old,
+                        "closing a connection that sent nothing for {} s, to make room for {peer} (MaxStartups {limit})",
+                        SILENT_AFTER.as_secs()
+                    );
+                }
+                Some((Place::new(shared.startups.clone(), id), banner, evict))
+            }
+        }
+    }
+}
+
+fn more(hidden: u64) -> String {
+    if hidden == 0 {
+        String::new()
+    } else {
+        format!("; {hidden} more refused before this (logging rate-limited)")
+    }
+}
+
+/// A finished connection task; one that panicked earns its source the
+/// crash penalty.
+fn reap(
+    shared: &Shared,
+    sources: &mut HashMap<tokio::task::Id, SocketAddr>,
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((id, ())) => {
+            sources.remove(&id);
+        }
+        Err(e) => {
+            let peer = sources.remove(&e.id());
+            if let (true, Some(peer)) = (e.is_panic(), peer) {
+                warn!(%peer, "connection task panicked");
+                penalise(shared, peer, Event::Crash);
+            }
+        }
+    }
+}
+
+/// Records a penalty for `peer`'s source; logs it at INFO once it
+/// refuses connections.
+fn penalise(shared: &Shared, peer: SocketAddr, event: Event) {
+    let recorded = lock(&shared.penalties).penalise(peer.ip(), event, Instant::now());
+    let Some(p) = recorded else {
+        return;
+    };
+    let left = p.left.as_secs().max(1);
+    if p.active {
+        let what = if p.activated {
+            "penalty"
+        } else {
+            "penalty extended"
+        };
+        info!(
+            %peer,
+            "{what} for {}: new connections from {} refused for {left} s (PerSourcePenalties)",
+            event.reason(),
+            p.block
+        );
+    } else {
+        debug!(
+            %peer,
+            "penalty for {}: {left} s accumulated against {}, not yet refusing",
+            event.reason(),
+            p.block
+        );
     }
 }
 
@@ -217,67 +364,135 @@ fn russh_config(config: &ServerConfig) -> russh::server::Config {
     }
 }
 
+/// A connection that passed the [`Gate`].
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    place: Place,
+    banner: Arc<Banner>,
+    evict: CancellationToken,
+}
+
+/// How a connection ended, for PerSourcePenalties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Authenticated,
+    ShutDown,
+    GraceExceeded,
+    /// Closed for sending nothing while the server was at MaxStartups.
+    Evicted,
+    /// The session task failed before authentication.
+    Crashed,
+    ClosedBeforeAuth,
+}
+
+impl End {
+    fn penalty(self, attempts: &Attempts) -> Option<Event> {
+        match self {
+            End::Authenticated | End::ShutDown => None,
+            End::GraceExceeded => Some(Event::GraceExceeded),
+            End::Crashed => Some(Event::Crash),
+            End::Evicted | End::ClosedBeforeAuth => Some(attempts.event()),
+        }
+    }
+}
+
 /// One connection from accept to close.
 async fn serve_connection(
     shared: Arc<Shared>,
     russh: Arc<russh::server::Config>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    conn: Accepted,
     token: CancellationToken,
 ) {
+    let peer = conn.peer;
+    let attempts = Arc::new(Attempts::default());
+    let end = drive(&shared, russh, conn, &token, &attempts).await;
+    if let Some(event) = end.penalty(&attempts) {
+        penalise(&shared, peer, event);
+    }
+}
+
+async fn drive(
+    shared: &Arc<Shared>,
+    russh: Arc<russh::server::Config>,
+    conn: Accepted,
+    token: &CancellationToken,
+    attempts: &Arc<Attempts>,
+) -> End {
+    let Accepted {
+        stream,
+        peer,
+        place,
+        banner,
+        evict,
+    } = conn;
     let _ = stream.set_nodelay(true);
     let grace = shared.config.login_grace_time;
-    let backoff = lock(&shared.penalties).delay(peer.ip(), tokio::time::Instant::now());
-    if !backoff.is_zero() {
-        debug!(%peer, delay_ms = backoff.as_millis() as u64, "holding back a source with failed logins");
-        tokio::time::sleep(backoff).await;
-    }
+    let deadline = Instant::now() + grace;
     let (authed_tx, authed_rx) = oneshot::channel();
-    let handler = Connection::new(shared.clone(), peer, token.clone(), authed_tx);
-    let stream = crate::write_behind::WriteBehind::tcp(stream);
-    let start = tokio::time::timeout(grace, russh::server::run_stream(russh, stream, handler));
-    let session = match start.await {
-        Ok(Ok(session)) => session,
-        Ok(Err(e)) => {
-            info!(%peer, error = %e, "connection closed before key exchange");
-            return;
+    let handler = Connection::new(
+        shared.clone(),
+        peer,
+        token.clone(),
+        authed_tx,
+        attempts.clone(),
+    );
+    let stream = Watched::new(
+        crate::write_behind::WriteBehind::tcp(stream),
+        banner.clone(),
+    );
+    let start =
+        tokio::time::timeout_at(deadline, russh::server::run_stream(russh, stream, handler));
+    let session = tokio::select! {
+        started = start => match started {
+            Ok(Ok(session)) => session,
+            Ok(Err(e)) => {
+                info!(%peer, error = %e, "connection closed before key exchange");
+                return End::ClosedBeforeAuth;
+            }
+            Err(_) => {
+                info!(%peer, "connection closed: no SSH greeting within the login grace time");
+                return End::GraceExceeded;
+            }
+        },
+        () = evict.cancelled() => {
+            info!(%peer, "connection closed: it sent nothing while the server was at MaxStartups");
+            return End::Evicted;
         }
-        Err(_) => {
-            info!(%peer, "connection closed: no SSH greeting within the login grace time");
-            return;
-        }
+        () = token.cancelled() => return End::ShutDown,
     };
+    debug!(%peer, client = %Escaped::truncated(&banner.line(), 200), "client version");
     let handle = session.handle();
     tokio::pin!(session);
-    let authenticated = tokio::select! {
+    let refused = tokio::select! {
         r = &mut session => {
-            log_end(peer, r, false);
+            let end = if log_end(peer, r, false) { End::Crashed } else { End::ClosedBeforeAuth };
             token.cancel();
-            return;
+            return end;
         }
-        r = authed_rx => r.is_ok(),
-        () = tokio::time::sleep(grace) => {
+        Ok(()) = authed_rx => None,
+        () = tokio::time::sleep_until(deadline) => {
             info!(%peer, "connection closed: not authenticated within the login grace time");
-            false
+            Some(End::GraceExceeded)
         }
-        () = token.cancelled() => false,
+        () = token.cancelled() => Some(End::ShutDown),
     };
-    drop(permit);
-    if authenticated {
-        tokio::select! {
+    drop(place);
+    let end = match refused {
+        Some(end) => end,
+        None => tokio::select! {
             r = &mut session => {
                 log_end(peer, r, true);
                 token.cancel();
-                return;
+                return End::Authenticated;
             }
-            () = token.cancelled() => {}
-        }
-    }
-    let reason = if token.is_cancelled() {
-        "server shutting down"
-    } else {
+            () = token.cancelled() => End::ShutDown,
+        },
+    };
+    let reason = if end == End::GraceExceeded {
         "login grace time exceeded"
+    } else {
+        "server shutting down"
     };
     let _ = handle
         .disconnect(Disconnect::ByApplication, reason.into(), String::new())
@@ -285,14 +500,25 @@ async fn serve_connection(
     token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
     info!(%peer, reason, "connection closed");
+    if refused.is_none() {
+        End::Authenticated
+    } else {
+        end
+    }
 }
 
-fn log_end(peer: SocketAddr, result: Result<(), russh::Error>, authenticated: bool) {
+/// Logs how a session ended; true when its task failed (a crash).
+fn log_end(peer: SocketAddr, result: Result<(), russh::Error>, authenticated: bool) -> bool {
     match result {
         Ok(()) => info!(%peer, "connection closed"),
+        Err(russh::Error::Join(_)) => {
+            warn!(%peer, "connection closed: its session task failed");
+            return true;
+        }
         Err(e) if !authenticated => info!(%peer, error = %e, "connection closed during login"),
         Err(e) => info!(%peer, error = %e, "connection closed"),
     }
+    false
 }
 
 /// Locks a mutex, recovering it if a panicking holder poisoned it (the

@@ -59,9 +59,25 @@ pub struct ServeArgs {
     /// Time a connection has to log in (e.g. 120, 2m).
     #[arg(long, value_name = "DURATION", default_value = "120")]
     login_grace_time: String,
-    /// Connections not yet logged in, at most.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    max_startups: usize,
+    /// Connections not yet logged in: from START on, RATE% of new ones are
+    /// dropped, rising to all of them at FULL (sshd's MaxStartups). A
+    /// connection silent for 2 s gives way to a new one. N means N:100:N.
+    #[arg(long, value_name = "START:RATE:FULL", default_value = "10:30:100")]
+    max_startups: String,
+    /// Refuse new connections from a source whose connections keep ending
+    /// badly (sshd's PerSourcePenalties): `no`, or keyword:time items that
+    /// override the defaults crash:90s authfail:1s invaliduser:2s noauth:1s
+    /// grace-exceeded:10s max:10m min:15s (penalties add up to max and
+    /// refuse only above min); also max-sources4/6:N, overflow(6):permissive|deny-all.
+    #[arg(long, value_name = "KEYWORD:TIME ...", default_value = "yes")]
+    per_source_penalties: String,
+    /// Sources never penalised: addresses, wildcard patterns or CIDR
+    /// blocks, comma-separated (e.g. 127.0.0.0/8,::1,192.168.1.*).
+    #[arg(long, value_name = "LIST")]
+    per_source_penalty_exempt_list: Option<String>,
+    /// Leading address bits that make one source for penalties, IPv4[:IPv6].
+    #[arg(long, value_name = "BITS4[:BITS6]", default_value = "32:128")]
+    per_source_net_block_size: String,
     /// Sessions (shells, commands, sftp) per connection, at most.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_sessions: usize,
@@ -196,7 +212,24 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     config.max_auth_tries = args.max_auth_tries;
     config.login_grace_time = duration("--login-grace-time", &args.login_grace_time)?
         .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
-    config.max_startups = args.max_startups.max(1);
+    config.max_startups = args
+        .max_startups
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--max-startups {}: {e}", args.max_startups))?;
+    config.per_source_penalties = args.per_source_penalties.parse().map_err(|e| {
+        anyhow::anyhow!("--per-source-penalties {}: {e}", args.per_source_penalties)
+    })?;
+    if let Some(list) = &args.per_source_penalty_exempt_list {
+        warren_server::check_exempt_list(list)
+            .map_err(|e| anyhow::anyhow!("--per-source-penalty-exempt-list {list}: {e}"))?;
+        config.per_source_penalty_exempt_list = Some(list.clone());
+    }
+    config.per_source_net_block_size = args.per_source_net_block_size.parse().map_err(|e| {
+        anyhow::anyhow!(
+            "--per-source-net-block-size {}: {e}",
+            args.per_source_net_block_size
+        )
+    })?;
     config.max_sessions = args.max_sessions.max(1);
     config.idle_timeout = duration("--idle-timeout", &args.idle_timeout)?;
     config.shutdown_grace = duration("--shutdown-grace", &args.shutdown_grace)?.unwrap_or_default();
@@ -228,6 +261,7 @@ fn duration(flag: &str, s: &str) -> anyhow::Result<Option<Duration>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warren_server::{MaxStartups, NetBlockSize, PenaltyConfig};
 
     fn args(extra: &[&str]) -> ServeArgs {
         ServeArgs::try_parse_from(std::iter::once("warren serve").chain(extra.iter().copied()))
@@ -264,6 +298,57 @@ mod tests {
         }
     }
 
+    /// Each limit flag as typed, and what it becomes (None: refused).
+    #[test]
+    fn limit_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("hk");
+        let key_arg = key.to_str().unwrap();
+        let with = |flag: &str, value: &str| settings(&args(&["--host-key", key_arg, flag, value]));
+        let cases = [
+            ("--max-startups", "10:30:100", true),
+            ("--max-startups", "3", true),
+            ("--max-startups", "0", false),
+            ("--max-startups", "20:30:10", false),
+            ("--per-source-penalties", "no", true),
+            ("--per-source-penalties", "authfail:5s max:10m", true),
+            ("--per-source-penalties", "authfail:5s,crash:2m", true),
+            ("--per-source-penalties", "refuse:5s", false),
+            ("--per-source-penalty-exempt-list", "127.0.0.0/8,::1", true),
+            ("--per-source-penalty-exempt-list", "127.0.0.1/8", false),
+            ("--per-source-net-block-size", "24:64", true),
+            ("--per-source-net-block-size", "33", false),
+        ];
+        for (flag, value, ok) in cases {
+            assert_eq!(with(flag, value).is_ok(), ok, "{flag} {value}");
+        }
+        let c = with("--max-startups", "3").unwrap();
+        assert_eq!(
+            c.max_startups,
+            MaxStartups {
+                start: 3,
+                rate: 100,
+                full: 3
+            }
+        );
+        let c = with("--per-source-penalties", "authfail:5s max:10m").unwrap();
+        assert_eq!(c.per_source_penalties.authfail, Duration::from_secs(5));
+        assert_eq!(c.per_source_penalties.max, Duration::from_secs(600));
+        assert!(
+            !with("--per-source-penalties", "no")
+                .unwrap()
+                .per_source_penalties
+                .enabled
+        );
+        let c = with("--per-source-penalty-exempt-list", "127.0.0.0/8,::1").unwrap();
+        assert_eq!(
+            c.per_source_penalty_exempt_list.as_deref(),
+            Some("127.0.0.0/8,::1")
+        );
+        let c = with("--per-source-net-block-size", "24:64").unwrap();
+        assert_eq!(c.per_source_net_block_size, NetBlockSize { v4: 24, v6: 64 });
+    }
+
     #[test]
     fn flags_become_settings() {
         let dir = tempfile::tempdir().unwrap();
@@ -298,6 +383,8 @@ mod tests {
         assert_eq!(d.idle_timeout, None);
         assert_eq!(d.accept_env, vec!["LANG".to_owned(), "LC_*".to_owned()]);
         assert!(settings(&args(&["--host-key", key_arg, "--max-auth-tries", "0"])).is_err());
+        assert_eq!(d.max_startups, MaxStartups::default());
+        assert_eq!(d.per_source_penalties, PenaltyConfig::default());
         assert!(settings(&args(&["--host-key", key_arg, "--idle-timeout", "x"])).is_err());
     }
 }

@@ -40,6 +40,11 @@ impl ServeBuilder {
         self
     }
 
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
     pub fn start(self) -> Serve {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = warren_testkit::keygen(dir.path(), "id", "ed25519", "");
