@@ -668,7 +668,10 @@ impl Session {
             // Leave application messages in the bounded receiver once a peer's
             // channel window is exhausted. Network reads remain active so a
             // window adjustment can release the queued data.
-            if !self.kex.active() && !self.common.has_any_pending_data() {
+            if !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && self.common.packet_writer.may_take_outbound()
+            {
                 let mut drained = 0;
                 while drained < MAX_MESSAGES_PER_BATCH {
                     // Only Empty/Disconnected end the drain; both mean "nothing
@@ -687,13 +690,9 @@ impl Session {
                     }
                 }
                 if drained > 0 {
+                    // PATCH(warren): encrypt only; the `write_some` branch
+                    // below writes.
                     self.flush()?;
-                    crate::flush_or_timeout(
-                        &mut self.common.packet_writer,
-                        &mut stream_write,
-                        inactivity_timer.as_mut(),
-                    )
-                    .await?;
                 }
                 // A drained Disconnect sets this; don't block in `select!` after.
                 if self.common.disconnected {
@@ -704,8 +703,19 @@ impl Session {
             let rekey_timer = future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
 
+            // PATCH(warren): read while the output waits for the transport
+            // (see `crate::MAX_UNSENT_WHILE_READING`).
+            let may_read = self.common.packet_writer.may_read();
+            let has_unsent = self.common.packet_writer.has_unsent();
+            let can_receive_outbound = !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && self.common.packet_writer.may_take_outbound();
+
             tokio::select! {
-                r = &mut reading => {
+                r = self.common.packet_writer.write_some(&mut stream_write), if has_unsent => {
+                    map_err!(r)?;
+                }
+                r = &mut reading, if may_read => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -778,7 +788,7 @@ impl Session {
                         }
                     }
                 }
-                msg = self.receiver.recv(), if !self.kex.active() && !self.common.has_any_pending_data() => {
+                msg = self.receiver.recv(), if can_receive_outbound => {
                     // Channel open replies must be dispatched before any
                     // channel traffic queued after them: `msg` may be data for
                     // a channel whose confirmation is still sitting in the
@@ -796,14 +806,8 @@ impl Session {
                     }
                 }
             }
+            // PATCH(warren): encrypt only; the `write_some` branch writes.
             self.flush()?;
-
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                &mut stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
 
             if self.common.received_data {
                 // Reset the number of failed keepalive attempts. We don't
@@ -831,6 +835,16 @@ impl Session {
             }
         }
         debug!("disconnected");
+        // PATCH(warren): what the loop left unsent (a DISCONNECT, say).
+        if let Err(e) = crate::flush_or_timeout(
+            &mut self.common.packet_writer,
+            &mut stream_write,
+            inactivity_timer.as_mut(),
+        )
+        .await
+        {
+            debug!("could not write the last output: {e:?}");
+        }
         // Shutdown
         map_err!(stream_write.shutdown().await)?;
         loop {
