@@ -499,6 +499,8 @@ impl Display for ChannelId {
 #[derive(Debug)]
 pub(crate) struct ChannelParams {
     recipient_channel: u32,
+    // PATCH(warren): only read by the re-open-on-arrival path, now gone.
+    #[allow(dead_code)]
     sender_channel: ChannelId,
     recipient_window_size: u32,
     sender_window_size: u32,

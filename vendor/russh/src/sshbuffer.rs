@@ -200,6 +200,38 @@ fn installing_a_cipher_starts_a_new_write_key_epoch() {
     assert_eq!(writer.buffer().bytes, b"encrypted epoch".len());
 }
 
+// PATCH(warren): `write_some` returns once the transport took part of the
+// output, instead of waiting for all of it (which froze two russh peers that
+// each filled the other's socket buffer), and keeps what is left, with
+// output added meanwhile after it, in order.
+#[cfg(test)]
+#[tokio::test]
+async fn write_some_returns_after_partial_progress_and_keeps_the_rest() {
+    use tokio::io::AsyncReadExt;
+    let mut writer = PacketWriter::clear();
+    writer.packet_raw(&[7u8; 1000]).unwrap();
+    let first = writer.buffer().buffer.clone();
+    let (mut peer, mut ours) = tokio::io::duplex(64);
+    // The peer reads nothing: upstream's write-all would never return.
+    tokio::time::timeout(std::time::Duration::from_secs(10), writer.write_some(&mut ours))
+        .await
+        .expect("write_some waited for the whole buffer")
+        .unwrap();
+    assert!(writer.has_unsent());
+    assert_eq!(writer.unsent_len(), first.len() - 64);
+    writer.packet_raw(&[9u8; 10]).unwrap();
+    let all = writer.buffer().buffer.clone();
+    let reader = tokio::spawn(async move {
+        let mut got = vec![0u8; all.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        (got, all)
+    });
+    writer.flush_into(&mut ours).await.unwrap();
+    assert!(!writer.has_unsent());
+    let (got, all) = reader.await.unwrap();
+    assert_eq!(got, all, "bytes lost or reordered");
+}
+
 // `tokio::test` is resolved even in non-test builds, and the WASM target's
 // tokio has no `macros` feature; `#[cfg(test)]` drops the item first.
 #[cfg(test)]
@@ -208,6 +240,7 @@ async fn automatic_rekey_read_counter_tracks_payload_bytes() {
     let payload = b"inbound rekey accounting";
     let mut writer = PacketWriter::clear();
     writer.packet_raw(payload).unwrap();
+    use tokio::io::AsyncWriteExt;
     let encoded = writer.buffer().buffer.clone();
     let (mut reader, mut sender) = tokio::io::duplex(encoded.len());
     sender.write_all(&encoded).await.unwrap();

@@ -29,6 +29,9 @@ pub struct Session {
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
+    /// PATCH(warren): what the application took off each channel
+    /// ([`crate::channels::Credit`]).
+    pub(crate) credit_receiver: UnboundedReceiver<(ChannelId, u32)>,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,9 @@ pub struct Handle {
     pub(crate) priority_sender: UnboundedSender<Msg>,
     pub(crate) sender: Sender<Msg>,
     pub(crate) channel_buffer_size: usize,
+    /// PATCH(warren): where channels report what the application took
+    /// ([`crate::channels::Credit`]).
+    pub(crate) credit_sender: UnboundedSender<(ChannelId, u32)>,
 }
 
 impl Handle {
@@ -416,7 +422,10 @@ impl Handle {
                         },
                         read_half: ChannelReadHalf {
                             receiver,
-                            credit: None,
+                            credit: Some(crate::channels::Credit {
+                                id,
+                                sender: self.credit_sender.clone(),
+                            }),
                         },
                     });
                 }
@@ -480,6 +489,33 @@ impl Session {
         // a copy when there is no compression.
         let decompress = self.common.encrypted.as_mut().map(|enc| &mut enc.decompress);
         IncomingSshPacket::read(buffer, decompress)
+    }
+
+    /// PATCH(warren): the application took a message (with `consumed`
+    /// bytes of data) off channel `id`: move waiting messages on, and
+    /// re-open the window by what was consumed (as the client does).
+    pub(crate) fn credit<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        id: ChannelId,
+        consumed: u32,
+    ) -> Result<(), Error> {
+        if let Some(chan) = self.channels.get_mut(&id) {
+            chan.drain();
+        }
+        if consumed == 0 {
+            return Ok(());
+        }
+        let target = self.target_window_size;
+        if let Some(ref mut enc) = self.common.encrypted
+            && enc.credit_window(id, consumed, target)?
+        {
+            let next_window = handler.adjust_window(id, target);
+            if next_window > 0 {
+                self.target_window_size = next_window
+            }
+        }
+        Ok(())
     }
 
     /// Dispatch a single message received on the session's internal channel
@@ -779,6 +815,14 @@ impl Session {
                 () = &mut inactivity_timer => {
                     debug!("timeout");
                     return Err(crate::Error::InactivityTimeout.into());
+                }
+                // PATCH(warren): the application took messages off
+                // channels: move waiting ones on, re-open windows.
+                Some((id, consumed)) = self.credit_receiver.recv(), if !self.kex.active() => {
+                    self.credit(&mut handler, id, consumed)?;
+                    while let Ok((id, consumed)) = self.credit_receiver.try_recv() {
+                        self.credit(&mut handler, id, consumed)?;
+                    }
                 }
                 msg = self.priority_receiver.recv(), if !self.kex.active() => {
                     match msg {
@@ -1625,10 +1669,12 @@ mod tests {
         let config = Arc::new(crate::server::Config::default());
         let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
         let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
+        let (credit_sender, credit_receiver) = tokio::sync::mpsc::unbounded_channel();
         let handle = Handle {
             priority_sender,
             sender,
             channel_buffer_size: config.channel_buffer_size,
+            credit_sender,
         };
 
         Session {
@@ -1676,6 +1722,7 @@ mod tests {
             channels: HashMap::new(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
+            credit_receiver,
         }
     }
 
