@@ -40,7 +40,6 @@ mod process;
 mod server;
 mod session;
 mod sftp;
-mod write_behind;
 
 pub use config::{AuthorizedKeys, Login, ServerConfig};
 pub use server::{Server, ShutdownHandle};

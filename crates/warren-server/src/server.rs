@@ -235,7 +235,6 @@ async fn serve_connection(
     }
     let (authed_tx, authed_rx) = oneshot::channel();
     let handler = Connection::new(shared.clone(), peer, token.clone(), authed_tx);
-    let stream = crate::write_behind::WriteBehind::tcp(stream);
     let start = tokio::time::timeout(grace, russh::server::run_stream(russh, stream, handler));
     let session = match start.await {
         Ok(Ok(session)) => session,
