@@ -213,10 +213,13 @@ async fn write_some_returns_after_partial_progress_and_keeps_the_rest() {
     let first = writer.buffer().buffer.clone();
     let (mut peer, mut ours) = tokio::io::duplex(64);
     // The peer reads nothing: upstream's write-all would never return.
-    tokio::time::timeout(std::time::Duration::from_secs(10), writer.write_some(&mut ours))
-        .await
-        .expect("write_some waited for the whole buffer")
-        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        writer.write_some(&mut ours),
+    )
+    .await
+    .expect("write_some waited for the whole buffer")
+    .unwrap();
     assert!(writer.has_unsent());
     assert_eq!(writer.unsent_len(), first.len() - 64);
     writer.packet_raw(&[9u8; 10]).unwrap();
@@ -720,7 +723,11 @@ impl PacketWriter {
     ) -> std::task::Poll<std::io::Result<()>> {
         use std::task::Poll;
         let mut progressed = false;
-        while let Some(unsent) = self.write_buffer.buffer.get(self.sent..).filter(|u| !u.is_empty())
+        while let Some(unsent) = self
+            .write_buffer
+            .buffer
+            .get(self.sent..)
+            .filter(|u| !u.is_empty())
         {
             match std::pin::Pin::new(&mut *w).poll_write(cx, unsent) {
                 Poll::Ready(Ok(0)) => {

@@ -1665,14 +1665,14 @@ impl Session {
                             #[allow(clippy::indexing_slicing)] // `i <= modes.len()` checked above
                             let terminal_modes = modes[..i].to_vec();
                             let _ = chan.deliver(ChannelMsg::RequestPty {
-                                    want_reply: true,
-                                    term: term.clone(),
-                                    col_width,
-                                    row_height,
-                                    pix_width,
-                                    pix_height,
-                                    terminal_modes,
-                                });
+                                want_reply: true,
+                                term: term.clone(),
+                                col_width,
+                                row_height,
+                                pix_width,
+                                pix_height,
+                                terminal_modes,
+                            });
                         }
 
                         debug!("handler.pty_request {channel_num:?}");
@@ -1699,12 +1699,12 @@ impl Session {
 
                         if let Some(chan) = self.channels.get_mut(&channel_num) {
                             let _ = chan.deliver(ChannelMsg::RequestX11 {
-                                    want_reply: true,
-                                    single_connection,
-                                    x11_authentication_cookie: x11_auth_cookie.clone(),
-                                    x11_authentication_protocol: x11_auth_protocol.clone(),
-                                    x11_screen_number,
-                                });
+                                want_reply: true,
+                                single_connection,
+                                x11_authentication_cookie: x11_auth_cookie.clone(),
+                                x11_authentication_protocol: x11_auth_protocol.clone(),
+                                x11_screen_number,
+                            });
                         }
                         debug!("handler.x11_request {channel_num:?}");
                         handler
@@ -1725,10 +1725,10 @@ impl Session {
 
                         if let Some(chan) = self.channels.get_mut(&channel_num) {
                             let _ = chan.deliver(ChannelMsg::SetEnv {
-                                    want_reply: true,
-                                    variable_name: env_variable.clone(),
-                                    variable_value: env_value.clone(),
-                                });
+                                want_reply: true,
+                                variable_name: env_variable.clone(),
+                                variable_value: env_value.clone(),
+                            });
                         }
 
                         debug!("handler.env_request {channel_num:?}");
@@ -1764,9 +1764,9 @@ impl Session {
                         map_err!(ensure_end(r))?;
                         if let Some(chan) = self.channels.get_mut(&channel_num) {
                             let _ = chan.deliver(ChannelMsg::Exec {
-                                    want_reply: true,
-                                    command: req.to_vec(),
-                                });
+                                want_reply: true,
+                                command: req.to_vec(),
+                            });
                         }
                         debug!("handler.exec_request {channel_num:?}");
                         handler.exec_request(channel_num, &req, self).await
@@ -1777,9 +1777,9 @@ impl Session {
 
                         if let Some(chan) = self.channels.get_mut(&channel_num) {
                             let _ = chan.deliver(ChannelMsg::RequestSubsystem {
-                                    want_reply: true,
-                                    name: name.clone(),
-                                });
+                                want_reply: true,
+                                name: name.clone(),
+                            });
                         }
                         debug!("handler.subsystem_request {channel_num:?}");
                         handler.subsystem_request(channel_num, &name, self).await
@@ -1793,11 +1793,11 @@ impl Session {
 
                         if let Some(chan) = self.channels.get_mut(&channel_num) {
                             let _ = chan.deliver(ChannelMsg::WindowChange {
-                                    col_width,
-                                    row_height,
-                                    pix_width,
-                                    pix_height,
-                                });
+                                col_width,
+                                row_height,
+                                pix_width,
+                                pix_height,
+                            });
                         }
 
                         debug!("handler.window_change {channel_num:?}");
