@@ -41,7 +41,6 @@ mod server;
 mod session;
 mod sftp;
 mod startups;
-mod write_behind;
 
 pub use config::{AuthorizedKeys, Login, ServerConfig};
 pub use penalties::{NetBlockSize, Overflow, PenaltyConfig, check_exempt_list};

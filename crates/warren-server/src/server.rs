@@ -437,10 +437,7 @@ async fn drive(
         authed_tx,
         attempts.clone(),
     );
-    let stream = Watched::new(
-        crate::write_behind::WriteBehind::tcp(stream),
-        banner.clone(),
-    );
+    let stream = Watched::new(stream, banner.clone());
     let start =
         tokio::time::timeout_at(deadline, russh::server::run_stream(russh, stream, handler));
     let session = tokio::select! {

@@ -16,6 +16,8 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use warren_testkit::{HttpHello, TcpEcho, UnixEcho};
@@ -346,11 +348,51 @@ fn remote_forward_beyond_loopback_needs_gateway_ports() {
     assert_echo_tcp(connect_when_up(&format!("127.0.0.1:{port}")), b"gateway");
 }
 
+/// Busy threads competing with the processes under test for the CPUs, so
+/// that their tasks get scheduled late and in odd orders (the way a loaded
+/// machine does); stopped on drop, and after `limit` in any case.
+struct CpuPressure {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuPressure {
+    fn start(threads: usize, limit: Duration) -> CpuPressure {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let until = Instant::now() + limit;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                        for _ in 0..10_000 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                })
+            })
+            .collect();
+        CpuPressure { stop, threads }
+    }
+}
+
+impl Drop for CpuPressure {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// warren on both ends and both directions full at once through a -L
-/// echo: russh's loop writes before it reads, so two of them could freeze
-/// each other; the server's writes never wait (it buffers them).
+/// echo, with two busy threads beside it: russh's loop wrote all its
+/// output before reading again, and the server's loop waited for room in
+/// a channel, so the two could freeze each other for good (it did under
+/// CPU load: "the echo stalled after 53607344 of 100663296 bytes").
 #[test]
 fn warren_to_warren_echo_both_ways_at_once_does_not_freeze() {
+    let _pressure = CpuPressure::start(2, Duration::from_secs(120));
     let serve = Serve::start();
     let echo = TcpEcho::start("127.0.0.1:0");
     let port = free_port();

@@ -499,6 +499,8 @@ impl Display for ChannelId {
 #[derive(Debug)]
 pub(crate) struct ChannelParams {
     recipient_channel: u32,
+    // PATCH(warren): only read by the re-open-on-arrival path, now gone.
+    #[allow(dead_code)]
     sender_channel: ChannelId,
     recipient_window_size: u32,
     sender_window_size: u32,
@@ -533,6 +535,32 @@ impl ChannelParams {
     }
 }
 
+/// PATCH(warren): the session loops (client and server) write with
+/// [`sshbuffer::PacketWriter::write_some`] as one branch of their `select!`
+/// and go on reading while the transport does not take their output, so
+/// two peers that each fill the other's socket buffer cannot freeze each
+/// other (upstream wrote all pending output before reading again). Reading
+/// stops only while more than this is unsent: the peer's requests can make
+/// us reply without end while it reads nothing. Channel data cannot get
+/// near it: the loops take no application output while anything is
+/// unsent, and the peer's windows bound what was taken.
+pub(crate) const MAX_UNSENT_WHILE_READING: usize = 32 << 20;
+
+impl sshbuffer::PacketWriter {
+    /// PATCH(warren): whether the loop may read the transport now.
+    pub(crate) fn may_read(&self) -> bool {
+        self.unsent_len() <= MAX_UNSENT_WHILE_READING
+    }
+
+    /// PATCH(warren): whether the loop may take application output now:
+    /// only once the transport took (and flushed) everything before it,
+    /// as upstream's write-then-read loop did.
+    pub(crate) fn may_take_outbound(&self) -> bool {
+        !self.has_unsent()
+    }
+}
+
+/// Writes everything unsent, or fails once the inactivity timer elapses.
 pub(crate) async fn flush_or_timeout<W: AsyncWrite + Unpin>(
     writer: &mut sshbuffer::PacketWriter,
     stream: &mut W,

@@ -302,40 +302,10 @@ impl Encrypted {
         }
     }
 
-    pub fn adjust_window_size(
-        &mut self,
-        channel: ChannelId,
-        data: &[u8],
-        target: u32,
-    ) -> Result<bool, crate::Error> {
-        if let Some(channel) = self.channels.get_mut(&channel) {
-            trace!(
-                "adjust_window_size, channel = {}, size = {},",
-                channel.sender_channel, target
-            );
-            // Ignore extra data.
-            // https://tools.ietf.org/html/rfc4254#section-5.2
-            if data.len() as u32 <= channel.sender_window_size {
-                channel.sender_window_size -= data.len() as u32;
-            }
-            if channel.sender_window_size < target / 2 {
-                debug!(
-                    "sender_window_size {:?}, target {:?}",
-                    channel.sender_window_size, target
-                );
-                push_packet!(self.write, {
-                    self.write.push(msg::CHANNEL_WINDOW_ADJUST);
-                    channel.recipient_channel.encode(&mut self.write)?;
-                    (target - channel.sender_window_size).encode(&mut self.write)?;
-                });
-                channel.sender_window_size = target;
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
+    // PATCH(warren): `adjust_window_size` (re-open on arrival) is gone:
+    // both sides re-open on consumption (`data_arrived`, `credit_window`).
 
-    /// PATCH(warren): client channels. Data arrived for the application:
+    /// PATCH(warren): client and server channels. Data arrived for the application:
     /// it uses up the window, and counts as unconsumed until the
     /// application takes it ([`Encrypted::credit_window`]).
     pub fn data_arrived(&mut self, channel: ChannelId, len: u32) {
@@ -349,7 +319,7 @@ impl Encrypted {
         }
     }
 
-    /// PATCH(warren): client channels. The application took `consumed`
+    /// PATCH(warren): client and server channels. The application took `consumed`
     /// bytes: once at least half of `target` is neither in flight nor
     /// waiting for the application, the window re-opens by that much.
     /// A channel whose reader stops thus closes its window and the peer

@@ -22,7 +22,7 @@ use log::debug;
 use ssh_encoding::Writer;
 use super::cipher::SealingKey;
 use compression::Compress;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 use super::*;
 
@@ -200,6 +200,41 @@ fn installing_a_cipher_starts_a_new_write_key_epoch() {
     assert_eq!(writer.buffer().bytes, b"encrypted epoch".len());
 }
 
+// PATCH(warren): `write_some` returns once the transport took part of the
+// output, instead of waiting for all of it (which froze two russh peers that
+// each filled the other's socket buffer), and keeps what is left, with
+// output added meanwhile after it, in order.
+#[cfg(test)]
+#[tokio::test]
+async fn write_some_returns_after_partial_progress_and_keeps_the_rest() {
+    use tokio::io::AsyncReadExt;
+    let mut writer = PacketWriter::clear();
+    writer.packet_raw(&[7u8; 1000]).unwrap();
+    let first = writer.buffer().buffer.clone();
+    let (mut peer, mut ours) = tokio::io::duplex(64);
+    // The peer reads nothing: upstream's write-all would never return.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        writer.write_some(&mut ours),
+    )
+    .await
+    .expect("write_some waited for the whole buffer")
+    .unwrap();
+    assert!(writer.has_unsent());
+    assert_eq!(writer.unsent_len(), first.len() - 64);
+    writer.packet_raw(&[9u8; 10]).unwrap();
+    let all = writer.buffer().buffer.clone();
+    let reader = tokio::spawn(async move {
+        let mut got = vec![0u8; all.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        (got, all)
+    });
+    writer.flush_into(&mut ours).await.unwrap();
+    assert!(!writer.has_unsent());
+    let (got, all) = reader.await.unwrap();
+    assert_eq!(got, all, "bytes lost or reordered");
+}
+
 // `tokio::test` is resolved even in non-test builds, and the WASM target's
 // tokio has no `macros` feature; `#[cfg(test)]` drops the item first.
 #[cfg(test)]
@@ -208,6 +243,7 @@ async fn automatic_rekey_read_counter_tracks_payload_bytes() {
     let payload = b"inbound rekey accounting";
     let mut writer = PacketWriter::clear();
     writer.packet_raw(payload).unwrap();
+    use tokio::io::AsyncWriteExt;
     let encoded = writer.buffer().buffer.clone();
     let (mut reader, mut sender) = tokio::io::duplex(encoded.len());
     sender.write_all(&encoded).await.unwrap();
@@ -432,6 +468,10 @@ pub(crate) struct PacketWriter {
     compress: Compress,
     packet_buffer: Vec<u8>,
     write_buffer: SSHBuffer,
+    /// PATCH(warren): how much of `write_buffer` the transport has taken.
+    sent: usize,
+    /// PATCH(warren): everything was taken, the flush is not finished.
+    needs_flush: bool,
 }
 
 impl Debug for PacketWriter {
@@ -455,6 +495,8 @@ impl PacketWriter {
             compress,
             packet_buffer: Vec::new(),
             write_buffer: SSHBuffer::new(),
+            sent: 0,
+            needs_flush: false,
         }
     }
 
@@ -642,12 +684,88 @@ impl PacketWriter {
         self.write_buffer.seqn = Wrapping(0);
     }
 
+    /// Writes everything not sent yet, and flushes.
     pub async fn flush_into<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
-        if !self.write_buffer.buffer.is_empty() {
-            w.write_all(&self.write_buffer.buffer).await?;
-            w.flush().await?;
-            self.write_buffer.buffer.clear();
+        while self.has_unsent() {
+            self.write_some(w).await?;
         }
         Ok(())
+    }
+
+    /// PATCH(warren): bytes encrypted but not yet taken by the transport
+    /// (or taken but not yet flushed).
+    pub(crate) fn has_unsent(&self) -> bool {
+        self.sent < self.write_buffer.buffer.len() || self.needs_flush
+    }
+
+    /// PATCH(warren): how many encrypted bytes the transport has not taken.
+    pub(crate) fn unsent_len(&self) -> usize {
+        self.write_buffer.buffer.len().saturating_sub(self.sent)
+    }
+
+    /// PATCH(warren): the session loops' one way to write. Writes as much
+    /// as the transport takes without waiting, and returns as soon as it
+    /// took something (or, with everything taken, once it is flushed);
+    /// waits only while it takes nothing. Cancel-safe: what was taken is
+    /// recorded before returning, so the loop can race this against
+    /// reading and go on reading while the peer is not reading.
+    pub(crate) async fn write_some<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+    ) -> std::io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_write_some(cx, &mut *w)).await
+    }
+
+    fn poll_write_some<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        w: &mut W,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let mut progressed = false;
+        while let Some(unsent) = self
+            .write_buffer
+            .buffer
+            .get(self.sent..)
+            .filter(|u| !u.is_empty())
+        {
+            match std::pin::Pin::new(&mut *w).poll_write(cx, unsent) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.sent += n;
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if progressed => {
+                    // Output that reading adds while this waits goes after
+                    // what is unsent; keep the sent part from growing with
+                    // it (amortised: at most one move per half buffer).
+                    if self.sent >= 1 << 20 && self.sent * 2 >= self.write_buffer.buffer.len() {
+                        self.write_buffer.buffer.drain(..self.sent);
+                        self.sent = 0;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // All taken: start the buffer over, then flush (some transports,
+        // such as a channel stream under a jump, hold bytes until then).
+        self.write_buffer.buffer.clear();
+        self.sent = 0;
+        self.needs_flush = true;
+        match std::pin::Pin::new(&mut *w).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.needs_flush = false;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // Taken is progress enough; the flush is finished by the next
+            // call (`has_unsent` stays true until it is).
+            Poll::Pending if progressed => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }

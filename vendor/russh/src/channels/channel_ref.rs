@@ -44,15 +44,25 @@ impl ChannelRef {
     /// and every other channel with it; the channel's window bounds how
     /// much data can pile up. [`ChannelRef::drain`] moves it on once the
     /// application takes messages again. A message for a channel whose
-    /// reader is gone is dropped, as a failed send was before.
-    pub(crate) fn deliver(&mut self, msg: ChannelMsg) {
+    /// reader is gone is dropped, as a failed send was before, and so is
+    /// anything still waiting: then this returns `false`, and the caller
+    /// counts the data as consumed (nothing else will).
+    pub(crate) fn deliver(&mut self, msg: ChannelMsg) -> bool {
+        if self.sender.is_closed() {
+            self.overflow.clear();
+            return false;
+        }
         if !self.overflow.is_empty() {
             self.overflow.push_back(msg);
-            return;
+            return true;
         }
         match self.sender.try_send(msg) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(msg)) => self.overflow.push_back(msg),
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(msg)) => {
+                self.overflow.push_back(msg);
+                true
+            }
         }
     }
 
@@ -60,7 +70,7 @@ impl ChannelRef {
     /// those the channel has no room for yet are sent from a task of their
     /// own, so that the session loop never waits on one reader.
     pub(crate) fn close(mut self, msg: ChannelMsg) {
-        self.deliver(msg);
+        let _ = self.deliver(msg);
         if self.overflow.is_empty() {
             return;
         }

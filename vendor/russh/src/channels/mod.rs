@@ -145,12 +145,12 @@ impl WindowSizeRef {
 /// Allows you to read from a channel without borrowing the session
 pub struct ChannelReadHalf {
     pub(crate) receiver: Receiver<ChannelMsg>,
-    /// PATCH(warren): where to report what the application took (client
-    /// channels; `None` on the server, whose windows re-open on arrival).
+    /// PATCH(warren): where to report what the application took (set for
+    /// every channel of a client or server session).
     pub(crate) credit: Option<Credit>,
 }
 
-/// PATCH(warren): tells the client session that the application took a
+/// PATCH(warren): tells the session (client or server) that the application took a
 /// message off a channel, with its data length, so the session re-opens
 /// the channel's window by what was consumed (not by what arrived) and
 /// moves messages it could not queue yet onto the channel.

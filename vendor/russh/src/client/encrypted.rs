@@ -602,8 +602,13 @@ impl Session {
                     enc.data_arrived(channel_num, data.len() as u32);
                 }
 
-                if let Some(chan) = self.channels.get_mut(&channel_num) {
-                    chan.deliver(ChannelMsg::Data { data: data.clone() });
+                let delivered = self
+                    .channels
+                    .get_mut(&channel_num)
+                    .is_some_and(|chan| chan.deliver(ChannelMsg::Data { data: data.clone() }));
+                if !delivered {
+                    // Nobody will take it: consumed on arrival.
+                    self.credit(client, channel_num, data.len() as u32)?;
                 }
 
                 client.data(channel_num, &data, self).await
@@ -623,11 +628,15 @@ impl Session {
                     enc.data_arrived(channel_num, data.len() as u32);
                 }
 
-                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                let delivered = self.channels.get_mut(&channel_num).is_some_and(|chan| {
                     chan.deliver(ChannelMsg::ExtendedData {
-                            ext: extended_code,
-                            data: data.clone(),
-                        });
+                        ext: extended_code,
+                        data: data.clone(),
+                    })
+                });
+                if !delivered {
+                    // Nobody will take it: consumed on arrival.
+                    self.credit(client, channel_num, data.len() as u32)?;
                 }
 
                 client

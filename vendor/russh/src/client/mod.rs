@@ -1457,12 +1457,21 @@ impl Session {
             // Keep reading the network for window adjustments, but leave
             // application output in its bounded receivers while a channel is
             // window-blocked.
-            let can_receive_outbound = !self.kex.active() && !self.common.has_any_pending_data();
+            let can_receive_outbound = !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && self.common.packet_writer.may_take_outbound();
+            // PATCH(warren): read while the output waits for the transport
+            // (see `crate::MAX_UNSENT_WHILE_READING`).
+            let may_read = self.common.packet_writer.may_read();
+            let has_unsent = self.common.packet_writer.has_unsent();
             let rekey_timer =
                 crate::future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
             tokio::select! {
-                r = &mut reading => {
+                r = self.common.packet_writer.write_some(stream_write), if has_unsent => {
+                    map_err!(r)?;
+                }
+                r = &mut reading, if may_read => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -1578,13 +1587,8 @@ impl Session {
                 }
             };
 
+            // PATCH(warren): encrypt only; the `write_some` branch writes.
             self.flush()?;
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
 
             if let Some(ref mut enc) = self.common.encrypted
                 && let EncryptedState::InitCompression = enc.state
@@ -1620,6 +1624,17 @@ impl Session {
             {
                 sleep.as_mut().reset(tokio::time::Instant::now() + d);
             }
+        }
+
+        // PATCH(warren): what the loop left unsent (a DISCONNECT, say).
+        if let Err(e) = crate::flush_or_timeout(
+            &mut self.common.packet_writer,
+            stream_write,
+            inactivity_timer.as_mut(),
+        )
+        .await
+        {
+            debug!("could not write the last output: {e:?}");
         }
 
         result

@@ -829,10 +829,12 @@ mod tests {
         let config = Arc::new(config);
         let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
         let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let (credit_sender, credit_receiver) = tokio::sync::mpsc::unbounded_channel();
         let handle = Handle {
             priority_sender,
             sender,
             channel_buffer_size: config.channel_buffer_size,
+            credit_sender,
         };
 
         Session {
@@ -861,6 +863,7 @@ mod tests {
             channels: std::collections::HashMap::new(),
             open_global_requests: std::collections::VecDeque::new(),
             kex: SessionKexState::Idle,
+            credit_receiver,
         }
     }
 
@@ -1454,10 +1457,10 @@ impl Session {
                 // Forward the close to the channel before removing it, so that
                 // consumers waiting on `Channel::wait()` receive an explicit
                 // `ChannelMsg::Close` instead of just seeing `None`.
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    chan.send(ChannelMsg::Close).await.unwrap_or(())
+                // PATCH(warren): after any messages still waiting for room.
+                if let Some(chan) = self.channels.remove(&channel_num) {
+                    chan.close(ChannelMsg::Close);
                 }
-                self.channels.remove(&channel_num);
                 debug!("handler.channel_close {channel_num:?}");
                 handler.channel_close(channel_num, self).await
             }
@@ -1467,8 +1470,8 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    chan.send(ChannelMsg::Eof).await.unwrap_or(())
+                if let Some(chan) = self.channels.get_mut(&channel_num) {
+                    let _ = chan.deliver(ChannelMsg::Eof);
                 }
                 debug!("handler.channel_eof {channel_num:?}");
                 handler.channel_eof(channel_num, self).await
@@ -1487,34 +1490,31 @@ impl Session {
                 trace!("handler.data {ext:?} {channel_num:?}");
                 let data = map_err!(Bytes::decode(r))?;
                 map_err!(ensure_end(r))?;
-                let target = self.target_window_size;
-
-                #[allow(clippy::collapsible_if)]
+                // PATCH(warren): the window re-opens when the application
+                // takes the data (`Session::credit`), not on arrival, and
+                // the session loop never waits for room in the channel.
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let window = handler.adjust_window(channel_num, self.target_window_size);
-                        if window > 0 {
-                            self.target_window_size = window
-                        }
-                    }
+                    enc.data_arrived(channel_num, data.len() as u32);
+                }
+                let msg = match ext {
+                    Some(ext) => ChannelMsg::ExtendedData {
+                        ext,
+                        data: data.clone(),
+                    },
+                    None => ChannelMsg::Data { data: data.clone() },
+                };
+                let delivered = self
+                    .channels
+                    .get_mut(&channel_num)
+                    .is_some_and(|chan| chan.deliver(msg));
+                if !delivered {
+                    // Nobody will take it: consumed on arrival.
+                    self.credit(handler, channel_num, data.len() as u32)?;
                 }
                 self.flush()?;
                 if let Some(ext) = ext {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::ExtendedData {
-                            ext,
-                            data: data.clone(),
-                        })
-                        .await
-                        .unwrap_or(())
-                    }
                     handler.extended_data(channel_num, ext, &data, self).await
                 } else {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::Data { data: data.clone() })
-                            .await
-                            .unwrap_or(())
-                    }
                     handler.data(channel_num, &data, self).await
                 }
             }
@@ -1658,23 +1658,21 @@ impl Session {
                         }
                         map_err!(ensure_end(r))?;
 
-                        if let Some(chan) = self.channels.get(&channel_num) {
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
                             // Only the first `i` entries were decoded from the
                             // request; the rest of `modes` is padding and must
                             // not be passed on as if the client had sent it.
                             #[allow(clippy::indexing_slicing)] // `i <= modes.len()` checked above
                             let terminal_modes = modes[..i].to_vec();
-                            let _ = chan
-                                .send(ChannelMsg::RequestPty {
-                                    want_reply: true,
-                                    term: term.clone(),
-                                    col_width,
-                                    row_height,
-                                    pix_width,
-                                    pix_height,
-                                    terminal_modes,
-                                })
-                                .await;
+                            let _ = chan.deliver(ChannelMsg::RequestPty {
+                                want_reply: true,
+                                term: term.clone(),
+                                col_width,
+                                row_height,
+                                pix_width,
+                                pix_height,
+                                terminal_modes,
+                            });
                         }
 
                         debug!("handler.pty_request {channel_num:?}");
@@ -1699,16 +1697,14 @@ impl Session {
                         let x11_screen_number = map_err!(u32::decode(r))?;
                         map_err!(ensure_end(r))?;
 
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::RequestX11 {
-                                    want_reply: true,
-                                    single_connection,
-                                    x11_authentication_cookie: x11_auth_cookie.clone(),
-                                    x11_authentication_protocol: x11_auth_protocol.clone(),
-                                    x11_screen_number,
-                                })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::RequestX11 {
+                                want_reply: true,
+                                single_connection,
+                                x11_authentication_cookie: x11_auth_cookie.clone(),
+                                x11_authentication_protocol: x11_auth_protocol.clone(),
+                                x11_screen_number,
+                            });
                         }
                         debug!("handler.x11_request {channel_num:?}");
                         handler
@@ -1727,14 +1723,12 @@ impl Session {
                         let env_value = map_err!(String::decode(r))?;
                         map_err!(ensure_end(r))?;
 
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::SetEnv {
-                                    want_reply: true,
-                                    variable_name: env_variable.clone(),
-                                    variable_value: env_value.clone(),
-                                })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::SetEnv {
+                                want_reply: true,
+                                variable_name: env_variable.clone(),
+                                variable_value: env_value.clone(),
+                            });
                         }
 
                         debug!("handler.env_request {channel_num:?}");
@@ -1744,20 +1738,16 @@ impl Session {
                     }
                     "shell" => {
                         map_err!(ensure_end(r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::RequestShell { want_reply: true })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::RequestShell { want_reply: true });
                         }
                         debug!("handler.shell_request {channel_num:?}");
                         handler.shell_request(channel_num, self).await
                     }
                     "auth-agent-req@openssh.com" => {
                         map_err!(ensure_end(r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::AgentForward { want_reply: true })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::AgentForward { want_reply: true });
                         }
                         debug!("handler.agent_request {channel_num:?}");
 
@@ -1772,13 +1762,11 @@ impl Session {
                     "exec" => {
                         let req = map_err!(Bytes::decode(r))?;
                         map_err!(ensure_end(r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::Exec {
-                                    want_reply: true,
-                                    command: req.to_vec(),
-                                })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::Exec {
+                                want_reply: true,
+                                command: req.to_vec(),
+                            });
                         }
                         debug!("handler.exec_request {channel_num:?}");
                         handler.exec_request(channel_num, &req, self).await
@@ -1787,13 +1775,11 @@ impl Session {
                         let name = map_err!(String::decode(r))?;
                         map_err!(ensure_end(r))?;
 
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::RequestSubsystem {
-                                    want_reply: true,
-                                    name: name.clone(),
-                                })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::RequestSubsystem {
+                                want_reply: true,
+                                name: name.clone(),
+                            });
                         }
                         debug!("handler.subsystem_request {channel_num:?}");
                         handler.subsystem_request(channel_num, &name, self).await
@@ -1805,15 +1791,13 @@ impl Session {
                         let pix_height = map_err!(u32::decode(r))?;
                         map_err!(ensure_end(r))?;
 
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            let _ = chan
-                                .send(ChannelMsg::WindowChange {
-                                    col_width,
-                                    row_height,
-                                    pix_width,
-                                    pix_height,
-                                })
-                                .await;
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::WindowChange {
+                                col_width,
+                                row_height,
+                                pix_width,
+                                pix_height,
+                            });
                         }
 
                         debug!("handler.window_change {channel_num:?}");
@@ -1831,12 +1815,10 @@ impl Session {
                     "signal" => {
                         let signal = Sig::from_name(&map_err!(String::decode(r))?);
                         map_err!(ensure_end(r))?;
-                        if let Some(chan) = self.channels.get(&channel_num) {
-                            chan.send(ChannelMsg::Signal {
+                        if let Some(chan) = self.channels.get_mut(&channel_num) {
+                            let _ = chan.deliver(ChannelMsg::Signal {
                                 signal: signal.clone(),
-                            })
-                            .await
-                            .unwrap_or(())
+                            });
                         }
                         debug!("handler.signal {channel_num:?} {signal:?}");
                         handler.signal(channel_num, signal, self).await
@@ -2054,13 +2036,19 @@ impl Session {
             unconsumed: 0,
         };
 
-        let (channel, channel_ref) = Channel::new(
+        let (mut channel, channel_ref) = Channel::new(
             sender_channel,
             self.sender.sender.clone(),
             channel_params.recipient_maximum_packet_size,
             channel_params.recipient_window_size,
             self.common.config.channel_buffer_size,
         );
+        // PATCH(warren): report what the application takes, so the window
+        // re-opens by consumption (`Session::credit`).
+        channel.read_half.credit = Some(crate::channels::Credit {
+            id: sender_channel,
+            sender: self.sender.credit_sender.clone(),
+        });
 
         let pending = PendingChannelOpen {
             recipient_channel: msg.recipient_channel,

@@ -1108,10 +1108,12 @@ where
     let mut stream = SshRead::new(stream);
     let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
     let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
+    let (credit_sender, credit_receiver) = tokio::sync::mpsc::unbounded_channel();
     let handle = server::session::Handle {
         priority_sender,
         sender,
         channel_buffer_size: config.channel_buffer_size,
+        credit_sender,
     };
 
     let common = read_ssh_id(config, &mut stream).await?;
@@ -1126,6 +1128,7 @@ where
         channels: HashMap::new(),
         open_global_requests: VecDeque::new(),
         kex: SessionKexState::Idle,
+        credit_receiver,
     };
 
     session.begin_rekey()?;

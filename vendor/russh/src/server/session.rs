@@ -29,6 +29,9 @@ pub struct Session {
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
+    /// PATCH(warren): what the application took off each channel
+    /// ([`crate::channels::Credit`]).
+    pub(crate) credit_receiver: UnboundedReceiver<(ChannelId, u32)>,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,9 @@ pub struct Handle {
     pub(crate) priority_sender: UnboundedSender<Msg>,
     pub(crate) sender: Sender<Msg>,
     pub(crate) channel_buffer_size: usize,
+    /// PATCH(warren): where channels report what the application took
+    /// ([`crate::channels::Credit`]).
+    pub(crate) credit_sender: UnboundedSender<(ChannelId, u32)>,
 }
 
 impl Handle {
@@ -416,7 +422,10 @@ impl Handle {
                         },
                         read_half: ChannelReadHalf {
                             receiver,
-                            credit: None,
+                            credit: Some(crate::channels::Credit {
+                                id,
+                                sender: self.credit_sender.clone(),
+                            }),
                         },
                     });
                 }
@@ -480,6 +489,33 @@ impl Session {
         // a copy when there is no compression.
         let decompress = self.common.encrypted.as_mut().map(|enc| &mut enc.decompress);
         IncomingSshPacket::read(buffer, decompress)
+    }
+
+    /// PATCH(warren): the application took a message (with `consumed`
+    /// bytes of data) off channel `id`: move waiting messages on, and
+    /// re-open the window by what was consumed (as the client does).
+    pub(crate) fn credit<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        id: ChannelId,
+        consumed: u32,
+    ) -> Result<(), Error> {
+        if let Some(chan) = self.channels.get_mut(&id) {
+            chan.drain();
+        }
+        if consumed == 0 {
+            return Ok(());
+        }
+        let target = self.target_window_size;
+        if let Some(ref mut enc) = self.common.encrypted
+            && enc.credit_window(id, consumed, target)?
+        {
+            let next_window = handler.adjust_window(id, target);
+            if next_window > 0 {
+                self.target_window_size = next_window
+            }
+        }
+        Ok(())
     }
 
     /// Dispatch a single message received on the session's internal channel
@@ -668,7 +704,10 @@ impl Session {
             // Leave application messages in the bounded receiver once a peer's
             // channel window is exhausted. Network reads remain active so a
             // window adjustment can release the queued data.
-            if !self.kex.active() && !self.common.has_any_pending_data() {
+            if !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && self.common.packet_writer.may_take_outbound()
+            {
                 let mut drained = 0;
                 while drained < MAX_MESSAGES_PER_BATCH {
                     // Only Empty/Disconnected end the drain; both mean "nothing
@@ -687,13 +726,9 @@ impl Session {
                     }
                 }
                 if drained > 0 {
+                    // PATCH(warren): encrypt only; the `write_some` branch
+                    // below writes.
                     self.flush()?;
-                    crate::flush_or_timeout(
-                        &mut self.common.packet_writer,
-                        &mut stream_write,
-                        inactivity_timer.as_mut(),
-                    )
-                    .await?;
                 }
                 // A drained Disconnect sets this; don't block in `select!` after.
                 if self.common.disconnected {
@@ -704,8 +739,19 @@ impl Session {
             let rekey_timer = future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
 
+            // PATCH(warren): read while the output waits for the transport
+            // (see `crate::MAX_UNSENT_WHILE_READING`).
+            let may_read = self.common.packet_writer.may_read();
+            let has_unsent = self.common.packet_writer.has_unsent();
+            let can_receive_outbound = !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && self.common.packet_writer.may_take_outbound();
+
             tokio::select! {
-                r = &mut reading => {
+                r = self.common.packet_writer.write_some(&mut stream_write), if has_unsent => {
+                    map_err!(r)?;
+                }
+                r = &mut reading, if may_read => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -770,6 +816,14 @@ impl Session {
                     debug!("timeout");
                     return Err(crate::Error::InactivityTimeout.into());
                 }
+                // PATCH(warren): the application took messages off
+                // channels: move waiting ones on, re-open windows.
+                Some((id, consumed)) = self.credit_receiver.recv(), if !self.kex.active() => {
+                    self.credit(&mut handler, id, consumed)?;
+                    while let Ok((id, consumed)) = self.credit_receiver.try_recv() {
+                        self.credit(&mut handler, id, consumed)?;
+                    }
+                }
                 msg = self.priority_receiver.recv(), if !self.kex.active() => {
                     match msg {
                         Some(msg) => self.dispatch_msg(msg)?,
@@ -778,7 +832,7 @@ impl Session {
                         }
                     }
                 }
-                msg = self.receiver.recv(), if !self.kex.active() && !self.common.has_any_pending_data() => {
+                msg = self.receiver.recv(), if can_receive_outbound => {
                     // Channel open replies must be dispatched before any
                     // channel traffic queued after them: `msg` may be data for
                     // a channel whose confirmation is still sitting in the
@@ -796,14 +850,8 @@ impl Session {
                     }
                 }
             }
+            // PATCH(warren): encrypt only; the `write_some` branch writes.
             self.flush()?;
-
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                &mut stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
 
             if self.common.received_data {
                 // Reset the number of failed keepalive attempts. We don't
@@ -831,6 +879,16 @@ impl Session {
             }
         }
         debug!("disconnected");
+        // PATCH(warren): what the loop left unsent (a DISCONNECT, say).
+        if let Err(e) = crate::flush_or_timeout(
+            &mut self.common.packet_writer,
+            &mut stream_write,
+            inactivity_timer.as_mut(),
+        )
+        .await
+        {
+            debug!("could not write the last output: {e:?}");
+        }
         // Shutdown
         map_err!(stream_write.shutdown().await)?;
         loop {
@@ -1611,10 +1669,12 @@ mod tests {
         let config = Arc::new(crate::server::Config::default());
         let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
         let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
+        let (credit_sender, credit_receiver) = tokio::sync::mpsc::unbounded_channel();
         let handle = Handle {
             priority_sender,
             sender,
             channel_buffer_size: config.channel_buffer_size,
+            credit_sender,
         };
 
         Session {
@@ -1662,6 +1722,7 @@ mod tests {
             channels: HashMap::new(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
+            credit_receiver,
         }
     }
 
