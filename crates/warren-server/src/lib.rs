@@ -44,6 +44,8 @@ mod write_behind;
 
 pub use config::{AuthorizedKeys, Login, ServerConfig};
 pub use server::{Server, ShutdownHandle};
+#[doc(hidden)]
+pub use sftp::ssh_string as sftp_ssh_string;
 
 use std::path::PathBuf;
 
