@@ -21,8 +21,24 @@ fn with_flag(hops: &str) -> Option<HostConfig> {
     resolve_in(&FuzzEnv::new("", None), cli).ok()
 }
 
+/// Whether `-G`'s `[user@]host[:port]` can carry this jump. Like
+/// OpenSSH, it prints the user of an `ssh://` URI decoded and unquoted, so
+/// a user with a blank or a comma (`ssh://a%2Cb@h`) reads back as other
+/// words or hops, and one that starts with `ssh://` as a URI; and it puts
+/// a host in brackets only if it has a `:` or is all digits and dots, so a
+/// host given as `[/]` or `[[a]` prints unreadable.
+fn prints_back(jump: &JumpHost) -> bool {
+    !jump.host.contains(['/', '[', ']', '@'])
+        && jump.user.as_deref().is_none_or(|u| {
+            !u.contains(|c: char| c.is_whitespace() || c == ',') && !u.starts_with("ssh://")
+        })
+}
+
 /// The jump `-G` prints, parsed again, is the same jump.
 fn assert_jump_round_trips(config: &HostConfig, jump: &JumpHost) {
+    if !prints_back(jump) {
+        return;
+    }
     if let Some(again) = assert_dump_round_trips(config) {
         assert_eq!(again.proxy_jump(), Some(jump));
     }
