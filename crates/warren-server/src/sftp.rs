@@ -233,8 +233,10 @@ impl Fs {
     }
 }
 
-/// One SSH string (u32 length, bytes) off the front of `r`.
-fn ssh_string(r: &mut &[u8]) -> Result<String, StatusCode> {
+/// One SSH string (u32 length, bytes) off the front of `r` (public for
+/// the fuzz targets).
+#[doc(hidden)]
+pub fn ssh_string(r: &mut &[u8]) -> Result<String, StatusCode> {
     let len = r
         .get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
