@@ -259,7 +259,8 @@ mod tests {
             .await
             .err()
             .expect("in use");
-        let text = err.to_string();
+        // The message names the port and holder; the cause (in use) follows.
+        let text = warren_wire::Chain(&err).to_string();
         assert!(
             text.contains(&format!("127.0.0.1:{port}")) && text.contains("in use"),
             "{text}"
