@@ -51,15 +51,15 @@ impl FuzzEnv {
 }
 
 impl Environment for FuzzEnv {
-    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+    fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         let reads = self.reads.get() + 1;
         self.reads.set(reads);
         if reads > MAX_READS {
             return Err(std::io::Error::other("too many reads"));
         }
         match (path.to_str(), &self.included) {
-            (Some(CONFIG), _) => Ok(self.config.clone()),
-            (Some(INCLUDED), Some(text)) => Ok(text.clone()),
+            (Some(CONFIG), _) => Ok(self.config.clone().into_bytes()),
+            (Some(INCLUDED), Some(text)) => Ok(text.clone().into_bytes()),
             _ => Err(std::io::ErrorKind::NotFound.into()),
         }
     }
