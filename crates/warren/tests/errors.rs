@@ -259,15 +259,50 @@ fn public_key_with_a_non_utf8_comment_is_read_as_ssh_keygen_reads_it() {
 fn closed_stdout_pipe_is_silent_with_exit_255() {
     let sshd = Sshd::start();
     let cfg = config(&sshd, &sshd.known_hosts(), &[sshd.client_key()]);
+    assert_head_is_silent(&cfg, &[]);
+}
+
+// Regression: through a ControlMaster the master writes to the passed
+// stdout and printed "warren: cannot write to stdout: Broken pipe" on the
+// client's stderr.
+#[test]
+fn closed_stdout_pipe_through_a_control_master_is_silent() {
+    let sshd = Sshd::start();
+    let cfg = config(&sshd, &sshd.known_hosts(), &[sshd.client_key()]);
+    let ctl = sshd.dir().join("cm");
+    let path = format!("ControlPath={}", ctl.display());
+    let master = warren()
+        .args(["ssh", "-F"])
+        .arg(&cfg)
+        .args(["-o", "ControlMaster=yes", "-o", &path])
+        .args(["-o", "ControlPersist=60", "-f", "-N", "test"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("master");
+    assert!(master.status.success(), "{}", text(&master.stderr));
+    assert_head_is_silent(&cfg, &["-o", &path]);
+    let exit = warren()
+        .args(["ssh", "-F"])
+        .arg(&cfg)
+        .args(["-o", &path, "-O", "exit", "test"])
+        .output()
+        .expect("-O exit");
+    assert!(exit.status.success(), "{}", text(&exit.stderr));
+}
+
+/// `warren ssh ... 'seq 1e7' | head -1`: one line out, nothing on stderr,
+/// exit 255, as ssh.
+fn assert_head_is_silent(cfg: &Path, options: &[&str]) {
     let dir = tempfile::tempdir().expect("tmp");
     let (errors, status) = (dir.path().join("stderr"), dir.path().join("status"));
     let out = Command::new("sh")
         .arg("-c")
-        .arg(r#"{ "$0" ssh -F "$1" test 'seq 10000000' 2>"$2"; echo $? >"$3"; } | head -1"#)
+        .arg(r#"{ "$0" ssh -F "$1" $4 test 'seq 10000000' 2>"$2"; echo $? >"$3"; } | head -1"#)
         .arg(env!("CARGO_BIN_EXE_warren"))
-        .arg(&cfg)
+        .arg(cfg)
         .arg(&errors)
         .arg(&status)
+        .arg(options.join(" "))
         .stdin(Stdio::null())
         .output()
         .expect("sh");

@@ -396,6 +396,9 @@ impl Master {
             }
             // No status to report: the client exits 255, as ssh's would.
             Some(Ok(_)) => {}
+            // The client's stdout is a pipe nobody reads (`| head -1`):
+            // silent, as a session of its own would be.
+            Some(Err(e)) if e.is_closed_output() => {}
             Some(Err(e)) => {
                 if let Some(fd) = err_fd {
                     let _ = std::fs::File::from(fd)
