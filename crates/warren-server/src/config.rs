@@ -3,6 +3,7 @@
 //! sshd's defaults; the CLI fills them from flags.
 
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,9 +34,9 @@ impl Login {
     /// falling back to `$USER`, `$HOME` and `$SHELL`.
     pub fn current() -> Login {
         let uid = rustix::process::getuid().as_raw();
-        let from_passwd = std::fs::read_to_string("/etc/passwd")
+        let from_passwd = std::fs::read("/etc/passwd")
             .ok()
-            .and_then(|text| passwd_entry(&text, uid));
+            .and_then(|bytes| passwd_entry(&bytes, uid));
         if let Some(login) = from_passwd {
             return login;
         }
@@ -51,17 +52,24 @@ impl Login {
 }
 
 /// The `/etc/passwd` line of `uid`: name:pw:uid:gid:gecos:home:shell.
-fn passwd_entry(text: &str, uid: u32) -> Option<Login> {
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() < 7 || f[2].parse::<u32>().ok()? != uid {
+/// Read as bytes, line by line: a Latin-1 GECOS field (or any other line
+/// that is not UTF-8) must not hide the account.
+fn passwd_entry(bytes: &[u8], uid: u32) -> Option<Login> {
+    bytes.split(|&b| b == b'\n').find_map(|line| {
+        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+        if f.len() < 7 || std::str::from_utf8(f[2]).ok()?.parse::<u32>().ok()? != uid {
             return None;
         }
-        let shell = if f[6].is_empty() { "/bin/sh" } else { f[6] };
+        let path = |field: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(field));
+        let shell = if f[6].is_empty() {
+            b"/bin/sh".as_slice()
+        } else {
+            f[6]
+        };
         Some(Login {
-            user: f[0].to_owned(),
-            home: PathBuf::from(f[5]),
-            shell: PathBuf::from(shell),
+            user: std::str::from_utf8(f[0]).ok()?.to_owned(),
+            home: path(f[5]),
+            shell: path(shell),
         })
     })
 }
@@ -154,7 +162,10 @@ mod tests {
 
     #[test]
     fn passwd_lines() {
-        let text = "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:\nbad line\n";
+        // The GECOS field of an earlier line is Latin-1: it used to make the
+        // whole file unreadable, and serve fell back to $HOME and $SHELL.
+        let text: &[u8] = b"ren\xe9:x:7:7:Ren\xe9:/home/r:/bin/sh\n\
+            root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:\nbad line\n";
         let root = passwd_entry(text, 0).unwrap();
         assert_eq!(
             (root.user.as_str(), root.home.to_str(), root.shell.to_str()),

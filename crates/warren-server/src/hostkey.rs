@@ -52,7 +52,7 @@ impl HostKey {
 /// Reads the key at `path`, generating an ed25519 key there (and its
 /// `.pub`) if the file does not exist.
 pub fn load_or_generate(path: &Path) -> Result<HostKey, ServerError> {
-    match std::fs::read_to_string(path) {
+    match warren_core::keys::read_key_text(path) {
         Ok(text) => Ok(HostKey {
             key: parse(path, &text)?,
             generated: false,
