@@ -1,13 +1,14 @@
 //! Moving bytes between one SSH channel and one local stream, both ways,
 //! each direction in its own task.
 //!
-//! Design choice: russh re-opens a channel's window as soon as data
-//! arrives and then *awaits* the hand-off to the channel's reader, so a
-//! reader that stops draining pauses the whole connection. The download
-//! side here therefore always drains the channel into a per-connection
-//! queue, and only stops draining when that queue holds `queue_limit`
-//! bytes (the channel window by default). A local client that stops
-//! reading costs at most that much memory before it holds anything else.
+//! Design choice: the download side drains the channel into a
+//! per-connection queue and stops draining only when that queue holds
+//! `queue_limit` bytes. The vendored russh (patches 5 and 6) re-opens a
+//! channel's window only as its reader takes data and never makes the
+//! session loop wait on one channel, so a local client that stops reading
+//! closes its own channel's window and holds nothing else back; the queue
+//! lets the socket write and the channel read overlap, and costs at most
+//! `queue_limit` bytes per stalled connection.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
