@@ -738,10 +738,32 @@ fn soak_faults_under_traffic_leak_nothing() {
 struct Stopped(u32);
 
 impl Stopped {
+    /// Stops `pid` and waits until every one of its threads is stopped: the
+    /// signal takes effect as each thread next runs, and on a busy machine
+    /// a status request sent right after `kill` was still answered.
     fn new(pid: u32) -> Stopped {
         signal_pid(pid, "-STOP");
-        Stopped(pid)
+        let stopped = Stopped(pid);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !all_threads_stopped(pid) {
+            assert!(Instant::now() < deadline, "pid {pid} did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stopped
     }
+}
+
+/// Every thread of `pid` in state T (stopped), from /proc/PID/task/*/stat.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the parenthesised command name.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        matches!(state, Some(Some('T' | 't')))
+    })
 }
 
 impl Drop for Stopped {
@@ -812,7 +834,9 @@ fn stopped_tunnel_is_not_responding_and_keeps_its_socket() {
     };
     assert_eq!(
         (s.state, s.pid, s.name.as_str()),
-        (State::NotResponding, pid, "stop")
+        (State::NotResponding, pid, "stop"),
+        "all threads of {pid} stopped: {}",
+        all_threads_stopped(pid)
     );
     let why = s.last_error.as_deref().unwrap_or_default();
     assert!(
