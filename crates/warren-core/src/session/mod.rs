@@ -11,6 +11,7 @@ pub mod handler;
 mod hostkey;
 pub mod options;
 pub mod proxy;
+pub mod resolve;
 mod revoked;
 pub mod window;
 
@@ -24,6 +25,7 @@ pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
+pub use resolve::{ResolveError, Resolved, resolve};
 
 use crate::forward::remote::RemoteForwards;
 use crate::prompt::Prompter;
