@@ -285,7 +285,124 @@ fn parse_size(s: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use std::path::{Path, PathBuf};
+
+    use warren_config::{CommandLine, ConfigFile, Environment, Flag};
+
+    use super::*;
+
+    /// One config file and a few variables; nothing else exists.
+    struct Fake {
+        config: &'static str,
+        vars: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Environment for Fake {
+        fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            match path == Path::new("/cfg") {
+                true => Ok(self.config.as_bytes().to_vec()),
+                false => Err(std::io::ErrorKind::NotFound.into()),
+            }
+        }
+        fn glob(&self, _: &str) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn file_exists(&self, path: &Path) -> bool {
+            path == Path::new("/cfg")
+        }
+        fn exec(&self, _: &str) -> bool {
+            false
+        }
+        fn env_var(&self, name: &str) -> Option<String> {
+            let v = self.vars.iter().find(|(n, _)| *n == name)?;
+            Some(v.1.to_owned())
+        }
+        fn home_dir(&self) -> PathBuf {
+            PathBuf::from("/home/me")
+        }
+        fn user_home(&self, _: &str) -> Option<PathBuf> {
+            None
+        }
+        fn local_user(&self) -> String {
+            "me".into()
+        }
+        fn uid(&self) -> u32 {
+            1000
+        }
+        fn local_hostname(&self) -> String {
+            "here".into()
+        }
+    }
+
+    fn resolve_in(config: &'static str, host: &str, flags: &[Flag]) -> Result<Resolved, String> {
+        let env = Fake {
+            config,
+            vars: vec![("WARREN_WINDOW", "2M"), ("SSH_AUTH_SOCK", "/agent")],
+        };
+        let mut cli = CommandLine::new(host);
+        cli.config_file(ConfigFile::Path("/cfg".into()));
+        for f in flags {
+            cli.flag(f.clone());
+        }
+        resolve(&cli, &env).map_err(|e| warren_wire::Chain(&e).to_string())
+    }
+
+    /// Each hop of a chain is resolved under its own name, with its own
+    /// user, port and options, as ssh does.
+    #[test]
+    fn jump_chain_hops_are_resolved_under_their_own_names() {
+        let config = "Host app\n  HostName 10.1.0.5\n  ProxyJump me@bastion:2222\n\
+                      Host bastion\n  HostName b.example\n  User nobody\n  ProxyJump edge\n\
+                      Host edge\n  ProxyCommand nc %h %p\n  IdentityAgent none\n";
+        let r = resolve_in(config, "app", &[]).unwrap();
+        let app = &r.hop.opts;
+        assert_eq!(
+            (app.host.as_str(), app.hostname.as_str(), app.port),
+            ("app", "10.1.0.5", 22)
+        );
+        assert_eq!(app.window_size, 2 << 20, "WARREN_WINDOW");
+        assert_eq!(app.auth.identity_agent, Some(PathBuf::from("/agent")));
+        let Route::Jump(bastion) = &r.hop.route else {
+            panic!("app goes through bastion: {:?}", r.hop.route)
+        };
+        let b = &bastion.opts;
+        assert_eq!(
+            (b.hostname.as_str(), b.port, b.user.as_str()),
+            ("b.example", 2222, "me"),
+            "-J's user and port win over the config"
+        );
+        let Route::Jump(edge) = &bastion.route else {
+            panic!("bastion goes through edge: {:?}", bastion.route)
+        };
+        assert_eq!(
+            edge.opts.auth.identity_agent, None,
+            "edge's own IdentityAgent"
+        );
+        assert!(
+            matches!(&edge.route, Route::ProxyCommand(c) if c == "nc edge 22"),
+            "{:?}",
+            edge.route
+        );
+        assert_eq!(r.config.host_arg(), "app");
+    }
+
+    #[test]
+    fn command_line_jumps_and_errors() {
+        let r = resolve_in("", "app", &[Flag::ProxyJump("a,b:2200".into())]).unwrap();
+        let Route::Jump(b) = &r.hop.route else {
+            panic!("{:?}", r.hop.route)
+        };
+        assert_eq!((b.opts.hostname.as_str(), b.opts.port), ("b", 2200));
+        assert!(matches!(&b.route, Route::Jump(a) if a.opts.hostname == "a"));
+
+        let looped = "Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n";
+        let err = resolve_in(looped, "a", &[]).err().unwrap_or_default();
+        assert!(err.contains("is there a loop?"), "{err}");
+        let err = resolve_in("", "app", &[Flag::Port("0".into())])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(err, "Bad port '0'");
+    }
 
     #[test]
     fn window_sizes() {
