@@ -1,11 +1,13 @@
-//! ProxyJump / `-J` specifications and `ssh://` URIs (`parse_jump`,
-//! `parse_ssh_uri`, `parse_user_host_port`).
+//! ProxyJump / `-J` specifications and destinations (`parse_jump`,
+//! `parse_ssh_uri`, `parse_user_host_port`); the URI syntax itself is in
+//! `uri.rs`.
 //!
 //! Design choice: only the last hop is kept as structured data (user, host,
 //! port), the earlier hops stay one string, exactly as OpenSSH stores them:
 //! the client runs `ssh -J <earlier hops> <last hop>` recursively.
 
-use crate::values::{a2port, valid_domain};
+use crate::uri::{UriParse, hpdelim2, parse_uri};
+use crate::values::a2port;
 
 /// A parsed ProxyJump value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,95 +105,9 @@ fn parse_hop_syntax(hop: &str) -> Option<Hop> {
     }
 }
 
-/// Result of OpenSSH's `parse_uri("ssh", ...)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum UriParse {
-    NotUri,
-    Invalid,
-    Uri {
-        user: Option<String>,
-        host: String,
-        port: Option<u16>,
-        path: Option<String>,
-    },
-}
-
 /// OpenSSH's `parse_uri` for the `ssh` scheme.
 pub(crate) fn parse_ssh_uri(uri: &str) -> UriParse {
-    let Some(rest) = uri.strip_prefix("ssh://") else {
-        return UriParse::NotUri;
-    };
-    parse_uri_body(rest).unwrap_or(UriParse::Invalid)
-}
-
-fn parse_uri_body(rest: &str) -> Option<UriParse> {
-    let (user, rest) = match rest.split_once('@') {
-        Some((info, rest)) => {
-            let name = info.split(';').next().unwrap_or(info);
-            if name.is_empty() {
-                return None;
-            }
-            (Some(urldecode(name)?), rest)
-        }
-        None => (None, rest),
-    };
-    let (host, delimiter, tail) = hpdelim2(rest)?;
-    if host.is_empty() {
-        return None;
-    }
-    let host = clean_hostname(host).to_owned();
-    valid_domain(&host).ok()?;
-    let (port, path_part) = match (delimiter, tail) {
-        (Some(':'), Some(t)) if !t.is_empty() => {
-            let (p, after) = t.split_once('/').map_or((t, None), |(p, a)| (p, Some(a)));
-            (Some(a2port(p).filter(|&p| p > 0)?), after)
-        }
-        (_, t) => (None, t),
-    };
-    let path = match path_part {
-        Some(p) if !p.is_empty() => Some(urldecode(p)?),
-        _ => None,
-    };
-    Some(UriParse::Uri {
-        user,
-        host,
-        port,
-        path,
-    })
-}
-
-fn urldecode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// OpenSSH's `hpdelim2`: the host part, the delimiter (`:` or `/`) that
-/// ended it, and the rest.
-fn hpdelim2(s: &str) -> Option<(&str, Option<char>, Option<&str>)> {
-    let end = if s.starts_with('[') {
-        s.find(']')? + 1
-    } else {
-        s.find([':', '/']).unwrap_or(s.len())
-    };
-    match s[end..].chars().next() {
-        None => Some((s, None, None)),
-        Some(c @ (':' | '/')) => Some((&s[..end], Some(c), Some(&s[end + 1..]))),
-        Some(_) => None,
-    }
+    parse_uri("ssh", uri.as_bytes())
 }
 
 /// `ssh_valid_hostname`: no leading `-`, no shell metacharacters, spaces or
@@ -231,12 +147,15 @@ pub(crate) fn parse_user_host_port(s: &str) -> Option<Hop> {
         Some(i) => (Some(s[..i].to_owned()), &s[i + 1..]),
         None => (None, s),
     };
-    let (host, delimiter, tail) = hpdelim2(rest)?;
-    if delimiter == Some('/') || host.is_empty() {
+    let (host, delimiter, tail) = hpdelim2(rest.as_bytes())?;
+    if delimiter == Some(b'/') || host.is_empty() {
         return None;
     }
-    let port = match tail {
-        Some(t) if !t.is_empty() => Some(a2port(t).filter(|&p| p > 0)?),
+    // The delimiters are ASCII, so both sides are still UTF-8.
+    let host = std::str::from_utf8(host).ok()?;
+    let port = match tail.map(std::str::from_utf8) {
+        Some(Ok(t)) if !t.is_empty() => Some(a2port(t).filter(|&p| p > 0)?),
+        Some(Err(_)) => return None,
         _ => None,
     };
     Some((user, clean_hostname(host).to_owned(), port))

@@ -3,8 +3,8 @@
 //! It owns everything between "what the user typed" and "what the client
 //! will do": the `-o` options and typed flags, `~/.ssh/config` and
 //! `/etc/ssh/ssh_config` (Host, Match, Include, first-value-wins), the
-//! `%`-token, `~` and `${ENV}` expansions, OpenSSH's defaults, and an
-//! `ssh -G`-compatible dump.
+//! `%`-token, `~` and `${ENV}` expansions, OpenSSH's defaults, an
+//! `ssh -G`-compatible dump, and scp's `[user@]host:path` operands.
 //!
 //! The one design choice: the engine is pure. Every file read, glob,
 //! `Match exec` and lookup of the local user goes through the
@@ -35,8 +35,10 @@ mod keyword;
 mod lexer;
 mod options;
 mod pattern;
+mod remote_path;
 mod sha1;
 mod system;
+mod uri;
 mod values;
 
 pub use algorithms::{AlgorithmList, Algorithms};
@@ -48,6 +50,7 @@ pub use forward::{Forward, ForwardEndpoint};
 pub use host_config::HostConfig;
 pub use jump::JumpHost;
 pub use pattern::{ListMatch, match_host_pattern_list, match_pattern, match_pattern_list};
+pub use remote_path::{Operand, OperandError, RemotePath};
 pub use system::SystemEnvironment;
 pub use values::{
     AddKeysToAgent, AddressFamily, CanonicalizeHostname, ControlMaster, ControlPersist, LogLevel,

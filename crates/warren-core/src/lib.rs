@@ -1,8 +1,10 @@
 //! warren's engine: everything that talks to the network or the terminal.
 //!
-//! The binary turns what the user typed plus ssh_config into the plain
-//! option structs here (`session::ConnectOptions`); nothing in this crate
-//! reads ssh_config itself, so every behaviour is testable with values.
+//! The binary parses what the user typed; `session::resolve` runs it
+//! through ssh_config (warren-config, pure) into the plain option structs
+//! the engine takes (`session::ConnectOptions`, `session::Hop`). Nothing
+//! past `resolve` reads ssh_config, so every behaviour is testable with
+//! values.
 
 pub mod agent;
 pub mod algorithms;

@@ -164,3 +164,35 @@ fn appends_after_a_file_without_final_newline() {
     assert!(content.starts_with("# kept, no newline\n"), "{content}");
     assert_eq!(count(&r, &key), 1);
 }
+
+/// copy-id takes the connection flags every subcommand shares, in the
+/// order typed, as ssh does: the first of `-p` and `-o Port=` wins.
+#[test]
+fn connection_flags_are_shared_and_apply_in_typed_order() {
+    // Broke: copy-id rejected -l, -4 and -v, and rebuilt an ssh argv with
+    // every -o before -p, so `-p 1 -o Port=N` connected to N.
+    let r = remote();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = keygen(tmp.path(), "flags", "ed25519", "");
+    let real = format!("Port={}", r.sshd.port());
+    let user = warren_testkit::local_user();
+    let out = copy_id(&r, &["-4", "-l", &user, "-v", "-p", "1", "-o", &real], &key);
+    assert!(
+        !out.status.success(),
+        "-p 1 came first: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("port 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = copy_id(&r, &["-4", "-l", &user, "-v", "-o", &real, "-p", "1"], &key);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("Authenticating to 127.0.0.1:{}", r.sshd.port())),
+        "-v logs each step: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(count(&r, &key), 1);
+}

@@ -1,5 +1,7 @@
-//! russh's client callbacks. They never block the connection: host key
-//! verification (which may prompt) runs on the blocking pool.
+//! russh's client callbacks. They never block the connection: the server's
+//! key is handed to the host key stage (`stages`), which checks it (and
+//! may prompt) on the blocking pool while this callback awaits the
+//! verdict.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -7,14 +9,18 @@ use std::sync::Arc;
 use russh::keys::PublicKeyOrCertificate;
 use warren_wire::escape_str;
 
-use super::error::SessionError;
-use super::hostkey::HostKeyVerifier;
+use super::error::{HostKeyError, SessionError};
+use super::stages::Negotiated;
 use super::window::WindowTuner;
 use crate::forward::remote::{RemoteForwards, serve_channel};
 
 /// The per-connection handler russh calls into.
 pub struct ClientHandler {
-    verifier: Arc<HostKeyVerifier>,
+    /// Where the server's key goes to be judged (`stages`); taken at the
+    /// first key exchange, the only one whose key is checked.
+    host_key: Option<tokio::sync::oneshot::Sender<KeyCheck>>,
+    /// The algorithms of the first key exchange.
+    negotiated: Arc<std::sync::OnceLock<Negotiated>>,
     remote: Arc<RemoteForwards>,
     /// ForwardAgent's socket; agent channels are refused without one.
     forward_agent: Option<std::path::PathBuf>,
@@ -35,19 +41,28 @@ pub struct Farewell {
     pub message: String,
 }
 
+/// The server's key, handed out of russh's handshake to be judged, and
+/// where the verdict goes back.
+pub(crate) struct KeyCheck {
+    pub key: PublicKeyOrCertificate,
+    pub verdict: tokio::sync::oneshot::Sender<Result<(), HostKeyError>>,
+}
+
 /// Learns the server's goodbye once the connection has ended.
 pub type FarewellReceiver = tokio::sync::watch::Receiver<Option<Farewell>>;
 
 impl ClientHandler {
     pub(crate) fn new(
-        verifier: HostKeyVerifier,
+        host_key: tokio::sync::oneshot::Sender<KeyCheck>,
+        negotiated: Arc<std::sync::OnceLock<Negotiated>>,
         remote: Arc<RemoteForwards>,
         forward_agent: Option<std::path::PathBuf>,
         host: String,
         window: WindowTuner,
     ) -> Self {
         ClientHandler {
-            verifier: Arc::new(verifier),
+            host_key: Some(host_key),
+            negotiated,
             remote,
             forward_agent,
             host,
@@ -126,6 +141,7 @@ impl russh::client::Handler for ClientHandler {
         names: &russh::Names,
         session: &mut russh::client::Session,
     ) -> Result<(), SessionError> {
+        let _ = self.negotiated.set(Negotiated::of(names));
         if let Some(start) = self.window.peer(session.remote_sshid()) {
             session.set_target_window_size(start);
         }
@@ -143,7 +159,6 @@ impl russh::client::Handler for ClientHandler {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, SessionError> {
-        let verifier = self.verifier.clone();
         let key = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => PublicKeyOrCertificate::PublicKey {
                 key: key.clone(),
@@ -153,10 +168,20 @@ impl russh::client::Handler for ClientHandler {
                 PublicKeyOrCertificate::Certificate(c.clone())
             }
         };
-        tokio::task::spawn_blocking(move || verifier.verify(&key))
-            .await
-            .map_err(|e| SessionError::Io(std::io::Error::other(e)))??;
-        Ok(true)
+        // Judged outside: the host key stage (which may prompt) answers.
+        let Some(judge) = self.host_key.take() else {
+            return Ok(false);
+        };
+        let (verdict, answer) = tokio::sync::oneshot::channel();
+        if judge.send(KeyCheck { key, verdict }).is_err() {
+            return Err(SessionError::Russh(russh::Error::Disconnect));
+        }
+        match answer.await {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(refused)) => Err(SessionError::HostKey(refused)),
+            // Nobody waits for this connection any more.
+            Err(_) => Err(SessionError::Russh(russh::Error::Disconnect)),
+        }
     }
 
     async fn server_channel_open_forwarded_tcpip(

@@ -1,8 +1,10 @@
-//! One SSH connection: dial (TCP), handshake, host key check, login.
+//! One SSH connection: route (`resolve`), dial (TCP), handshake, host key
+//! check, login.
 //!
 //! `connect` returns a [`Session`] that is authenticated and ready for
 //! channels; every failure on the way is a [`SessionError`] that names what
-//! failed and says whether retrying can help.
+//! failed and says whether retrying can help. [`stages`] runs the same
+//! steps one at a time, each timed, for callers that report them.
 
 mod auth;
 mod dial;
@@ -11,7 +13,9 @@ pub mod handler;
 mod hostkey;
 pub mod options;
 pub mod proxy;
+pub mod resolve;
 mod revoked;
+pub mod stages;
 pub mod window;
 
 use std::sync::Arc;
@@ -24,6 +28,7 @@ pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
 };
+pub use resolve::{ResolveError, Resolved, resolve};
 
 use crate::forward::remote::RemoteForwards;
 use crate::prompt::Prompter;
@@ -145,14 +150,13 @@ pub fn connect_hop<'a>(
     })
 }
 
-/// Dials, verifies and logs in.
+/// Dials, verifies and logs in: the [`stages`] back to back.
 pub async fn connect(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
 ) -> Result<Session, SessionError> {
-    let stream = dial::dial(opts).await?;
-    let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
-    connect_stream(opts, prompter, stream, peer_ip).await
+    let dialed = stages::dial(opts).await?;
+    through_stages(dialed, opts, prompter).await
 }
 
 /// The SSH handshake, host key check and login over an open transport.
@@ -165,54 +169,20 @@ pub async fn connect_stream<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut config = client_config(opts)?;
-    let verifier = hostkey::HostKeyVerifier::new(opts, peer_ip, prompter.clone());
-    verifier.tune_preferred(&mut config.preferred);
-    log_offer(&config.preferred);
-    let remote = Arc::new(RemoteForwards::default());
-    let rtt = Arc::new(window::RoundTrip::default());
-    let handler = ClientHandler::new(
-        verifier,
-        remote.clone(),
-        opts.forward_agent.clone(),
-        opts.hostname.clone(),
-        window::WindowTuner::new(opts.window_size, rtt.clone()),
-    );
-    let farewell = handler.farewell();
-    let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
-    let mut handle = match opts.connect_timeout {
-        // Like ssh, ConnectTimeout also bounds the banner exchange and kex.
-        Some(t) => tokio::time::timeout(t, handshake)
-            .await
-            .map_err(|_| SessionError::Connect {
-                host: opts.hostname.clone(),
-                port: opts.port,
-                cause: ConnectCause::BannerTimeout,
-            })?,
-        None => handshake.await,
-    }
-    .map_err(|e| handshake_error(e, opts))?;
-    info!(
-        "Authenticating to {}:{} as '{}'",
-        opts.hostname, opts.port, opts.user
-    );
-    let peer = auth::Peer {
-        host: &opts.hostname,
-        port: opts.port,
-        farewell,
-    };
-    auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter.as_ref()).await?;
-    info!(
-        "Authenticated to {} ([{}]:{}).",
-        opts.hostname, opts.hostname, opts.port
-    );
-    let handle = Arc::new(handle);
-    tokio::spawn(measure_round_trip(Arc::downgrade(&handle), rtt));
-    Ok(Session {
-        handle,
-        remote,
-        via: None,
-    })
+    through_stages(stages::Dialed::over(stream, peer_ip), opts, prompter).await
+}
+
+async fn through_stages<S>(
+    dialed: stages::Dialed<S>,
+    opts: &ConnectOptions,
+    prompter: Arc<dyn Prompter>,
+) -> Result<Session, SessionError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = dialed.handshake(opts, prompter).await?;
+    let checked = handshake.check_host_key().await?;
+    Ok(checked.authenticate().await?.session)
 }
 
 /// Times a few keepalive pings for the window tuner (the smallest

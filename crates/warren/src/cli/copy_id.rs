@@ -11,15 +11,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{ArgMatches, Parser};
+use warren_config::SystemEnvironment;
 use warren_core::exec::{self, Exit};
 use warren_core::keys;
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
-use warren_core::session::{self, Hop};
+use warren_core::session::{self, Hop, Resolved};
 use warren_wire::Escaped;
 
-use super::settings::Settings;
-use super::ssh_args::SshArgs;
+use super::connect_args::{self, ConnectArgs, LoginPortArgs};
+use super::settings;
+use crate::logging;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,30 +33,22 @@ pub struct CopyIdArgs {
     /// The key to install (KEY or KEY.pub; default: the newest ~/.ssh/id_*.pub).
     #[arg(short = 'i', value_name = "KEY")]
     identity: Option<PathBuf>,
-    /// Port to connect to.
-    #[arg(short = 'p', value_name = "PORT")]
-    port: Option<String>,
-    /// Jump hosts, as `warren ssh -J`.
-    #[arg(short = 'J', value_name = "DESTINATION")]
-    jump: Option<String>,
-    /// ssh_config file, as `warren ssh -F`.
-    #[arg(short = 'F', value_name = "FILE")]
-    config_file: Option<String>,
-    /// ssh_config options, as `warren ssh -o`.
-    #[arg(short = 'o', value_name = "OPTION")]
-    options: Vec<String>,
     /// Install even if the key is already there.
     #[arg(short = 'f')]
     force: bool,
     /// Dry run: say what would be installed, change nothing.
     #[arg(short = 'n')]
     dry_run: bool,
-    /// `[user@]host`.
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    login_port: LoginPortArgs,
+    /// `[user@]host` or `ssh://[user@]host[:port]`.
     destination: String,
 }
 
 pub fn main(args: &[String]) -> u8 {
-    super::run_tool::<CopyIdArgs>("warren copy-id", args, run)
+    super::run_tool_typed::<CopyIdArgs>("warren copy-id", args, run)
 }
 
 /// The public key file to install and the private key beside it.
@@ -95,24 +89,14 @@ fn newest_default() -> anyhow::Result<PathBuf> {
     })
 }
 
-/// What `warren ssh` would do for these flags.
-fn settings(a: &CopyIdArgs) -> anyhow::Result<Settings> {
-    let mut argv = Vec::new();
-    if let Some(f) = &a.config_file {
-        argv.extend(["-F".to_owned(), f.clone()]);
-    }
-    for o in &a.options {
-        argv.extend(["-o".to_owned(), o.clone()]);
-    }
-    if let Some(p) = &a.port {
-        argv.extend(["-p".to_owned(), p.clone()]);
-    }
-    if let Some(j) = &a.jump {
-        argv.extend(["-J".to_owned(), j.clone()]);
-    }
-    argv.push(a.destination.clone());
-    let args = SshArgs::parse_from_ssh_argv(&argv)?;
-    Settings::resolve(&args, &argv)
+/// How to reach the destination: the same route, options and ssh_config
+/// as `warren ssh` with these flags.
+fn resolve(a: &CopyIdArgs, m: &ArgMatches) -> anyhow::Result<Resolved> {
+    let mut flags = ConnectArgs::typed(m);
+    flags.extend(LoginPortArgs::typed(m));
+    let at = m.index_of("destination").unwrap_or(usize::MAX);
+    let cli = connect_args::command_line(&a.destination, at, a.connect.config(), flags)?;
+    settings::resolve_host(&cli, &SystemEnvironment::new(), a.connect.quiet)
 }
 
 /// The remote side: reads the key line on stdin; answers ADDED, EXISTS or
@@ -131,7 +115,7 @@ fn script(force: bool, dry_run: bool) -> String {
     )
 }
 
-fn run(a: &CopyIdArgs) -> anyhow::Result<u8> {
+fn run(a: &CopyIdArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let (public_path, private_path) = key_files(a)?;
     let text = keys::read_key_text(&public_path)
         .with_context(|| format!("read the public key {}", public_path.display()))?;
@@ -143,13 +127,14 @@ fn run(a: &CopyIdArgs) -> anyhow::Result<u8> {
         "warren copy-id: Source of key(s) to be installed: \"{}\"",
         public_path.display()
     );
-    let settings = settings(a)?;
+    let Resolved { config: host, hop } = resolve(a, m)?;
+    logging::init(settings::verbosity(host.log_level()), None);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let code = runtime.block_on(install(a, &settings, &line, &private_path));
+    let code = runtime.block_on(install(a, &hop, &line, &private_path));
     runtime.shutdown_background();
     code
 }
@@ -162,13 +147,7 @@ fn prompter(hop: &Hop) -> Arc<dyn Prompter> {
     }
 }
 
-async fn install(
-    a: &CopyIdArgs,
-    settings: &Settings,
-    line: &str,
-    private: &Path,
-) -> anyhow::Result<u8> {
-    let hop = &settings.hop;
+async fn install(a: &CopyIdArgs, hop: &Hop, line: &str, private: &Path) -> anyhow::Result<u8> {
     let session = session::connect_hop(hop, prompter(hop)).await?;
     let out = exec::capture(
         session.handle(),
@@ -205,12 +184,12 @@ async fn install(
         );
     }
     println!("\nNumber of key(s) added: 1\n");
-    verify(settings, private, &a.destination).await
+    verify(hop, private, &a.destination).await
 }
 
 /// Logs in again offering only the installed key (no agent, no other
 /// identity files, publickey only).
-async fn verify(settings: &Settings, private: &Path, destination: &str) -> anyhow::Result<u8> {
+async fn verify(hop: &Hop, private: &Path, destination: &str) -> anyhow::Result<u8> {
     if !private.exists() {
         println!(
             "Not verified: no private key at {} to log in with.",
@@ -218,7 +197,7 @@ async fn verify(settings: &Settings, private: &Path, destination: &str) -> anyho
         );
         return Ok(0);
     }
-    let mut hop = settings.hop.clone();
+    let mut hop = hop.clone();
     let auth = &mut hop.opts.auth;
     auth.identity_files = vec![private.to_owned()];
     auth.identity_files_explicit = true;

@@ -5,6 +5,7 @@ pub mod add;
 pub mod agent;
 mod argv;
 mod background;
+pub mod connect_args;
 pub mod copy_id;
 mod demo;
 pub mod keygen;
@@ -51,7 +52,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Install a public key on a server as ssh-copy-id: [-i KEY] [-p PORT] [-f] [-n] [-J JUMP] DEST.
+    /// Install a public key on a server as ssh-copy-id: [-i KEY] [-f] [-n] [connection options] DEST.
     CopyId {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -77,15 +78,29 @@ enum Command {
 /// parses `args` as `A` under `name`, runs it, and turns the outcome into
 /// an exit code (1 for a failure, named after the tool, as theirs).
 fn run_tool<A: Parser>(name: &str, args: &[String], run: fn(&A) -> anyhow::Result<u8>) -> u8 {
-    let parsed =
-        match A::try_parse_from(std::iter::once(name.to_owned()).chain(args.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 1 } else { 0 };
-            }
-        };
-    match run(&parsed) {
+    run_tool_typed(name, args, |a: &A, _| run(a))
+}
+
+/// [`run_tool`] for a subcommand that also needs clap's matches: where each
+/// flag was typed, for the connection flags whose order matters
+/// (`connect_args`).
+fn run_tool_typed<A: Parser>(
+    name: &str,
+    args: &[String],
+    run: impl FnOnce(&A, &clap::ArgMatches) -> anyhow::Result<u8>,
+) -> u8 {
+    let argv = std::iter::once(name.to_owned()).chain(args.iter().cloned());
+    let parsed = A::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Ok((A::from_arg_matches(&m)?, m)));
+    let (parsed, matches) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    match run(&parsed, &matches) {
         Ok(code) => code,
         Err(e) => crate::output::report(name, &e, 1),
     }

@@ -5,18 +5,14 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use super::connect_args::{ConnectArgs, ForwardArgs, IdentityArgs, LoginPortArgs};
+
 /// Flags of later features: accepted by the parser so the user gets a clear
 /// "not supported yet" instead of a parse error or silence.
 #[derive(Debug, Default, Clone, Parser)]
 pub struct LaterFlags {
-    #[arg(short = 'L', action = ArgAction::Append, value_name = "SPEC")]
-    pub local_forward: Vec<String>,
-    #[arg(short = 'R', action = ArgAction::Append, value_name = "SPEC")]
-    pub remote_forward: Vec<String>,
-    #[arg(short = 'D', action = ArgAction::Append, value_name = "SPEC")]
-    pub dynamic_forward: Vec<String>,
-    #[arg(short = 'J', value_name = "DESTINATION")]
-    pub jump: Option<String>,
+    #[command(flatten)]
+    pub forwards: ForwardArgs,
     #[arg(short = 'W', value_name = "HOST:PORT")]
     pub stdio_forward: Option<String>,
     #[arg(short = 'f')]
@@ -75,27 +71,12 @@ impl LaterFlags {
 pub struct SshArgs {
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
-    /// Port to connect to on the remote host.
-    #[arg(short = 'p', value_name = "PORT")]
-    pub port: Option<String>,
-    /// User to log in as.
-    #[arg(short = 'l', value_name = "LOGIN")]
-    pub login: Option<String>,
-    /// Identity (private key) file; repeatable.
-    #[arg(short = 'i', action = ArgAction::Append, value_name = "FILE")]
-    pub identity: Vec<String>,
-    /// Per-user configuration file (`none`: no file).
-    #[arg(short = 'F', value_name = "FILE")]
-    pub config_file: Option<String>,
-    /// ssh_config option, `Key=Value` or `Key Value`; repeatable.
-    #[arg(short = 'o', action = ArgAction::Append, value_name = "OPTION")]
-    pub options: Vec<String>,
-    /// Verbose: -v, -vv, -vvv.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    pub verbose: u8,
-    /// Quiet: suppress warnings and diagnostics.
-    #[arg(short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub login_port: LoginPortArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Append debug logs to this file instead of stderr.
     #[arg(short = 'E', value_name = "LOG_FILE")]
     pub log_file: Option<PathBuf>,
@@ -114,21 +95,9 @@ pub struct SshArgs {
     /// Do not execute a remote command.
     #[arg(short = 'N')]
     pub no_command: bool,
-    /// IPv4 only.
-    #[arg(short = '4')]
-    pub ipv4: bool,
-    /// IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
-    /// Compression.
-    #[arg(short = 'C')]
-    pub compression: bool,
     /// Source address of the connection.
     #[arg(short = 'b', value_name = "BIND_ADDRESS")]
     pub bind_address: Option<String>,
-    /// Cipher specification.
-    #[arg(short = 'c', value_name = "CIPHER_SPEC")]
-    pub ciphers: Option<String>,
     /// MAC specification.
     #[arg(short = 'm', value_name = "MAC_SPEC")]
     pub macs: Option<String>,
@@ -256,12 +225,12 @@ mod tests {
             "-p 2222 -l bob -i k1 -i k2 -vvv -tt -o Port=1 -oUser=x host ls -la",
         ))
         .expect("parses");
-        assert_eq!(a.port.as_deref(), Some("2222"));
-        assert_eq!(a.login.as_deref(), Some("bob"));
-        assert_eq!(a.identity, ["k1", "k2"]);
-        assert_eq!(a.verbose, 3);
+        assert_eq!(a.login_port.port.as_deref(), Some("2222"));
+        assert_eq!(a.login_port.login.as_deref(), Some("bob"));
+        assert_eq!(a.identity.identity, ["k1", "k2"]);
+        assert_eq!(a.connect.verbose, 3);
         assert_eq!(a.tty, 2);
-        assert_eq!(a.options, ["Port=1", "User=x"]);
+        assert_eq!(a.connect.options, ["Port=1", "User=x"]);
         assert_eq!(a.destination.as_deref(), Some("host"));
         assert_eq!(a.command, ["ls", "-la"]);
     }
@@ -269,15 +238,17 @@ mod tests {
     #[test]
     fn clustered_flags() {
         let a = SshArgs::parse_from_ssh_argv(&argv("-nNT -C -46 -p22 host")).expect("parses");
-        assert!(a.stdin_null && a.no_command && a.no_tty && a.compression && a.ipv4 && a.ipv6);
-        assert_eq!(a.port.as_deref(), Some("22"));
+        let c = &a.connect;
+        assert!(a.stdin_null && a.no_command && a.no_tty && c.compression && c.ipv4 && c.ipv6);
+        assert_eq!(a.login_port.port.as_deref(), Some("22"));
     }
 
     #[test]
     fn later_flags_are_named() {
         let a = SshArgs::parse_from_ssh_argv(&argv("-L 1:h:2 -D 3 -J b host")).expect("parses");
         assert_eq!(a.later.first_unsupported(), None);
-        assert_eq!(a.later.local_forward, ["1:h:2"]);
+        assert_eq!(a.later.forwards.local_forward, ["1:h:2"]);
+        assert_eq!(a.connect.jump.as_deref(), Some("b"));
         let a = SshArgs::parse_from_ssh_argv(&argv("-A host")).expect("parses");
         assert_eq!(a.later.first_unsupported(), None);
         assert!(a.later.forward_agent);

@@ -11,28 +11,32 @@
 mod control;
 mod unit;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use clap::ArgMatches;
 use tokio_util::sync::CancellationToken;
+use warren_config::Flag;
+use warren_core::forward::{ForwardOptions, ForwardSpec};
 use warren_core::prompt::NoPrompt;
-use warren_core::session::{Hop, Route};
+use warren_core::session::{Hop, Resolved, Route};
 use warren_core::tunnel::{State, Tunnel, TunnelOptions, TunnelSpec, TunnelStatus};
 
 use super::background;
-use super::settings::Settings;
-use super::ssh_args::SshArgs;
+use super::connect_args::{self, ConnectArgs, ForwardArgs, IdentityArgs, LoginPortArgs, Typed};
+use super::settings;
 use crate::logging::{self, Verbosity};
 use control::{ControlSocket, Probe, Request};
 
 /// Exit status for a tunnel that could not start or stopped for good.
 const FAILURE: u8 = 255;
 
-const USAGE: &str = "usage: warren tunnel up [--name NAME] [-f] [tunnel options] [ssh options] destination\n\
+const USAGE: &str = "usage: warren tunnel up [--name NAME] [-f] [tunnel options] [connection options] destination\n\
        warren tunnel status [--json] [NAME]\n\
        warren tunnel down NAME\n\
-       warren tunnel install NAME [--print] [tunnel options] [ssh options] destination\n\
+       warren tunnel install NAME [--print] [tunnel options] [connection options] destination\n\
 tunnel options: --wait DUR (how long a connection waits for the session, 30s)\n\
        --probe-interval DUR (30s; 0 turns probes off)  --probe-timeout DUR (10s)\n\
        --backoff-initial DUR (1s)  --backoff-max DUR (60s)  --connect-timeout DUR (60s)";
@@ -66,71 +70,167 @@ pub fn main(args: &[String]) -> u8 {
     }
 }
 
-/// `up` and `install` arguments: warren's own long options, taken out
-/// wherever they stand (ssh has none), and the ssh arguments left.
-#[derive(Debug, Default)]
-struct UpArgs {
-    name: Option<String>,
+/// What `up` and `install` share: the tunnel's own options, the
+/// connection flags every subcommand that reaches a host has, the
+/// forwards, and the destination.
+#[derive(Debug, clap::Args)]
+struct TunnelArgs {
+    /// Detach once the tunnel is up (the first connection made).
+    #[arg(long)]
     background: bool,
-    print: bool,
-    options: TunnelOptions,
-    ssh: Vec<String>,
-    /// The tunnel options as typed, for a unit's command line.
-    own: Vec<String>,
+    /// How long a connection waits for the session (default 30s).
+    #[arg(long, value_name = "DUR")]
+    wait: Option<String>,
+    /// Time between end-to-end probes (default 30s; 0 turns them off).
+    #[arg(long, value_name = "DUR")]
+    probe_interval: Option<String>,
+    /// How long one probe may take (default 10s).
+    #[arg(long, value_name = "DUR")]
+    probe_timeout: Option<String>,
+    /// First wait before reconnecting (default 1s).
+    #[arg(long, value_name = "DUR")]
+    backoff_initial: Option<String>,
+    /// Longest wait between reconnects (default 60s).
+    #[arg(long, value_name = "DUR")]
+    backoff_max: Option<String>,
+    /// Bound on one whole connection attempt (default 60s).
+    #[arg(long, value_name = "DUR")]
+    connect_timeout: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    login_port: LoginPortArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
+    #[command(flatten)]
+    forwards: ForwardArgs,
+    /// Remote hosts may connect to local forwarded ports (as ssh -g).
+    #[arg(short = 'g')]
+    gateway_ports: bool,
+    /// Background, as ssh -f (the same as --background).
+    #[arg(short = 'f')]
+    fork: bool,
+    /// Accepted for ssh's sake: a tunnel runs no command anyway.
+    #[arg(short = 'N')]
+    no_command: bool,
+    /// Append logs to this file instead of stderr.
+    #[arg(short = 'E', value_name = "LOG_FILE")]
+    log_file: Option<PathBuf>,
+    /// `[user@]host` or `ssh://[user@]host[:port]`.
+    destination: String,
 }
 
-fn split_args(args: &[String], install: bool) -> anyhow::Result<UpArgs> {
-    let mut out = UpArgs::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let Some(long) = arg.strip_prefix("--").filter(|l| !l.is_empty()) else {
-            out.ssh.push(arg.clone());
-            continue;
-        };
-        let (key, inline) = match long.split_once('=') {
-            Some((k, v)) => (k, Some(v.to_owned())),
-            None => (long, None),
-        };
-        match key {
-            "background" => {
-                out.background = true;
-                out.own.push(arg.clone());
-                continue;
-            }
-            "print" if install => {
-                out.print = true;
-                continue;
-            }
-            _ => {}
+/// `warren tunnel up [--name NAME] [options] destination`
+#[derive(Debug, clap::Parser)]
+#[command(name = "warren tunnel up", disable_version_flag = true, after_help = USAGE)]
+struct UpArgs {
+    /// The tunnel's name (default: the destination).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    tunnel: TunnelArgs,
+}
+
+/// `warren tunnel install NAME [--print] [options] destination`
+#[derive(Debug, clap::Parser)]
+#[command(name = "warren tunnel install", disable_version_flag = true, after_help = USAGE)]
+struct InstallArgs {
+    /// The tunnel's name.
+    name: String,
+    /// Print the unit, write nothing.
+    #[arg(long)]
+    print: bool,
+    #[command(flatten)]
+    tunnel: TunnelArgs,
+}
+
+/// Parses `args` as `A` (clap's error, with its usage, on failure) and
+/// keeps the matches: where each flag was typed. `None` once `--help`
+/// has been printed.
+fn parse<A: clap::Parser>(name: &str, args: &[String]) -> anyhow::Result<Option<(A, ArgMatches)>> {
+    let argv = std::iter::once(name.to_owned()).chain(args.iter().cloned());
+    let parsed = A::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Ok((A::from_arg_matches(&m)?, m)));
+    match parsed {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Ok(None)
         }
-        let value = match inline {
-            Some(v) => v,
-            None => it
-                .next()
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("--{key} needs a value\n{USAGE}"))?,
-        };
-        let o = &mut out.options;
-        match key {
-            "name" => {
-                check_name(&value)?;
-                out.name = Some(value);
-                continue;
-            }
-            "wait" => o.wait_for_session = duration(key, &value)?,
-            "probe-interval" => {
-                let d = duration(key, &value)?;
-                o.probe_interval = (!d.is_zero()).then_some(d);
-            }
-            "probe-timeout" => o.probe_timeout = duration(key, &value)?,
-            "backoff-initial" => o.backoff.initial = duration(key, &value)?,
-            "backoff-max" => o.backoff.max = duration(key, &value)?,
-            "connect-timeout" => o.connect_timeout = duration(key, &value)?,
-            _ => anyhow::bail!("unknown option --{key}\n{USAGE}"),
-        }
-        out.own.push(format!("--{key}={value}"));
+        Err(e) => Err(e.into()),
     }
-    Ok(out)
+}
+
+impl TunnelArgs {
+    /// The supervisor's options, defaults filled in.
+    fn options(&self) -> anyhow::Result<TunnelOptions> {
+        let mut o = TunnelOptions::default();
+        let get =
+            |flag: &str, v: &Option<String>| v.as_deref().map(|v| duration(flag, v)).transpose();
+        if let Some(d) = get("wait", &self.wait)? {
+            o.wait_for_session = d;
+        }
+        if let Some(d) = get("probe-interval", &self.probe_interval)? {
+            o.probe_interval = (!d.is_zero()).then_some(d);
+        }
+        if let Some(d) = get("probe-timeout", &self.probe_timeout)? {
+            o.probe_timeout = d;
+        }
+        if let Some(d) = get("backoff-initial", &self.backoff_initial)? {
+            o.backoff.initial = d;
+        }
+        if let Some(d) = get("backoff-max", &self.backoff_max)? {
+            o.backoff.max = d;
+        }
+        if let Some(d) = get("connect-timeout", &self.connect_timeout)? {
+            o.connect_timeout = d;
+        }
+        Ok(o)
+    }
+
+    /// The tunnel's own options as `--key=value` words, for a unit.
+    fn own_words(&self) -> Vec<String> {
+        let own = [
+            ("wait", &self.wait),
+            ("probe-interval", &self.probe_interval),
+            ("probe-timeout", &self.probe_timeout),
+            ("backoff-initial", &self.backoff_initial),
+            ("backoff-max", &self.backoff_max),
+            ("connect-timeout", &self.connect_timeout),
+        ];
+        own.into_iter()
+            .filter_map(|(key, v)| Some(format!("--{key}={}", v.as_deref()?)))
+            .collect()
+    }
+
+    /// The connection flags and forwards, where they were typed; a tunnel
+    /// is `ssh -N`.
+    fn typed(m: &ArgMatches) -> Vec<Typed> {
+        let mut flags = vec![(0, Flag::NoCommand)];
+        flags.extend(ConnectArgs::typed(m));
+        flags.extend(LoginPortArgs::typed(m));
+        flags.extend(IdentityArgs::typed(m));
+        flags.extend(ForwardArgs::typed(m));
+        connect_args::switch(m, "gateway_ports", Flag::GatewayPorts, &mut flags);
+        connect_args::switch(m, "fork", Flag::Background, &mut flags);
+        flags
+    }
+
+    /// The words of a `tunnel up` that does the same, for a unit.
+    fn unit_words(&self, m: &ArgMatches) -> Vec<String> {
+        let mut words = self.own_words();
+        if let Some(f) = &self.connect.config_file {
+            words.extend(["-F".to_owned(), f.clone()]);
+        }
+        if let Some(f) = &self.log_file {
+            words.extend(["-E".to_owned(), f.display().to_string()]);
+        }
+        let typed: Vec<Typed> = Self::typed(m).into_iter().skip(1).collect();
+        words.extend(connect_args::words(&typed));
+        words.push(self.destination.clone());
+        words
+    }
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -184,36 +284,44 @@ fn duration(flag: &str, s: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(secs).map_err(|e| anyhow::anyhow!("--{flag}: {s:?}: {e}"))
 }
 
-/// What `warren ssh -N ARGS` would do, as a tunnel.
-fn resolve(up: &UpArgs) -> anyhow::Result<(String, Settings, Option<std::path::PathBuf>)> {
-    // A tunnel is `ssh -N`: no session channel, forwards only.
-    let ssh: Vec<String> = std::iter::once("-N".to_owned())
-        .chain(up.ssh.iter().cloned())
-        .collect();
-    let parsed = SshArgs::parse_from_ssh_argv(&ssh).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(flag) = parsed.later.first_unsupported() {
-        anyhow::bail!("{flag} is not supported yet in this version of warren");
-    }
-    anyhow::ensure!(
-        parsed.command.is_empty(),
-        "a tunnel runs no remote command: drop {:?}",
-        parsed.command.join(" ")
-    );
-    let settings = Settings::resolve(&parsed, &ssh)?;
-    anyhow::ensure!(
-        settings.stdio_forward.is_none(),
-        "-W is not a tunnel: use -L to forward a port"
-    );
-    let name = match &up.name {
-        Some(n) => n.clone(),
-        None => default_name(parsed.destination.as_deref().unwrap_or("tunnel")),
+/// What `warren tunnel up` will do: the destination resolved as by
+/// `warren ssh -N` with the same flags.
+struct TunnelSettings {
+    name: String,
+    hop: Hop,
+    forwards: Vec<ForwardSpec>,
+    forward_options: ForwardOptions,
+    /// -f, --background or ForkAfterAuthentication.
+    background: bool,
+    verbosity: Verbosity,
+    options: TunnelOptions,
+}
+
+fn resolve(t: &TunnelArgs, m: &ArgMatches, name: Option<&str>) -> anyhow::Result<TunnelSettings> {
+    let at = m.index_of("destination").unwrap_or(usize::MAX);
+    let cli =
+        connect_args::command_line(&t.destination, at, t.connect.config(), TunnelArgs::typed(m))?;
+    let env = warren_config::SystemEnvironment::new();
+    let Resolved { config: host, hop } = settings::resolve_host(&cli, &env, t.connect.quiet)?;
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => default_name(&t.destination),
     };
     check_name(&name)?;
+    let forwards = settings::forwards(&host);
     anyhow::ensure!(
-        !settings.forwards.is_empty(),
+        !forwards.is_empty(),
         "tunnel {name} has no forwards: give -L, -R or -D, or LocalForward / RemoteForward / DynamicForward for the host in ~/.ssh/config"
     );
-    Ok((name, settings, parsed.log_file.clone()))
+    Ok(TunnelSettings {
+        name,
+        hop,
+        forwards,
+        forward_options: settings::forward_options(&host),
+        background: t.background || host.fork_after_authentication(),
+        verbosity: settings::verbosity(host.log_level()),
+        options: t.options()?,
+    })
 }
 
 /// Keepalives and a connect timeout on every hop unless configured: a
@@ -232,27 +340,33 @@ fn supervised(hop: &mut Hop) {
 }
 
 fn up(args: &[String]) -> anyhow::Result<u8> {
-    let up = split_args(args, false)?;
-    let (name, mut settings, log_file) = resolve(&up)?;
-    let background = up.background || settings.fork;
+    let Some((up, m)) = parse::<UpArgs>("warren tunnel up", args)? else {
+        return Ok(0);
+    };
+    let t = &up.tunnel;
+    if let Some(name) = &up.name {
+        check_name(name)?;
+    }
+    let mut settings = resolve(t, &m, up.name.as_deref())?;
+    let background = settings.background;
     if let Some(code) = background::launch_if_requested(background) {
         return Ok(code);
     }
-    logging::init(settings.verbosity, log_file.as_deref());
+    logging::init(settings.verbosity, t.log_file.as_deref());
     supervised(&mut settings.hop);
     let spec = TunnelSpec {
-        name,
+        name: settings.name,
         hop: settings.hop,
         forwards: settings.forwards,
         forward_options: settings.forward_options,
-        options: up.options,
+        options: settings.options,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     let quiet = settings.verbosity == Verbosity::Quiet;
-    let keep_stderr = log_file.is_none() && !background;
+    let keep_stderr = t.log_file.is_none() && !background;
     let code = runtime.block_on(run_tunnel(spec, background, quiet, keep_stderr));
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
@@ -527,25 +641,21 @@ fn down(args: &[String]) -> anyhow::Result<u8> {
 }
 
 fn install(args: &[String]) -> anyhow::Result<u8> {
-    let Some((name, rest)) = args.split_first() else {
-        anyhow::bail!("{USAGE}");
+    let Some((install, m)) = parse::<InstallArgs>("warren tunnel install", args)? else {
+        return Ok(0);
     };
+    let (name, t) = (&install.name, &install.tunnel);
     check_name(name)?;
-    let mut up = split_args(rest, true)?;
-    anyhow::ensure!(up.name.is_none(), "give the name once: install NAME ...");
     anyhow::ensure!(
-        !up.background && !up.ssh.iter().any(|a| a == "-f"),
+        !t.background && !t.fork,
         "a unit runs the tunnel in the foreground: drop -f / --background"
     );
-    up.name = Some(name.clone());
     // Check now what the unit would fail on later.
-    let _ = resolve(&up)?;
+    let _ = resolve(t, &m, Some(name))?;
     let program = std::env::current_exe().context("cannot find the warren executable")?;
-    let mut words = up.own.clone();
-    words.extend(up.ssh.iter().cloned());
-    let text = unit::render(&program, name, &words);
+    let text = unit::render(&program, name, &t.unit_words(&m));
     print!("{text}");
-    if up.print {
+    if install.print {
         return Ok(0);
     }
     let dir = unit::user_unit_dir()?;
@@ -568,42 +678,65 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn up_args(v: &[&str]) -> anyhow::Result<(UpArgs, ArgMatches)> {
+        parse::<UpArgs>("up", &strings(v))?.ok_or_else(|| anyhow::anyhow!("help"))
+    }
+
     #[test]
-    fn own_options_are_taken_out_wherever_they_stand() {
-        let a = split_args(
-            &strings(&[
-                "--name",
-                "db",
-                "-L",
-                "1:h:2",
-                "--wait=5s",
-                "prod",
-                "--background",
-            ]),
-            false,
-        )
+    fn own_options_stand_anywhere() {
+        let (a, _) = up_args(&[
+            "--name",
+            "db",
+            "-L",
+            "1:h:2",
+            "--wait=5s",
+            "prod",
+            "--background",
+        ])
         .unwrap();
         assert_eq!(a.name.as_deref(), Some("db"));
-        assert!(a.background);
-        assert_eq!(a.options.wait_for_session, Duration::from_secs(5));
-        assert_eq!(a.ssh, strings(&["-L", "1:h:2", "prod"]));
-        assert_eq!(a.own, strings(&["--wait=5s", "--background"]));
-        assert_eq!(a.options.backoff.initial, Duration::from_secs(1), "default");
+        let t = &a.tunnel;
+        assert!(t.background);
+        assert_eq!(t.forwards.local_forward, strings(&["1:h:2"]));
+        assert_eq!(t.destination, "prod");
+        let o = t.options().unwrap();
+        assert_eq!(o.wait_for_session, Duration::from_secs(5));
+        assert_eq!(o.backoff.initial, Duration::from_secs(1), "default");
+        assert_eq!(t.own_words(), strings(&["--wait=5s"]));
 
-        let a = split_args(
-            &strings(&["--probe-interval", "0", "--backoff-max", "2m", "h"]),
-            false,
+        let (a, _) = up_args(&["--probe-interval", "0", "--backoff-max", "2m", "h"]).unwrap();
+        let o = a.tunnel.options().unwrap();
+        assert_eq!(o.probe_interval, None);
+        assert_eq!(o.backoff.max, Duration::from_secs(120));
+        assert_eq!(
+            a.tunnel.own_words(),
+            strings(&["--probe-interval=0", "--backoff-max=2m"])
+        );
+
+        assert!(up_args(&["--print", "h"]).is_err());
+        assert!(up_args(&["--frobnicate", "h"]).is_err());
+        assert!(up_args(&["--name"]).is_err());
+        assert!(
+            up_args(&["h", "uptime"]).is_err(),
+            "a tunnel runs no command"
+        );
+        assert!(up_args(&["-W", "x:1", "h"]).is_err(), "-W is not a tunnel");
+        let (a, _) = up_args(&["--wait", "soon", "h"]).unwrap();
+        assert!(a.tunnel.options().is_err());
+        let (i, m) = parse::<InstallArgs>(
+            "install",
+            &strings(&[
+                "db", "--print", "--wait", "10s", "-F", "c", "-o", "Port=2", "-p", "3", "-L",
+                "1:h:2", "-v", "h",
+            ]),
         )
+        .unwrap()
         .unwrap();
-        assert_eq!(a.options.probe_interval, None);
-        assert_eq!(a.options.backoff.max, Duration::from_secs(120));
-        assert_eq!(a.own, strings(&["--probe-interval=0", "--backoff-max=2m"]));
-
-        assert!(split_args(&strings(&["--print", "h"]), false).is_err());
-        assert!(split_args(&strings(&["--print", "h"]), true).unwrap().print);
-        assert!(split_args(&strings(&["--frobnicate", "h"]), false).is_err());
-        assert!(split_args(&strings(&["--name"]), false).is_err());
-        assert!(split_args(&strings(&["--name", "../x", "h"]), false).is_err());
+        assert!(i.print);
+        assert_eq!(
+            i.tunnel.unit_words(&m).join(" "),
+            "--wait=10s -F c -o Port=2 -p 3 -L 1:h:2 -v h"
+        );
     }
 
     #[test]
