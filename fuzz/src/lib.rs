@@ -160,10 +160,13 @@ fn forward_line_readable(line: &str) -> bool {
         Some(("localforward" | "remoteforward", rest)) => (rest, 2),
         _ => return true,
     };
+    // OpenSSH's config parser refuses a forward host over 245 bytes that
+    // its command line accepts (measured with ssh 9.2: `-G` prints it, the
+    // printed line does not read back); warren does the same.
     let endpoint_ok = |w: &str| match w.strip_prefix('[') {
         Some(bracketed) => bracketed
             .rsplit_once("]:")
-            .is_some_and(|(host, _)| !host.contains(']')),
+            .is_some_and(|(host, _)| !host.contains(']') && host.len() <= 245),
         None => !w.contains(':') && w.len() < PATH_MAX_SUN,
     };
     words.split(' ').count() == want && words.split(' ').all(endpoint_ok)
