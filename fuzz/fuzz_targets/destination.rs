@@ -30,7 +30,11 @@ fn with_flag(hops: &str) -> Option<HostConfig> {
 fn prints_back(jump: &JumpHost) -> bool {
     !jump.host.contains(['/', '[', ']', '@'])
         && jump.user.as_deref().is_none_or(|u| {
-            !u.contains(|c: char| c.is_whitespace() || c == ',') && !u.starts_with("ssh://")
+            // `:`, `/`, brackets, `#` and `@` in a URI's (decoded) user
+            // print as-is and read back as other parts (`ssh -G` prints
+            // `ssh://:a%23b@1` as `proxyjump :a#b@[1]` too).
+            !u.contains(|c: char| c.is_whitespace() || ",:/[]#@".contains(c))
+                && !u.starts_with("ssh://")
         })
 }
 
