@@ -160,16 +160,18 @@ fn forward_line_readable(line: &str) -> bool {
         Some(("localforward" | "remoteforward", rest)) => (rest, 2),
         _ => return true,
     };
-    // OpenSSH's config parser refuses a forward host over 245 bytes that
-    // its command line accepts (measured with ssh 9.2: `-G` prints it, the
-    // printed line does not read back); warren does the same.
     let endpoint_ok = |w: &str| match w.strip_prefix('[') {
         Some(bracketed) => bracketed
             .rsplit_once("]:")
-            .is_some_and(|(host, _)| !host.contains(']') && host.len() <= 245),
+            .is_some_and(|(host, _)| !host.contains(']')),
         None => !w.contains(':') && w.len() < PATH_MAX_SUN,
     };
-    words.split(' ').count() == want && words.split(' ').all(endpoint_ok)
+    // OpenSSH's config parser works on a forward's arguments in a 256-byte
+    // buffer: a longer spec, which its command line accepts and `-G`
+    // prints, is refused or cut when read back (measured with ssh 9.2:
+    // a 328-byte bind host is refused, a 254-byte one loses the end of the
+    // target port); warren reads those lines the same way.
+    words.len() <= 240 && words.split(' ').count() == want && words.split(' ').all(endpoint_ok)
 }
 
 /// The dump as a config that means the same: without the first line
