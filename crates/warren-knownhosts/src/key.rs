@@ -8,6 +8,8 @@
 
 use base64ct::{Base64, Encoding};
 
+use warren_wire::wire::Reader;
+
 use crate::error::ParseError;
 use crate::line::escaped_prefix;
 
@@ -201,52 +203,12 @@ fn field_count(plain: &str) -> Option<usize> {
         .find_map(|(t, n)| (*t == plain).then_some(*n))
 }
 
-/// Reads SSH wire primitives from a byte slice.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.take(4)?;
-        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        let b = self.take(8)?;
-        let mut word = [0u8; 8];
-        word.copy_from_slice(b);
-        Some(u64::from_be_bytes(word))
-    }
-
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.u32()?).ok()?;
-        self.take(len)
-    }
-
-    /// Skip `n` strings, returning the raw bytes they occupied.
-    fn strings(&mut self, n: usize) -> Option<&'a [u8]> {
-        let start = self.0;
-        for _ in 0..n {
-            self.string()?;
-        }
-        Some(&start[..start.len() - self.0.len()])
-    }
-}
-
 fn blob_type(blob: &[u8]) -> Result<String, ParseError> {
     let malformed = |reason| ParseError::MalformedBlob {
         algorithm: "unknown".to_owned(),
         reason,
     };
-    let name = Reader(blob)
+    let name = Reader::new(blob)
         .string()
         .ok_or_else(|| malformed("no key type string"))?;
     String::from_utf8(name.to_vec()).map_err(|_| malformed("key type is not UTF-8"))
@@ -263,11 +225,11 @@ fn check_structure(key_type: &str, blob: &[u8]) -> Result<(), ParseError> {
             .ok_or_else(|| malformed("truncated or trailing data in certificate"));
     }
     let fields = field_count(key_type).ok_or_else(|| malformed("unknown key type"))?;
-    let mut r = Reader(blob);
+    let mut r = Reader::new(blob);
     r.string();
     r.strings(fields)
         .ok_or_else(|| malformed("truncated key fields"))?;
-    if !r.0.is_empty() {
+    if !r.is_empty() {
         return Err(malformed("trailing data after key fields"));
     }
     Ok(())
@@ -284,7 +246,7 @@ struct CertParts<'a> {
 /// Split a certificate blob (PROTOCOL.certkeys) into the certified key and
 /// the signing CA key. `None` if the blob is not a well-formed certificate.
 fn cert_parts(blob: &[u8]) -> Option<CertParts<'_>> {
-    let mut r = Reader(blob);
+    let mut r = Reader::new(blob);
     let cert_type = std::str::from_utf8(r.string()?).ok()?;
     if !cert_type.ends_with(CERT_SUFFIX) {
         return None;
@@ -301,7 +263,7 @@ fn cert_parts(blob: &[u8]) -> Option<CertParts<'_>> {
     r.strings(2)?; // extensions, reserved
     let signature_key = r.string()?;
     r.string()?; // signature
-    if !r.0.is_empty() {
+    if !r.is_empty() {
         return None;
     }
     let mut plain_blob = Vec::with_capacity(4 + plain.len() + key_fields.len());

@@ -14,7 +14,7 @@
 
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
-use warren_wire::Escaped;
+use warren_wire::{Escaped, wire};
 
 use crate::error::ParseError;
 use crate::key::HostKey;
@@ -184,7 +184,7 @@ impl Krl {
     /// Parse a KRL. [`KrlError::NotKrl`] says the magic is missing.
     pub fn parse(bytes: &[u8]) -> Result<Krl, KrlError> {
         let body = bytes.strip_prefix(KRL_MAGIC).ok_or(KrlError::NotKrl)?;
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         let version = r.u32("the header")?;
         if version != FORMAT_VERSION {
             return Err(KrlError::Version(version));
@@ -261,7 +261,7 @@ impl CertView {
 impl Section {
     fn parse(r: &mut Reader<'_>) -> Result<Section, KrlError> {
         let kind = r.u8("a section type")?;
-        let mut body = Reader(r.string("a section")?);
+        let mut body = Reader::new(r.string("a section")?);
         let section = match kind {
             SECTION_CERTIFICATES => Section::Certificates(CertSection::parse(&mut body)?),
             SECTION_EXPLICIT_KEY => {
@@ -394,7 +394,7 @@ impl CertSection {
 impl CertEntry {
     fn parse(r: &mut Reader<'_>) -> Result<CertEntry, KrlError> {
         let kind = r.u8("a certificate section type")?;
-        let mut body = Reader(r.string("a certificate section")?);
+        let mut body = Reader::new(r.string("a certificate section")?);
         let entry = match kind {
             CERT_SERIAL_LIST => {
                 let mut serials = Vec::new();
@@ -570,47 +570,37 @@ fn put_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
     }
 }
 
-/// SSH wire primitives from a byte slice; every length is checked against
-/// the bytes that remain before anything is taken.
-struct Reader<'a>(&'a [u8]);
+/// The shared wire reader, each read naming what it was for when the
+/// input ends first.
+struct Reader<'a>(wire::Reader<'a>);
 
 impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self(wire::Reader::new(bytes))
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.0)
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], KrlError> {
-        if self.0.len() < n {
-            return Err(KrlError::Truncated(what));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
+        self.0.rest()
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, KrlError> {
-        Ok(self.take(1, what)?[0])
+        self.0.u8().ok_or(KrlError::Truncated(what))
     }
 
     fn u32(&mut self, what: &'static str) -> Result<u32, KrlError> {
-        let mut word = [0u8; 4];
-        word.copy_from_slice(self.take(4, what)?);
-        Ok(u32::from_be_bytes(word))
+        self.0.u32().ok_or(KrlError::Truncated(what))
     }
 
     fn u64(&mut self, what: &'static str) -> Result<u64, KrlError> {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(self.take(8, what)?);
-        Ok(u64::from_be_bytes(word))
+        self.0.u64().ok_or(KrlError::Truncated(what))
     }
 
     fn string(&mut self, what: &'static str) -> Result<&'a [u8], KrlError> {
-        let len = usize::try_from(self.u32(what)?).map_err(|_| KrlError::Truncated(what))?;
-        self.take(len, what)
+        self.0.string().ok_or(KrlError::Truncated(what))
     }
 
     /// `sshbuf_get_cstring`: a string with no NUL except one at the end,
