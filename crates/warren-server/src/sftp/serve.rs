@@ -4,13 +4,20 @@
 //! Design choice: one loop reads and starts requests strictly in the
 //! order they arrive ([`super::order`] says what each must wait for);
 //! jobs run on tokio's blocking pool in a `JoinSet`, at most
-//! [`MAX_IN_FLIGHT`] at once, and their replies go out as they finish, in
-//! any order (clients match them by id). When the limit is reached, or the
+//! [`MAX_IN_FLIGHT`] unanswered at once. When the limit is reached, or the
 //! next request must wait, the loop stops reading: the stream's flow
 //! control then holds the client back (the draft's section 6.1: "If the
 //! server's queues are full, it should not read any more data").
+//!
+//! Replies leave in request order, as sftp-server's do, although the draft
+//! lets them go in any order: OpenSSH's scp up to 9.x (Debian 12's 9.2)
+//! writes in place and, when a server acknowledges writes (or returns
+//! reads) out of order, truncates the file at the highest offset before
+//! the first reordered reply and still exits 0. A reply that is ready
+//! early waits, held, for those before it; held replies count against the
+//! limit, so a slow request cannot make them pile up.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
@@ -88,11 +95,39 @@ async fn write_replies<W: AsyncWrite>(
     write.shutdown().await
 }
 
+/// Where the replies stand: requests are numbered as they are read, and
+/// replies leave in that order.
+#[derive(Default)]
+struct Replies {
+    /// The number the next request read gets.
+    next_seq: u64,
+    /// The number of the next reply to send.
+    next_out: u64,
+    /// Replies ready before an earlier one.
+    held: BTreeMap<u64, Bytes>,
+}
+
+impl Replies {
+    /// Requests read and not yet answered on the stream.
+    fn in_flight(&self) -> usize {
+        usize::try_from(self.next_seq - self.next_out).unwrap_or(usize::MAX)
+    }
+
+    fn number(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+}
+
+/// A running job: its place in the reply order, the request id it
+/// answers, and what it touches.
+type Running = HashMap<tokio::task::Id, (u64, u32, Access)>;
+
 struct Session {
     fs: Fs,
     jobs: JoinSet<Bytes>,
-    /// What each running job touches, and the request it answers.
-    running: HashMap<tokio::task::Id, (u32, Access)>,
+    running: Running,
+    replies: Replies,
     tx: mpsc::Sender<Bytes>,
     buf: BytesMut,
 }
@@ -103,6 +138,7 @@ impl Session {
             fs: Fs::new(home),
             jobs: JoinSet::new(),
             running: HashMap::new(),
+            replies: Replies::default(),
             tx,
             buf: BytesMut::with_capacity(64 * 1024),
         }
@@ -116,7 +152,7 @@ impl Session {
             return Err(SessionEnd::NoInit);
         };
         debug!(version, "sftp init");
-        self.send(&Response::Version {
+        let version = Response::Version {
             version: VERSION,
             extensions: EXTENSIONS
                 .iter()
@@ -127,12 +163,13 @@ impl Session {
                     )
                 })
                 .collect(),
-        })
-        .await?;
+        };
+        let seq = self.replies.number();
+        self.reply(seq, encode(&version)).await?;
         while let Some(packet) = self.next_packet(read).await? {
             self.dispatch(packet).await?;
         }
-        self.wait_until(|_| false).await
+        self.wait_until(|_, _| false).await
     }
 
     /// The next whole packet; while it waits for bytes, finished jobs'
@@ -168,20 +205,24 @@ impl Session {
             Err(malformed) => return self.refuse(&packet, malformed).await,
         };
         match self.fs.plan(request) {
-            Plan::Reply(reply) => self.send(&reply).await,
+            Plan::Reply(reply) => {
+                let seq = self.replies.number();
+                self.reply(seq, encode(&reply)).await
+            }
             Plan::Barrier(request) => {
-                self.wait_until(|_| false).await?;
+                self.wait_until(|_, _| false).await?;
                 self.run_barrier(request).await
             }
             Plan::Job { access, job } => {
-                let id = job_id(&packet);
-                self.wait_until(|running| {
-                    running.len() < MAX_IN_FLIGHT
-                        && !running.values().any(|(_, a)| a.blocks(&access))
+                self.wait_until(|running, replies| {
+                    replies.in_flight() < MAX_IN_FLIGHT
+                        && !running.values().any(|(_, _, a)| a.blocks(&access))
                 })
                 .await?;
+                let seq = self.replies.number();
                 let task = self.jobs.spawn_blocking(move || encode(&job()));
-                self.running.insert(task.id(), (id, access));
+                self.running
+                    .insert(task.id(), (seq, job_id(&packet), access));
                 Ok(())
             }
         }
@@ -196,13 +237,13 @@ impl Session {
         packet: &Bytes,
         why: warren_sftp::Malformed,
     ) -> Result<(), SessionEnd> {
-        let (Some(&kind), Some(id)) = (packet.first(), packet.get(1..5)) else {
+        let (Some(&kind), Some(_)) = (packet.first(), packet.get(1..5)) else {
             return Err(SessionEnd::NoId);
         };
         if kind == packet_type::INIT {
             return Err(SessionEnd::SecondInit);
         }
-        let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+        let id = job_id(packet);
         let known = (packet_type::OPEN..=packet_type::SYMLINK).contains(&kind)
             || kind == packet_type::EXTENDED;
         debug!(kind, id, %why, "sftp request refused");
@@ -211,12 +252,14 @@ impl Session {
         } else {
             status::OP_UNSUPPORTED
         };
-        self.send(&Response::status(id, code)).await
+        let seq = self.replies.number();
+        self.reply(seq, encode(&Response::status(id, code))).await
     }
 
     /// Runs a barrier on the blocking pool with the session's state, which
     /// nothing else is using: every job has finished.
     async fn run_barrier(&mut self, request: Request) -> Result<(), SessionEnd> {
+        let seq = self.replies.number();
         let mut fs = std::mem::take(&mut self.fs);
         let (fs, reply) = tokio::task::spawn_blocking(move || {
             let reply = encode(&fs.barrier(request));
@@ -225,16 +268,16 @@ impl Session {
         .await
         .map_err(|_| SessionEnd::Lost)?;
         self.fs = fs;
-        self.send_encoded(reply).await
+        self.reply(seq, reply).await
     }
 
     /// Waits for jobs to finish (sending their replies) until `ready`
     /// holds for the ones still running, or none is left.
     async fn wait_until(
         &mut self,
-        ready: impl Fn(&HashMap<tokio::task::Id, (u32, Access)>) -> bool,
+        ready: impl Fn(&Running, &Replies) -> bool,
     ) -> Result<(), SessionEnd> {
-        while !self.running.is_empty() && !ready(&self.running) {
+        while !self.running.is_empty() && !ready(&self.running, &self.replies) {
             match self.jobs.join_next_with_id().await {
                 Some(done) => self.finished(done).await?,
                 None => self.running.clear(),
@@ -247,31 +290,29 @@ impl Session {
         &mut self,
         done: Result<(tokio::task::Id, Bytes), JoinError>,
     ) -> Result<(), SessionEnd> {
-        match done {
-            Ok((task, reply)) => {
-                self.running.remove(&task);
-                self.send_encoded(reply).await
-            }
-            Err(e) => {
-                // A job that panicked still gets its answer.
-                let id = self.running.remove(&e.id()).map(|(id, _)| id);
-                match id {
-                    Some(id) => self.send(&Response::status(id, status::FAILURE)).await,
-                    None => Ok(()),
-                }
-            }
+        let (task, reply) = match done {
+            Ok((task, reply)) => (task, Some(reply)),
+            Err(e) => (e.id(), None),
+        };
+        let Some((seq, id, _)) = self.running.remove(&task) else {
+            return Ok(());
+        };
+        // A job that panicked still gets its answer.
+        let reply = reply.unwrap_or_else(|| encode(&Response::status(id, status::FAILURE)));
+        self.reply(seq, reply).await
+    }
+
+    /// Queues the reply to request number `seq`, and sends every reply
+    /// that is now next in order.
+    async fn reply(&mut self, seq: u64, reply: Bytes) -> Result<(), SessionEnd> {
+        self.replies.held.insert(seq, reply);
+        while let Some(reply) = self.replies.held.remove(&self.replies.next_out) {
+            self.replies.next_out += 1;
+            self.tx.send(reply).await.map_err(|_| {
+                SessionEnd::Write(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            })?;
         }
-    }
-
-    async fn send(&self, reply: &Response) -> Result<(), SessionEnd> {
-        self.send_encoded(encode(reply)).await
-    }
-
-    async fn send_encoded(&self, reply: Bytes) -> Result<(), SessionEnd> {
-        self.tx
-            .send(reply)
-            .await
-            .map_err(|_| SessionEnd::Write(std::io::Error::from(std::io::ErrorKind::BrokenPipe)))
+        Ok(())
     }
 }
 
@@ -281,7 +322,7 @@ fn encode(reply: &Response) -> Bytes {
     out.freeze()
 }
 
-/// The id of a decoded request packet (type byte, then the id).
+/// The id of a request packet (type byte, then the id); 0 if too short.
 fn job_id(packet: &[u8]) -> u32 {
     packet
         .get(1..5)

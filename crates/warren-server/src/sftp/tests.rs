@@ -233,6 +233,48 @@ async fn overlapping_writes_land_in_order() {
     );
 }
 
+// Replies leave in request order even when later requests finish first:
+// OpenSSH 9.2's scp truncates a file at the first reordered reply. Big
+// reads alternate with tiny ones and stats, 64 in flight, three rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_leave_in_request_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), vec![5u8; 4 << 20]).unwrap();
+    let mut c = Client::start(dir.path()).await;
+    let handle = c.handle(b"f", open_flags::READ).await;
+    for _ in 0..3 {
+        let mut sent = Vec::new();
+        for i in 0..64u64 {
+            let id = c.id();
+            sent.push(id);
+            let request = match i % 3 {
+                0 => Request::Read {
+                    id,
+                    handle: handle.clone(),
+                    offset: i * 60_000,
+                    len: 255 * 1024,
+                },
+                1 => Request::Read {
+                    id,
+                    handle: handle.clone(),
+                    offset: i,
+                    len: 1,
+                },
+                _ => Request::Lstat {
+                    id,
+                    path: Bytes::from_static(b"f"),
+                },
+            };
+            c.send(&request).await;
+        }
+        let mut got = Vec::new();
+        for _ in 0..64 {
+            got.push(c.recv().await.unwrap().id().unwrap());
+        }
+        assert_eq!(got, sent);
+    }
+}
+
 // A truncated request gets BAD_MESSAGE, an unknown type OP_UNSUPPORTED,
 // and the session goes on; a packet with no id ends it.
 #[tokio::test]
