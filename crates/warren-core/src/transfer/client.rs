@@ -22,6 +22,9 @@ use tracing::debug;
 use warren_sftp::{Attrs, MAX_PACKET, NameEntry, Request, Response, ext, open_flags, status};
 use warren_wire::Escaped;
 
+/// Entries read from one directory, at most (a server that never says
+/// EOF would otherwise fill memory).
+const MAX_DIR_ENTRIES: usize = 10_000_000;
 /// Packets below this size are gathered into one write.
 const GATHER_BELOW: usize = 16 * 1024;
 /// At most this much is gathered into one write.
@@ -499,6 +502,11 @@ impl SftpClient {
                 .reply()
                 .await
             {
+                Ok(Response::Name { .. }) if all.len() > MAX_DIR_ENTRIES => {
+                    break Err(SftpError::Protocol(format!(
+                        "a directory of more than {MAX_DIR_ENTRIES} entries"
+                    )));
+                }
                 Ok(Response::Name { entries, .. }) => all.extend(
                     entries
                         .into_iter()

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 use warren_sftp::{Attrs, open_flags, status};
+use warren_wire::Escaped;
 
 use super::client::{self, SftpClient, SftpError};
 
@@ -146,6 +147,11 @@ pub enum Open {
     Remote(Arc<Remote>, Vec<(usize, Bytes)>),
 }
 
+/// A name that is one path component: not empty, `.` or `..`, no `/`.
+pub fn one_component(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')
+}
+
 fn os(p: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(p))
 }
@@ -242,6 +248,16 @@ impl Side {
             Some(c) => {
                 let mut v = Vec::new();
                 for e in c.read_dir(path).await? {
+                    // A name is one path component: a server that sends
+                    // `../x` or `a/b` (scp's CVE-2019-6111) would have the
+                    // copy write outside its target.
+                    if !one_component(&e.filename) {
+                        return Err(SideError::Sftp(SftpError::Protocol(format!(
+                            "the server listed {:?} in {}: not a file name",
+                            Escaped::new(&e.filename).to_string(),
+                            Escaped::new(path)
+                        ))));
+                    }
                     // A NAME entry's attributes are lstat's (sftp-server).
                     // Without a type, ask.
                     let meta = if e.attrs.permissions.is_some() {
@@ -255,6 +271,16 @@ impl Side {
             }
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        // The same name twice would be created twice: as a symlink, then
+        // as a directory to write into.
+        let before = out.len();
+        out.dedup_by(|a, b| a.0 == b.0);
+        if out.len() != before {
+            return Err(SideError::Sftp(SftpError::Protocol(format!(
+                "the server listed a name twice in {}",
+                Escaped::new(path)
+            ))));
+        }
         Ok(out)
     }
 
@@ -306,8 +332,10 @@ impl Side {
                 let p = path.to_vec();
                 blocking(
                     move || match std::fs::DirBuilder::new().mode(mode).create(os(&p)) {
+                        // Not followed: a symlink is not a directory to
+                        // write into.
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                            if std::fs::metadata(os(&p))?.is_dir() {
+                            if std::fs::symlink_metadata(os(&p))?.is_dir() {
                                 Ok(())
                             } else {
                                 Err(io::Error::new(
@@ -430,6 +458,10 @@ impl Side {
                         .create(true)
                         .truncate(truncate)
                         .mode(mode)
+                        // The partial name is never followed: a symlink
+                        // there (a remote tree can hold one) would have
+                        // the copy write wherever it points.
+                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                         .open(os(&p))
                 })
                 .await
@@ -699,4 +731,27 @@ impl Open {
 
 fn no_handle() -> SideError {
     SideError::Sftp(SftpError::Protocol("no handle open".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_components_are_file_names() {
+        for bad in [&b""[..], b".", b"..", b"../x", b"a/b", b"/etc"] {
+            assert!(!one_component(bad), "{bad:?}");
+        }
+        for good in [&b"a"[..], b"..a", b"-x", b"\xff name"] {
+            assert!(one_component(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn joined_paths_have_one_slash() {
+        assert_eq!(join(b".", b"x"), b"x");
+        assert_eq!(join(b"", b"x"), b"x");
+        assert_eq!(join(b"a/", b"x"), b"a/x");
+        assert_eq!(join(b"/", b"x"), b"/x");
+    }
 }
