@@ -367,27 +367,53 @@ impl Engine {
         }
         let id = self.progress.start(dst_path, size, from);
         let mode = meta.mode & 0o777;
-        let source = src
-            .open_read(src_path, first, lanes)
-            .await
-            .map_err(|e| format!("{}: {e}", name_src()));
-        let source = match source {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
+        // Both ends open at once: one round trip, not two.
+        let (source, target) = tokio::join!(
+            src.open_read(src_path, first, lanes),
+            dst.open_write(&temp, mode, from == 0, first, lanes)
+        );
+        let (source, target) = match (source, target) {
+            (Ok(s), Ok(t)) => (Arc::new(s), Arc::new(t)),
+            (s, t) => {
                 self.progress.finish(id, false);
-                return Err(e);
+                let error = match (&s, &t) {
+                    (Err(e), _) => format!("{}: {e}", name_src()),
+                    (_, Err(e)) => format!("{}: {e}", name_dst()),
+                    _ => String::new(),
+                };
+                if let Ok(s) = s {
+                    s.release();
+                }
+                if let Ok(t) = t {
+                    t.close().await;
+                    if !self.opts.resume {
+                        let _ = dst.remove(&temp).await;
+                    }
+                }
+                return Err(error);
             }
         };
-        let target = match dst.open_write(&temp, mode, from == 0, first, lanes).await {
-            Ok(t) => Arc::new(t),
-            Err(e) => {
-                self.progress.finish(id, false);
-                close(source).await;
-                return Err(format!("{}: {e}", name_dst()));
+        // A file of one chunk is read, then written and finished in one
+        // round trip; a larger one goes through the workers.
+        let mut tail = None;
+        let failed = if size - from <= chunk && size > from {
+            let len = u32::try_from(size - from).unwrap_or(u32::MAX);
+            let slot = src.permit(first).await;
+            match source.read_at(0, from, len).await {
+                Ok(data) if data.len() as u64 == size - from => {
+                    drop(slot);
+                    self.limit(size - from).await;
+                    tail = Some((from, data));
+                    None
+                }
+                Ok(data) => Some(format!(
+                    "reading: the source ended at {} bytes: it changed while being copied",
+                    from + data.len() as u64
+                )),
+                Err(e) => Some(format!("reading: {e}")),
             }
-        };
-        let failed = self
-            .chunks(
+        } else {
+            self.chunks(
                 src,
                 dst,
                 &source,
@@ -401,22 +427,31 @@ impl Engine {
                     id,
                 },
             )
-            .await;
+            .await
+        };
+        if let Ok(s) = Arc::try_unwrap(source) {
+            s.release();
+        }
         let preserve = self.opts.preserve.then_some(meta);
+        let tail_len = tail
+            .as_ref()
+            .map_or(0, |(_, d): &(u64, Bytes)| d.len() as u64);
         let finished = match failed {
             Some(e) => {
                 close(target).await;
-                Err(e)
+                Err(format!("{}: {e}", name_src()))
             }
             None => match Arc::try_unwrap(target) {
                 Ok(t) => t
-                    .finish(size, preserve.as_ref())
+                    .finish(tail, size, preserve.as_ref())
                     .await
                     .map_err(|e| format!("{}: {e}", name_dst())),
                 Err(_) => Err(format!("{}: still in use", name_dst())),
             },
         };
-        close(source).await;
+        if finished.is_ok() && tail_len > 0 {
+            self.progress.advance(id, tail_len);
+        }
         let renamed = match finished {
             Ok(()) => dst
                 .rename_over(&temp, dst_path)
@@ -447,6 +482,12 @@ impl Engine {
         }
         self.progress.finish(id, true);
         Ok(size - from)
+    }
+
+    async fn limit(&self, bytes: u64) {
+        if let Some(l) = &self.limiter {
+            l.take(bytes).await;
+        }
     }
 
     /// Where a partial copy can go on from, after checking the block

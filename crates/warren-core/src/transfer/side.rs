@@ -662,15 +662,24 @@ impl Open {
         }
     }
 
-    /// Makes the written data durable (fsync; `fsync@openssh.com`
-    /// remotely, when offered), checks the size is `size`, sets `meta`'s
-    /// mode and times if given, and closes every handle. Remotely these
-    /// go out together: one round trip.
-    pub async fn finish(self, size: u64, meta: Option<&Meta>) -> Result<(), SideError> {
+    /// Writes `tail` (offset, data) if given, makes the written data
+    /// durable (fsync; `fsync@openssh.com` remotely, when offered), checks
+    /// the size is `size`, sets `meta`'s mode and times if given, and
+    /// closes every handle. Remotely these go out together: one round trip
+    /// (a small file is written and finished in one).
+    pub async fn finish(
+        self,
+        tail: Option<(u64, Bytes)>,
+        size: u64,
+        meta: Option<&Meta>,
+    ) -> Result<(), SideError> {
         match self {
             Open::Local(f) => {
                 let m = meta.copied();
                 blocking(move || {
+                    if let Some((offset, data)) = tail {
+                        f.write_all_at(&data, offset)?;
+                    }
                     f.sync_data()?;
                     let got = f.metadata()?.len();
                     if got != size {
@@ -691,12 +700,17 @@ impl Open {
                 };
                 let c = r.lanes[first_lane].clone();
                 // Every lane's writes must be answered before one fsync
-                // covers them: the callers await each write, so they are.
+                // covers them: the callers await each write, so they are;
+                // `tail` goes on this handle, before the fsync.
+                let write = tail.map(|(offset, data)| c.write(&first, offset, data));
                 let fsync = c.fsync(&first);
                 let fstat = c.fstat(&first);
                 let set = meta.map(|m| c.fsetstat(&first, preserve_attrs(m)));
                 let closes: Vec<_> = handles.iter().map(|(l, h)| r.lanes[*l].close(h)).collect();
                 let mut result = Ok(());
+                if let Some(p) = write {
+                    result = result.and(p.ok().await.map_err(SideError::from));
+                }
                 if let Some(p) = fsync {
                     result = result.and(p.ok().await.map_err(SideError::from));
                 }
@@ -714,6 +728,16 @@ impl Open {
                     )))),
                     _ => Ok(()),
                 }
+            }
+        }
+    }
+
+    /// Closes every handle without waiting for the answers (a file that
+    /// was only read).
+    pub fn release(self) {
+        if let Open::Remote(r, handles) = self {
+            for (l, h) in &handles {
+                drop(r.lanes[*l].close(h));
             }
         }
     }
