@@ -115,19 +115,27 @@ pub fn default_lanes(large: bool, rtt: Duration) -> usize {
     }
 }
 
-/// Opens `count` more SFTP sessions through `open` at once.
-pub async fn open_many<F, Fut>(count: usize, open: F) -> Result<Vec<Arc<SftpClient>>, OpenError>
+/// Opens up to `count` more SFTP sessions through `open` at once: those
+/// that opened, and the first error if some did not (a server's
+/// MaxSessions, 10 by default, caps the channels of one connection).
+pub async fn open_many<F, Fut>(count: usize, open: F) -> (Vec<Arc<SftpClient>>, Option<OpenError>)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<SftpClient, OpenError>> + Send + 'static,
 {
     let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(open())).collect();
     let mut out = Vec::with_capacity(count);
+    let mut first_error = None;
     for t in tasks {
         match t.await {
-            Ok(r) => out.push(Arc::new(r?)),
-            Err(e) => return Err(OpenError::Io(std::io::Error::other(e))),
+            Ok(Ok(c)) => out.push(Arc::new(c)),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(OpenError::Io(std::io::Error::other(e)));
+            }
         }
     }
-    Ok(out)
+    (out, first_error)
 }

@@ -356,38 +356,63 @@ async fn grow(a: &CpArgs, host: &mut Host, large: bool) -> anyhow::Result<()> {
         host.rtt
     );
     let wanted = per_connection * connections;
+    let short = |what: &str, got: usize, e: Option<connect::OpenError>| {
+        if let Some(e) = e {
+            tracing::warn!(
+                "{}: opened {got} of {wanted} {what}: {}",
+                host.key.shown(),
+                warren_wire::Chain(&e)
+            );
+        }
+    };
     if let Some(path) = host.master.clone() {
-        let more = connect::open_many(wanted.saturating_sub(1), || {
+        let (more, failed) = connect::open_many(wanted.saturating_sub(1), || {
             let path = path.clone();
             async move { connect::through_master(&path).await }
         })
-        .await
-        .with_context(|| format!("{}: more SFTP sessions", host.key.shown()))?;
+        .await;
         host.lanes.extend(more);
+        short(
+            "SFTP sessions through the ControlMaster",
+            host.lanes.len(),
+            failed,
+        );
         return Ok(());
     }
+    // More connections log in without prompting: one that would need a
+    // password is left out.
     let prompter: Arc<dyn Prompter> = Arc::new(NoPrompt);
     for _ in 1..connections {
-        let s = session::connect_hop(&host.resolved.hop, prompter.clone())
-            .await
-            .with_context(|| format!("{}: connection for --parallel", host.key.shown()))?;
-        host.sessions.push(s);
+        match session::connect_hop(&host.resolved.hop, prompter.clone()).await {
+            Ok(s) => host.sessions.push(s),
+            Err(e) => {
+                tracing::warn!(
+                    "{}: opened {} of {connections} connections for --parallel: {}",
+                    host.key.shown(),
+                    host.sessions.len(),
+                    warren_wire::Chain(&e)
+                );
+                break;
+            }
+        }
     }
     // Lanes alternate between connections.
     let mut lanes: Vec<Vec<Arc<SftpClient>>> = vec![Vec::new(); host.sessions.len()];
     lanes[0].push(host.lanes[0].clone());
+    let mut failed = None;
     for (i, s) in host.sessions.iter().enumerate() {
         let have = lanes[i].len();
         let handle = s.shared_handle();
-        let more = connect::open_many(per_connection.saturating_sub(have), || {
+        let (more, e) = connect::open_many(per_connection.saturating_sub(have), || {
             let handle = handle.clone();
             async move { connect::over_channel(&handle).await }
         })
-        .await
-        .with_context(|| format!("{}: more SFTP channels", host.key.shown()))?;
+        .await;
         lanes[i].extend(more);
+        failed = failed.or(e);
     }
     host.lanes = interleave(lanes);
+    short("SFTP channels", host.lanes.len(), failed);
     Ok(())
 }
 
