@@ -613,7 +613,13 @@ impl Open {
                 let Some(first) = first else {
                     return Ok(Bytes::new());
                 };
-                if first.len() >= len as usize {
+                if first.len() > len as usize {
+                    return Err(SideError::Sftp(SftpError::Protocol(format!(
+                        "{} bytes in answer to a read of {len}",
+                        first.len()
+                    ))));
+                }
+                if first.len() == len as usize {
                     return Ok(first);
                 }
                 // A short read that is not the end: ask for the rest.
@@ -622,6 +628,12 @@ impl Open {
                     let at = offset + all.len() as u64;
                     let want = len - u32::try_from(all.len()).unwrap_or(len);
                     match client::data(c.read(h, at, want).reply().await?)? {
+                        Some(more) if more.len() > want as usize => {
+                            return Err(SideError::Sftp(SftpError::Protocol(format!(
+                                "{} bytes in answer to a read of {want}",
+                                more.len()
+                            ))));
+                        }
                         Some(more) if !more.is_empty() => all.extend_from_slice(&more),
                         _ => break,
                     }
