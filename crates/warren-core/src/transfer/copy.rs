@@ -4,7 +4,10 @@
 //! target; a source goes *into* a target that is a directory and *becomes*
 //! a target that is not; directories need `-r`. Unlike scp, a symlink met
 //! by `-r` is copied as a symlink (as `cp -a` and `rsync -a` do): scp
-//! follows it, and loops on a cycle.
+//! follows it, and loops on a cycle. Of several sources with one name,
+//! only the first is copied into the directory target (the others fail,
+//! as in GNU cp): files are copied at once, and scp's rule, the last one
+//! wins, has no order to go by.
 //!
 //! One file is copied to `.NAME.warren-partial` beside its target, made
 //! durable, its size checked, and renamed into place, so the target name
@@ -192,6 +195,9 @@ impl Engine {
             ));
             return;
         }
+        // Sources are copied at once: two with one name would write the
+        // same partial file together and leave a mix of both in place.
+        let mut taken: Vec<(Vec<u8>, String)> = Vec::new();
         for source in sources {
             let meta = if self.opts.recursive {
                 source.side.lstat(&source.path).await
@@ -216,6 +222,15 @@ impl Engine {
             } else {
                 target.path.clone()
             };
+            if let Some((_, first)) = taken.iter().find(|(d, _)| *d == dest) {
+                self.fail(format!(
+                    "{}: not copied: {first} is copied to {} too",
+                    source.shown,
+                    Escaped::new(&dest)
+                ));
+                continue;
+            }
+            taken.push((dest.clone(), source.shown.clone()));
             self.clone()
                 .entry(
                     source.side.clone(),
