@@ -682,6 +682,37 @@ fn a_read_only_target_directory_fails_with_its_path_and_no_partial_file() {
 }
 
 #[test]
+fn a_read_only_file_uploads_for_an_unprivileged_account() {
+    // Catches: the temporary file created with the source's mode 0444, so
+    // the second lane's OPEN of it (and --resume's) was refused for anyone
+    // but root ("permission denied"), and the 0-byte partial file left.
+    let (uid, gid) = test_account();
+    let fx = Fixture::with_sftp(&format!("{} {SFTP_SERVER} -d HOME", setpriv(uid, gid)));
+    let src = fx.path("ro.bin");
+    // Over 16 MiB: two lanes for the file.
+    std::fs::write(&src, data(17 * 1024 * 1024, 15)).unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let theirs = fx.path("home");
+    let chown = Command::new("chown")
+        .arg(format!("{uid}:{gid}"))
+        .arg(&theirs)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    for (args, name) in [
+        (vec![os("ro.bin"), os("test:")], "ro.bin"),
+        (vec![os("-p"), os("ro.bin"), os("test:kept.bin")], "kept.bin"),
+    ] {
+        fx.cp_ok(&args);
+        let p = theirs.join(name);
+        assert!(std::fs::read(&p).unwrap() == std::fs::read(&src).unwrap(), "{args:?}");
+        assert_eq!(mode(&p), 0o444, "{args:?}");
+        assert_eq!(std::fs::metadata(&p).unwrap().uid(), uid);
+    }
+    no_partial_files(&theirs);
+}
+
+#[test]
 fn several_sources_need_a_directory_target() {
     // Catches: several sources written one over another into one file,
     // a target created, exit 0, or an unclear message.

@@ -30,7 +30,7 @@ use warren_wire::Escaped;
 
 use super::Progress;
 use super::client::MAX_CHUNK;
-use super::side::{Kind, Meta, Side, join};
+use super::side::{Kind, Meta, Side, SideError, join};
 
 /// Workers per file, at most: chunks in flight for one file.
 pub const MAX_LOOPS: u64 = 64;
@@ -381,7 +381,11 @@ impl Engine {
                 .await;
         }
         let id = self.progress.start(dst_path, size, from);
+        // The temporary file is readable and writable by its owner whatever
+        // the source's mode: every lane after the first opens it again, and
+        // so does --resume. The bits added go again before the rename.
         let mode = meta.mode & 0o777;
+        let added = 0o600 & !mode;
         let source = src
             .open_read(src_path, first, lanes)
             .await
@@ -393,11 +397,18 @@ impl Engine {
                 return Err(e);
             }
         };
-        let target = match dst.open_write(&temp, mode, from == 0, first, lanes).await {
+        let target = match dst
+            .open_write(&temp, mode | added, from == 0, first, lanes)
+            .await
+        {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 self.progress.finish(id, false);
                 close(source).await;
+                // The first lane may have made it before another failed.
+                if !self.opts.resume {
+                    let _ = dst.remove(&temp).await;
+                }
                 return Err(format!("{}: {e}", name_dst()));
             }
         };
@@ -432,6 +443,12 @@ impl Engine {
             },
         };
         close(source).await;
+        let finished = match finished {
+            Ok(()) if added != 0 && preserve.is_none() => clear_mode_bits(dst, &temp, added)
+                .await
+                .map_err(|e| format!("{}: {e}", name_dst())),
+            other => other,
+        };
         let renamed = match finished {
             Ok(()) => dst
                 .rename_over(&temp, dst_path)
@@ -629,6 +646,18 @@ async fn move_chunk(
         .write_at(rel, offset, data)
         .await
         .map_err(|e| format!("writing: {e}"))
+}
+
+/// Clears `bits` from a file's mode (the owner bits a temporary file got
+/// beyond its source's), keeping what the umask made of the others.
+async fn clear_mode_bits(side: &Side, path: &[u8], bits: u32) -> Result<(), SideError> {
+    let now = side.lstat(path).await?;
+    let mode_only = Meta {
+        mode: now.mode & !bits,
+        atime: -1,
+        ..now
+    };
+    side.set_meta(path, &mode_only).await
 }
 
 async fn close(open: Arc<super::side::Open>) {
