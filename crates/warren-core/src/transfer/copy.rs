@@ -4,7 +4,10 @@
 //! target; a source goes *into* a target that is a directory and *becomes*
 //! a target that is not; directories need `-r`. Unlike scp, a symlink met
 //! by `-r` is copied as a symlink (as `cp -a` and `rsync -a` do): scp
-//! follows it, and loops on a cycle.
+//! follows it, and loops on a cycle. Of several sources with one name,
+//! only the first is copied into the directory target (the others fail,
+//! as in GNU cp): files are copied at once, and scp's rule, the last one
+//! wins, has no order to go by.
 //!
 //! One file is copied to `.NAME.warren-partial` beside its target, made
 //! durable, its size checked, and renamed into place, so the target name
@@ -27,7 +30,7 @@ use warren_wire::Escaped;
 
 use super::Progress;
 use super::client::MAX_CHUNK;
-use super::side::{Kind, Meta, Side, join};
+use super::side::{Kind, Meta, Side, SideError, join};
 
 /// Workers per file, at most: chunks in flight for one file.
 pub const MAX_LOOPS: u64 = 64;
@@ -192,6 +195,9 @@ impl Engine {
             ));
             return;
         }
+        // Sources are copied at once: two with one name would write the
+        // same partial file together and leave a mix of both in place.
+        let mut taken: Vec<(Vec<u8>, String)> = Vec::new();
         for source in sources {
             let meta = if self.opts.recursive {
                 source.side.lstat(&source.path).await
@@ -216,6 +222,15 @@ impl Engine {
             } else {
                 target.path.clone()
             };
+            if let Some((_, first)) = taken.iter().find(|(d, _)| *d == dest) {
+                self.fail(format!(
+                    "{}: not copied: {first} is copied to {} too",
+                    source.shown,
+                    Escaped::new(&dest)
+                ));
+                continue;
+            }
+            taken.push((dest.clone(), source.shown.clone()));
             self.clone()
                 .entry(
                     source.side.clone(),
@@ -366,11 +381,15 @@ impl Engine {
                 .await;
         }
         let id = self.progress.start(dst_path, size, from);
+        // The temporary file is readable and writable by its owner whatever
+        // the source's mode: every lane after the first opens it again, and
+        // so does --resume. The bits added go again before the rename.
         let mode = meta.mode & 0o777;
+        let added = 0o600 & !mode;
         // Both ends open at once: one round trip, not two.
         let (source, target) = tokio::join!(
             src.open_read(src_path, first, lanes),
-            dst.open_write(&temp, mode, from == 0, first, lanes)
+            dst.open_write(&temp, mode | added, from == 0, first, lanes)
         );
         let (source, target) = match (source, target) {
             (Ok(s), Ok(t)) => (Arc::new(s), Arc::new(t)),
@@ -452,6 +471,12 @@ impl Engine {
         if finished.is_ok() && tail_len > 0 {
             self.progress.advance(id, tail_len);
         }
+        let finished = match finished {
+            Ok(()) if added != 0 && preserve.is_none() => clear_mode_bits(dst, &temp, added)
+                .await
+                .map_err(|e| format!("{}: {e}", name_dst())),
+            other => other,
+        };
         let renamed = match finished {
             Ok(()) => dst
                 .rename_over(&temp, dst_path)
@@ -655,6 +680,18 @@ async fn move_chunk(
         .write_at(rel, offset, data)
         .await
         .map_err(|e| format!("writing: {e}"))
+}
+
+/// Clears `bits` from a file's mode (the owner bits a temporary file got
+/// beyond its source's), keeping what the umask made of the others.
+async fn clear_mode_bits(side: &Side, path: &[u8], bits: u32) -> Result<(), SideError> {
+    let now = side.lstat(path).await?;
+    let mode_only = Meta {
+        mode: now.mode & !bits,
+        atime: -1,
+        ..now
+    };
+    side.set_meta(path, &mode_only).await
 }
 
 async fn close(open: Arc<super::side::Open>) {
