@@ -102,16 +102,30 @@ pub async fn round_trip(client: &SftpClient) -> Result<Duration, SftpError> {
     Ok(start.elapsed())
 }
 
-/// Lanes for a job: one for a small one; for a large one (or a tree),
-/// enough channel windows to cover the round trip.
-pub fn default_lanes(large: bool, rtt: Duration) -> usize {
-    if !large {
-        return 1;
-    }
-    match rtt.as_micros() {
-        0..2_000 => 2,
-        2_000..10_000 => 4,
-        _ => 8,
+/// What a job looks like before it starts, for [`default_lanes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// One file below 8 MiB: one lane is all it can use.
+    Small,
+    /// A large file (or a few): lanes for bandwidth.
+    Large,
+    /// A tree or many files: lanes for concurrency. sftp-server answers
+    /// one request at a time, and a file's fsync holds its session for a
+    /// disk flush (milliseconds), so many files need many sessions.
+    Many,
+}
+
+/// Lanes for a job: one for a small one; for a large one, enough channel
+/// windows to cover the round trip; for many files, eight.
+pub fn default_lanes(job: Job, rtt: Duration) -> usize {
+    match job {
+        Job::Small => 1,
+        Job::Many => 8,
+        Job::Large => match rtt.as_micros() {
+            0..2_000 => 2,
+            2_000..10_000 => 4,
+            _ => 8,
+        },
     }
 }
 

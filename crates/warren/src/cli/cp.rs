@@ -21,7 +21,7 @@ use warren_config::{CommandLine, Flag, Operand, RemotePath, SystemEnvironment};
 use warren_core::prompt::{NoPrompt, Prompter, TtyPrompter};
 use warren_core::session::{self, Resolved, Session};
 use warren_core::transfer::client::SftpClient;
-use warren_core::transfer::connect;
+use warren_core::transfer::connect::{self, Job};
 use warren_core::transfer::copy::Endpoint;
 use warren_core::transfer::side::{Kind, Remote, Side};
 use warren_core::transfer::{self, Options, Progress};
@@ -225,9 +225,9 @@ async fn copy(
     }
     // The job's size decides the lanes: a tree, several files or a large
     // one get more.
-    let large = is_large(a, &ends, &connected).await;
+    let job = job(a, &ends, &connected).await;
     for host in &mut connected {
-        grow(a, host, large).await?;
+        grow(a, host, job).await?;
     }
     let sides: Vec<Side> = connected
         .iter()
@@ -319,13 +319,14 @@ async fn reach(key: HostKey, resolved: Resolved) -> anyhow::Result<Host> {
     })
 }
 
-/// Whether the job is worth more lanes: several sources, a tree, or 8 MiB
-/// and more.
-async fn is_large(a: &CpArgs, ends: &[(Option<usize>, Vec<u8>, String)], hosts: &[Host]) -> bool {
+/// What the job looks like: a tree or several sources, one large file,
+/// or one small one.
+async fn job(a: &CpArgs, ends: &[(Option<usize>, Vec<u8>, String)], hosts: &[Host]) -> Job {
     let sources = &ends[..ends.len().saturating_sub(1)];
-    if sources.len() > 1 {
-        return true;
+    if sources.len() > 4 {
+        return Job::Many;
     }
+    let mut job = Job::Small;
     for (host, path, _) in sources {
         let side = match host {
             None => Side::Local,
@@ -335,23 +336,26 @@ async fn is_large(a: &CpArgs, ends: &[(Option<usize>, Vec<u8>, String)], hosts: 
             })),
         };
         match side.stat(path).await {
-            Ok(m) if m.kind == Kind::Dir && a.recursive => return true,
-            Ok(m) if m.size >= 8 * 1024 * 1024 => return true,
+            Ok(m) if m.kind == Kind::Dir && a.recursive => return Job::Many,
+            Ok(m) if m.size >= 8 * 1024 * 1024 => job = Job::Large,
             _ => {}
         }
     }
-    false
+    if sources.len() > 1 && job == Job::Small {
+        return Job::Many;
+    }
+    job
 }
 
 /// Adds the lanes the job wants: `--channels` per connection (or the
 /// default for the round trip) on `--parallel` connections.
-async fn grow(a: &CpArgs, host: &mut Host, large: bool) -> anyhow::Result<()> {
+async fn grow(a: &CpArgs, host: &mut Host, job: Job) -> anyhow::Result<()> {
     let per_connection = a
         .channels
-        .map_or_else(|| connect::default_lanes(large, host.rtt), usize::from);
+        .map_or_else(|| connect::default_lanes(job, host.rtt), usize::from);
     let connections = a.parallel.map_or(1, usize::from);
     tracing::debug!(
-        "{}: round trip {:?}; {connections} connection(s) x {per_connection} SFTP channel(s)",
+        "{}: round trip {:?}, job {job:?}: {connections} connection(s) x {per_connection} SFTP channel(s)",
         host.key.shown(),
         host.rtt
     );
