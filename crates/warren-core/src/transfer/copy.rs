@@ -365,39 +365,82 @@ impl Engine {
         dst_path: &[u8],
     ) -> Result<u64, String> {
         let size = meta.size;
-        let temp = partial_name(dst_path);
-        let chunk = u64::from(src.chunk().0.min(dst.chunk().1).max(1));
         let lanes = (size / BYTES_PER_LANE)
             .clamp(1, 64)
             .min(src.lanes().min(dst.lanes()) as u64) as usize;
-        let first = self.next_lane.fetch_add(lanes, Ordering::Relaxed);
-        let name_src = || Escaped::new(src_path).to_string();
-        let name_dst = || Escaped::new(dst_path).to_string();
-
-        let mut from = 0;
+        let mut job = FileJob {
+            src,
+            src_path,
+            dst,
+            dst_path,
+            meta,
+            temp: partial_name(dst_path),
+            plan: ChunkPlan {
+                from: 0,
+                size,
+                chunk: u64::from(src.chunk().0.min(dst.chunk().1).max(1)),
+                lanes,
+                first: self.next_lane.fetch_add(lanes, Ordering::Relaxed),
+                id: 0,
+            },
+        };
         if self.opts.resume {
-            from = self
-                .resume_point(src, src_path, dst, &temp, size, first)
+            job.plan.from = self
+                .resume_point(src, src_path, dst, &job.temp, size, job.plan.first)
                 .await;
         }
-        let id = self.progress.start(dst_path, size, from);
+        job.plan.id = self.progress.start(dst_path, size, job.plan.from);
+        let done = self.to_partial(&job).await;
+        let done = match done {
+            Ok(()) => dst
+                .rename_over(&job.temp, dst_path)
+                .await
+                .map_err(|e| job.at_dst(&e)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            self.progress.finish(job.plan.id, false);
+            self.drop_partial(&job).await;
+            return Err(e);
+        }
+        if let (true, Side::Local) = (self.opts.preserve, dst) {
+            // Locally the times go on after the rename (the descriptor is
+            // closed by then); remotely FSETSTAT set them.
+            if let Err(e) = dst.set_meta(dst_path, &meta).await {
+                self.progress.finish(job.plan.id, false);
+                return Err(job.at_dst(&e));
+            }
+        }
+        self.progress.finish(job.plan.id, true);
+        Ok(size - job.plan.from)
+    }
+
+    /// Copies the file's data to its partial name, made durable, checked
+    /// and closed.
+    async fn to_partial(&self, job: &FileJob<'_>) -> Result<(), String> {
         // The temporary file is readable and writable by its owner whatever
         // the source's mode: every lane after the first opens it again, and
         // so does --resume. The bits added go again before the rename.
-        let mode = meta.mode & 0o777;
+        let mode = job.meta.mode & 0o777;
         let added = 0o600 & !mode;
+        let plan = job.plan;
         // Both ends open at once: one round trip, not two.
         let (source, target) = tokio::join!(
-            src.open_read(src_path, first, lanes),
-            dst.open_write(&temp, mode | added, from == 0, first, lanes)
+            job.src.open_read(job.src_path, plan.first, plan.lanes),
+            job.dst.open_write(
+                &job.temp,
+                mode | added,
+                plan.from == 0,
+                plan.first,
+                plan.lanes
+            )
         );
         let (source, target) = match (source, target) {
             (Ok(s), Ok(t)) => (Arc::new(s), Arc::new(t)),
             (s, t) => {
-                self.progress.finish(id, false);
                 let error = match (&s, &t) {
-                    (Err(e), _) => format!("{}: {e}", name_src()),
-                    (_, Err(e)) => format!("{}: {e}", name_dst()),
+                    (Err(e), _) => job.at_src(e),
+                    (_, Err(e)) => job.at_dst(e),
                     _ => String::new(),
                 };
                 if let Ok(s) = s {
@@ -405,108 +448,82 @@ impl Engine {
                 }
                 if let Ok(t) = t {
                     t.close().await;
-                    if !self.opts.resume {
-                        let _ = dst.remove(&temp).await;
-                    }
                 }
                 return Err(error);
             }
         };
-        // A file of one chunk is read, then written and finished in one
-        // round trip; a larger one goes through the workers.
-        let mut tail = None;
-        let failed = if size - from <= chunk && size > from {
-            let len = u32::try_from(size - from).unwrap_or(u32::MAX);
-            let slot = src.permit(first).await;
-            match source.read_at(0, from, len).await {
-                Ok(data) if data.len() as u64 == size - from => {
-                    drop(slot);
-                    self.limit(size - from).await;
-                    tail = Some((from, data));
-                    None
-                }
-                Ok(data) => Some(format!(
-                    "reading: the source ended at {} bytes: it changed while being copied",
-                    from + data.len() as u64
-                )),
-                Err(e) => Some(format!("reading: {e}")),
-            }
-        } else {
-            self.chunks(
-                src,
-                dst,
-                &source,
-                &target,
-                ChunkPlan {
-                    from,
-                    size,
-                    chunk,
-                    lanes,
-                    first,
-                    id,
-                },
-            )
-            .await
-        };
+        let moved = self.move_data(job, &source, &target).await;
         if let Ok(s) = Arc::try_unwrap(source) {
             s.release();
         }
-        let preserve = self.opts.preserve.then_some(meta);
-        let tail_len = tail
-            .as_ref()
-            .map_or(0, |(_, d): &(u64, Bytes)| d.len() as u64);
-        let finished = match failed {
-            Some(e) => {
+        let tail = match moved {
+            Ok(tail) => tail,
+            Err(e) => {
                 close(target).await;
-                Err(format!("{}: {e}", name_src()))
+                return Err(format!("{}: {e}", Escaped::new(job.src_path)));
             }
-            None => match Arc::try_unwrap(target) {
-                Ok(t) => t
-                    .finish(tail, size, preserve.as_ref())
-                    .await
-                    .map_err(|e| format!("{}: {e}", name_dst())),
-                Err(_) => Err(format!("{}: still in use", name_dst())),
-            },
         };
-        if finished.is_ok() && tail_len > 0 {
-            self.progress.advance(id, tail_len);
-        }
-        let finished = match finished {
-            Ok(()) if added != 0 && preserve.is_none() => clear_mode_bits(dst, &temp, added)
+        let tail_len = tail.as_ref().map_or(0, |(_, d)| d.len() as u64);
+        let preserve = self.opts.preserve.then_some(job.meta);
+        let Ok(target) = Arc::try_unwrap(target) else {
+            return Err(format!("{}: still in use", Escaped::new(job.dst_path)));
+        };
+        target
+            .finish(tail, plan.size, preserve.as_ref())
+            .await
+            .map_err(|e| job.at_dst(&e))?;
+        self.progress.advance(plan.id, tail_len);
+        if added != 0 && preserve.is_none() {
+            clear_mode_bits(job.dst, &job.temp, added)
                 .await
-                .map_err(|e| format!("{}: {e}", name_dst())),
-            other => other,
-        };
-        let renamed = match finished {
-            Ok(()) => dst
-                .rename_over(&temp, dst_path)
-                .await
-                .map_err(|e| format!("{}: {e}", name_dst())),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = renamed {
-            self.progress.finish(id, false);
-            if self.opts.resume {
-                self.progress.note(&format!(
-                    "{}: the partial copy is kept as {} for --resume",
-                    name_dst(),
-                    Escaped::new(&temp)
-                ));
-            } else {
-                let _ = dst.remove(&temp).await;
-            }
-            return Err(e);
+                .map_err(|e| job.at_dst(&e))?;
         }
-        if let (Some(m), Side::Local) = (preserve, dst) {
-            // Locally the times go on after the rename (the descriptor is
-            // closed by then); remotely FSETSTAT set them.
-            if let Err(e) = dst.set_meta(dst_path, &m).await {
-                self.progress.finish(id, false);
-                return Err(format!("{}: {e}", name_dst()));
-            }
+        Ok(())
+    }
+
+    /// Moves the data: a file of one chunk is read and handed back as the
+    /// tail to write with the finish (one round trip for both); a larger
+    /// one goes through the workers.
+    async fn move_data(
+        &self,
+        job: &FileJob<'_>,
+        source: &Arc<super::side::Open>,
+        target: &Arc<super::side::Open>,
+    ) -> Result<Option<(u64, Bytes)>, String> {
+        let plan = job.plan;
+        let left = plan.size - plan.from;
+        if left == 0 || left > plan.chunk {
+            return match self.chunks(job.src, job.dst, source, target, plan).await {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
         }
-        self.progress.finish(id, true);
-        Ok(size - from)
+        let len = u32::try_from(left).unwrap_or(u32::MAX);
+        let slot = job.src.permit(plan.first).await;
+        let data = source
+            .read_at(0, plan.from, len)
+            .await
+            .map_err(|e| format!("reading: {e}"))?;
+        drop(slot);
+        if data.len() as u64 != left {
+            return Err(changed(plan.from + data.len() as u64));
+        }
+        self.limit(left).await;
+        Ok(Some((plan.from, data)))
+    }
+
+    /// After a failure: the partial file is kept for `--resume`, else
+    /// removed.
+    async fn drop_partial(&self, job: &FileJob<'_>) {
+        if self.opts.resume {
+            self.progress.note(&format!(
+                "{}: the partial copy is kept as {} for --resume",
+                Escaped::new(job.dst_path),
+                Escaped::new(&job.temp)
+            ));
+        } else {
+            let _ = job.dst.remove(&job.temp).await;
+        }
     }
 
     async fn limit(&self, bytes: u64) {
@@ -640,6 +657,33 @@ impl Engine {
     }
 }
 
+/// One file being copied.
+struct FileJob<'a> {
+    src: &'a Side,
+    src_path: &'a [u8],
+    dst: &'a Side,
+    dst_path: &'a [u8],
+    meta: Meta,
+    /// `.NAME.warren-partial` beside the target.
+    temp: Vec<u8>,
+    plan: ChunkPlan,
+}
+
+impl FileJob<'_> {
+    fn at_src(&self, e: &super::side::SideError) -> String {
+        format!("{}: {e}", Escaped::new(self.src_path))
+    }
+
+    fn at_dst(&self, e: &super::side::SideError) -> String {
+        format!("{}: {e}", Escaped::new(self.dst_path))
+    }
+}
+
+/// The source is shorter than when it was listed.
+fn changed(at: u64) -> String {
+    format!("reading: the source ended at {at} bytes: it changed while being copied")
+}
+
 #[derive(Clone, Copy)]
 struct ChunkPlan {
     from: u64,
@@ -670,10 +714,7 @@ async fn move_chunk(
             .map_err(|e| format!("reading: {e}"))?
     };
     if (data.len() as u64) < len {
-        return Err(format!(
-            "the source ended at {} bytes: it changed while being copied",
-            offset + data.len() as u64
-        ));
+        return Err(changed(offset + data.len() as u64));
     }
     let _slot = dst.permit(lane).await;
     target
