@@ -110,6 +110,17 @@ pub struct SftpClient {
     pub extensions: Extensions,
     pub sizes: Sizes,
     permits: Arc<Semaphore>,
+    /// The writer and the reader; ended with the client.
+    tasks: [tokio::task::AbortHandle; 2],
+}
+
+impl Drop for SftpClient {
+    fn drop(&mut self) {
+        // The writer ends by itself once the queue closes (after sending
+        // what is queued, CLOSEs included); the reader would wait for the
+        // server.
+        self.tasks[1].abort();
+    }
 }
 
 /// An answer on its way.
@@ -228,8 +239,8 @@ impl SftpClient {
         };
         let waiters = Arc::new(Waiters::default());
         let (out, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(wr, rx));
-        tokio::spawn(read_loop(rd, buf, waiters.clone()));
+        let writer = tokio::spawn(write_loop(wr, rx)).abort_handle();
+        let reader = tokio::spawn(read_loop(rd, buf, waiters.clone())).abort_handle();
         let mut client = SftpClient {
             out,
             waiters,
@@ -241,6 +252,7 @@ impl SftpClient {
                 open_handles: None,
             },
             permits: Arc::new(Semaphore::new(in_flight.max(1))),
+            tasks: [writer, reader],
         };
         if client.extensions.limits {
             let limits = client.limits().await?;

@@ -93,31 +93,11 @@ pub fn main(args: &[OsString]) -> u8 {
 const CONNECT_FAILED: u8 = 255;
 
 fn run(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<u8> {
-    let operands: Vec<Operand> = a
-        .paths
-        .iter()
-        .map(|p| Operand::parse(p.as_bytes()))
-        .collect::<Result<_, _>>()?;
-    let mut flags = ConnectArgs::typed(m);
-    flags.extend(IdentityArgs::typed(m));
-    connect_args::values(m, "port", Flag::Port, &mut flags);
-    if a.batch {
-        flags.push((0, Flag::Option("BatchMode=yes".to_owned())));
-    }
-    let at = m.index_of("paths").unwrap_or(usize::MAX);
-    // One connection per distinct [user@]host[:port].
-    let mut hosts: Vec<(HostKey, Resolved)> = Vec::new();
-    for op in &operands {
-        if let Operand::Remote(r) = op {
-            let key = HostKey::of(r);
-            if hosts.iter().any(|(k, _)| *k == key) {
-                continue;
-            }
-            let cli = command_line(r, at, a, flags.clone());
-            let resolved =
-                settings::resolve_host(&cli, &SystemEnvironment::new(), a.connect.quiet)?;
-            hosts.push((key, resolved));
-        }
+    let (operands, lines) = plan(a, m)?;
+    let mut hosts: Vec<(HostKey, Resolved)> = Vec::with_capacity(lines.len());
+    for (key, cli) in lines {
+        let resolved = settings::resolve_host(&cli, &SystemEnvironment::new(), a.connect.quiet)?;
+        hosts.push((key, resolved));
     }
     let level = hosts
         .first()
@@ -131,6 +111,33 @@ fn run(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let code = runtime.block_on(copy(a, operands, hosts));
     runtime.shutdown_timeout(Duration::from_millis(200));
     code
+}
+
+/// The operands, and for each host they name (once per distinct
+/// `[user@]host[:port]`) the command line that reaches it.
+fn plan(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<(Vec<Operand>, Vec<(HostKey, CommandLine)>)> {
+    let operands: Vec<Operand> = a
+        .paths
+        .iter()
+        .map(|p| Operand::parse(p.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let mut flags = ConnectArgs::typed(m);
+    flags.extend(IdentityArgs::typed(m));
+    connect_args::values(m, "port", Flag::Port, &mut flags);
+    if let Some(at) = m.index_of("batch").filter(|_| a.batch) {
+        flags.push((at, Flag::Option("BatchMode=yes".to_owned())));
+    }
+    let at = m.index_of("paths").unwrap_or(usize::MAX);
+    let mut lines: Vec<(HostKey, CommandLine)> = Vec::new();
+    for op in &operands {
+        if let Operand::Remote(r) = op {
+            let key = HostKey::of(r);
+            if !lines.iter().any(|(k, _)| *k == key) {
+                lines.push((key, command_line(r, at, a, flags.clone())));
+            }
+        }
+    }
+    Ok((operands, lines))
 }
 
 /// A host as the operands name it.
@@ -434,4 +441,112 @@ fn interleave(mut groups: Vec<Vec<Arc<SftpClient>>>) -> Vec<Arc<SftpClient>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, FromArgMatches as _};
+
+    fn lines(line: &str) -> Result<(CpArgs, Vec<(String, Vec<Flag>)>), String> {
+        let argv = std::iter::once("warren cp").chain(line.split_whitespace());
+        let m = CpArgs::command()
+            .try_get_matches_from(argv)
+            .map_err(|e| e.kind().to_string())?;
+        let a = CpArgs::from_arg_matches(&m).map_err(|e| e.to_string())?;
+        let (_, lines) = plan(&a, &m).map_err(|e| e.to_string())?;
+        let lines = lines
+            .into_iter()
+            .map(|(k, cli)| (k.shown(), cli.flags))
+            .collect();
+        Ok((a, lines))
+    }
+
+    fn dest(user: Option<&str>, port: Option<u16>) -> Flag {
+        Flag::Destination {
+            user: user.map(str::to_owned),
+            port,
+        }
+    }
+
+    /// scp's letters: -P is the port, -p preserve, -l a limit; every
+    /// connection flag reaches each host's command line in typed order.
+    #[test]
+    fn flags_table() {
+        use Flag::*;
+        let s = str::to_owned;
+        let cases: Vec<(&str, Vec<(String, Vec<Flag>)>)> = vec![
+            ("a h:b", vec![(s("h"), vec![dest(None, None)])]),
+            (
+                "-P 2222 a bob@h:b",
+                vec![(s("bob@h"), vec![Port(s("2222")), dest(Some("bob"), None)])],
+            ),
+            (
+                "-o Port=1 -P 2 a h:",
+                vec![(
+                    s("h"),
+                    vec![Option(s("Port=1")), Port(s("2")), dest(None, None)],
+                )],
+            ),
+            (
+                "-B -o BatchMode=no a h:",
+                vec![(
+                    s("h"),
+                    vec![
+                        Option(s("BatchMode=yes")),
+                        Option(s("BatchMode=no")),
+                        dest(None, None),
+                    ],
+                )],
+            ),
+            (
+                "-i k -J j -c aes128-ctr -C -4 a h:",
+                vec![(
+                    s("h"),
+                    vec![
+                        Identity(s("k")),
+                        ProxyJump(s("j")),
+                        Ciphers(s("aes128-ctr")),
+                        Compression,
+                        Ipv4,
+                        dest(None, None),
+                    ],
+                )],
+            ),
+            (
+                "scp://u@h:2200/x y:z ./local",
+                vec![
+                    (s("u@h"), vec![dest(Some("u"), Some(2200))]),
+                    (s("y"), vec![dest(None, None)]),
+                ],
+            ),
+            ("h:a h:b .", vec![(s("h"), vec![dest(None, None)])]),
+            ("./a:b c", vec![]),
+        ];
+        for (line, want) in cases {
+            let (_, got) = lines(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(got, want, "{line}");
+        }
+    }
+
+    #[test]
+    fn copy_flags_table() {
+        let (a, _) =
+            lines("-r -p -q -l 800 --resume --parallel 3 --channels 4 -3 -T x h:").unwrap();
+        assert!(a.recursive && a.preserve && a.connect.quiet && a.resume);
+        assert!(a.through_local && a.no_name_check);
+        assert_eq!(
+            (a.limit, a.parallel, a.channels),
+            (Some(800), Some(3), Some(4))
+        );
+        for bad in [
+            "h:",
+            "--parallel 0 a h:",
+            "--parallel 17 a h:",
+            "-l x a h:",
+            "-P",
+        ] {
+            assert!(lines(bad).is_err(), "{bad} should be refused");
+        }
+    }
 }
