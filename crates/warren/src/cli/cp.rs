@@ -115,7 +115,7 @@ fn run(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<u8> {
 
 /// The operands, and for each host they name (once per distinct
 /// `[user@]host[:port]`) the command line that reaches it.
-fn plan(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<(Vec<Operand>, Vec<(HostKey, CommandLine)>)> {
+fn plan(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<(Vec<Operand>, HostLines)> {
     let operands: Vec<Operand> = a
         .paths
         .iter()
@@ -139,6 +139,9 @@ fn plan(a: &CpArgs, m: &ArgMatches) -> anyhow::Result<(Vec<Operand>, Vec<(HostKe
     }
     Ok((operands, lines))
 }
+
+/// Each host with the command line that reaches it.
+type HostLines = Vec<(HostKey, CommandLine)>;
 
 /// A host as the operands name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
