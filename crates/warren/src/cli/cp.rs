@@ -451,7 +451,10 @@ mod tests {
     use super::*;
     use clap::{CommandFactory as _, FromArgMatches as _};
 
-    fn lines(line: &str) -> Result<(CpArgs, Vec<(String, Vec<Flag>)>), String> {
+    /// Each host as shown, with its command line's flags.
+    type Hosts = Vec<(String, Vec<Flag>)>;
+
+    fn lines(line: &str) -> Result<(CpArgs, Hosts), String> {
         let argv = std::iter::once("warren cp").chain(line.split_whitespace());
         let m = CpArgs::command()
             .try_get_matches_from(argv)
@@ -478,7 +481,7 @@ mod tests {
     fn flags_table() {
         use Flag::*;
         let s = str::to_owned;
-        let cases: Vec<(&str, Vec<(String, Vec<Flag>)>)> = vec![
+        let cases: Vec<(&str, Hosts)> = vec![
             ("a h:b", vec![(s("h"), vec![dest(None, None)])]),
             (
                 "-P 2222 a bob@h:b",
