@@ -432,7 +432,17 @@ impl Engine {
         let finished = match failed {
             Some(e) => {
                 close(target).await;
-                Err(e)
+                Err(match e {
+                    ChunkError::Read(e) => format!("{}: reading: {e}", name_src()),
+                    ChunkError::Write(e) => format!("{}: writing: {e}", name_dst()),
+                    ChunkError::Short(at) => format!(
+                        "{}: the source ended at {at} bytes: it changed while being copied",
+                        name_src()
+                    ),
+                    ChunkError::Worker => {
+                        format!("{}: a copy worker ended unexpectedly", name_dst())
+                    }
+                })
             }
             None => match Arc::try_unwrap(target) {
                 Ok(t) => t
@@ -540,7 +550,7 @@ impl Engine {
         source: &Arc<super::side::Open>,
         target: &Arc<super::side::Open>,
         plan: ChunkPlan,
-    ) -> Option<String> {
+    ) -> Option<ChunkError> {
         let remaining = plan.size - plan.from;
         let count = remaining.div_ceil(plan.chunk);
         if count == 0 {
@@ -548,7 +558,7 @@ impl Engine {
         }
         let cursor = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let first_error: Arc<std::sync::Mutex<Option<ChunkError>>> = Arc::default();
         let loops = count.min(MAX_LOOPS);
         let mut workers = Vec::with_capacity(loops as usize);
         for w in 0..loops {
@@ -596,7 +606,7 @@ impl Engine {
         }
         for w in workers {
             if w.await.is_err() {
-                return Some("a copy worker ended unexpectedly".to_owned());
+                return Some(ChunkError::Worker);
             }
         }
         first_error
@@ -616,6 +626,15 @@ struct ChunkPlan {
     id: u64,
 }
 
+/// Why a chunk was not moved (the file is named by the caller).
+enum ChunkError {
+    Read(SideError),
+    Write(SideError),
+    /// The source ended at this offset, before its size.
+    Short(u64),
+    Worker,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn move_chunk(
     src: &Side,
@@ -626,26 +645,23 @@ async fn move_chunk(
     rel: usize,
     offset: u64,
     len: u64,
-) -> Result<(), String> {
+) -> Result<(), ChunkError> {
     let want = u32::try_from(len).unwrap_or(u32::MAX);
     let data: Bytes = {
         let _slot = src.permit(lane).await;
         source
             .read_at(rel, offset, want)
             .await
-            .map_err(|e| format!("reading: {e}"))?
+            .map_err(ChunkError::Read)?
     };
     if (data.len() as u64) < len {
-        return Err(format!(
-            "the source ended at {} bytes: it changed while being copied",
-            offset + data.len() as u64
-        ));
+        return Err(ChunkError::Short(offset + data.len() as u64));
     }
     let _slot = dst.permit(lane).await;
     target
         .write_at(rel, offset, data)
         .await
-        .map_err(|e| format!("writing: {e}"))
+        .map_err(ChunkError::Write)
 }
 
 /// Clears `bits` from a file's mode (the owner bits a temporary file got
