@@ -911,11 +911,55 @@ fn a_failure_in_the_middle_of_a_file_names_the_file() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     let line = err.lines().next().unwrap_or("");
     assert!(
-        line.starts_with(&format!("warren cp: {}: reading: ", fx.path("whole").display())),
+        line.starts_with(&format!(
+            "warren cp: {}: reading: ",
+            fx.path("whole").display()
+        )),
         "{err}"
     );
     assert!(!down.exists(), "{err}");
     no_partial_files(fx.work.path());
+}
+
+#[test]
+fn a_lost_connection_under_a_rate_limit_ends_the_copy_promptly() {
+    // Catches: -l booking every chunk of every file in flight ahead of
+    // time, so that after the connection was lost warren cp slept out the
+    // whole job's budget (here ~24 s at 1 MB/s) before it reported and
+    // exited.
+    let fx = Fixture::start();
+    let src = fx.path("many");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..6 {
+        std::fs::write(src.join(format!("f{i}")), data(4 * 1024 * 1024, 20 + i)).unwrap();
+    }
+    let up = fx.path("up");
+    let mut child = spawn_cp(&fx, "8000", &[os("-r"), os("many"), &fx.remote("up")]);
+    let written = || -> u64 {
+        std::fs::read_dir(&up).map_or(0, |d| {
+            d.flatten()
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while written() < 256 * 1024 {
+        assert!(child.try_wait().unwrap().is_none(), "warren cp ended early");
+        assert!(Instant::now() < deadline, "nothing was written in 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(fx.sshd.kill_sessions() > 0);
+    let lost = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = lost.elapsed();
+    let err = text(&out.stderr);
+    assert!(took < Duration::from_secs(10), "it took {took:?} to give up: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for i in 0..6 {
+        let name = format!("{}/f{i}: writing: ", up.display());
+        assert_eq!(err.matches(&name).count(), 1, "f{i}: {err}");
+    }
+    assert!(err.contains("6 failed"), "{err}");
 }
 
 #[test]

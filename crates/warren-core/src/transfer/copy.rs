@@ -20,12 +20,13 @@
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use warren_wire::Escaped;
 
 use super::Progress;
@@ -557,7 +558,9 @@ impl Engine {
             return None;
         }
         let cursor = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
+        // Cancelled by the first failure: the other workers stop, waiting
+        // for the rate limit included.
+        let stop = CancellationToken::new();
         let first_error: Arc<std::sync::Mutex<Option<ChunkError>>> = Arc::default();
         let loops = count.min(MAX_LOOPS);
         let mut workers = Vec::with_capacity(loops as usize);
@@ -569,7 +572,7 @@ impl Engine {
             let limiter = self.limiter.clone();
             let lane = (w as usize) % plan.lanes;
             workers.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.is_cancelled() {
                     let i = cursor.fetch_add(1, Ordering::Relaxed);
                     let offset = plan.from + i * plan.chunk;
                     if offset >= plan.size {
@@ -577,7 +580,10 @@ impl Engine {
                     }
                     let len = plan.chunk.min(plan.size - offset);
                     if let Some(l) = &limiter {
-                        l.take(len).await;
+                        tokio::select! {
+                            () = l.take(len) => {}
+                            () = stop.cancelled() => break,
+                        }
                     }
                     let moved = move_chunk(
                         &src,
@@ -593,11 +599,11 @@ impl Engine {
                     match moved {
                         Ok(()) => progress.advance(plan.id, len),
                         Err(e) => {
-                            stop.store(true, Ordering::Relaxed);
                             first_error
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                                 .get_or_insert(e);
+                            stop.cancel();
                             break;
                         }
                     }
@@ -745,16 +751,15 @@ impl Limiter {
         }
     }
 
-    /// Waits until `bytes` more fit the rate.
+    /// Waits until `bytes` more fit the rate. Turns come one at a time,
+    /// in order (the lock is held until the turn), so nothing is booked
+    /// ahead: a copy that fails leaves no budget for others to wait out,
+    /// and a waiter that gives up (the future dropped) takes no turn.
     async fn take(&self, bytes: u64) {
-        let wait_until = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let start = (*next).max(now);
-            *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-            start
-        };
-        tokio::time::sleep_until(wait_until.into()).await;
+        let mut next = self.next.lock().await;
+        let start = (*next).max(Instant::now());
+        tokio::time::sleep_until(start.into()).await;
+        *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
     }
 }
 
