@@ -953,7 +953,10 @@ fn a_lost_connection_under_a_rate_limit_ends_the_copy_promptly() {
     let out = child.wait_with_output().unwrap();
     let took = lost.elapsed();
     let err = text(&out.stderr);
-    assert!(took < Duration::from_secs(10), "it took {took:?} to give up: {err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "it took {took:?} to give up: {err}"
+    );
     assert_eq!(out.status.code(), Some(1), "{err}");
     for i in 0..6 {
         let name = format!("{}/f{i}: writing: ", up.display());
