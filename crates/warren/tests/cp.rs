@@ -755,41 +755,53 @@ fn several_sources_need_a_directory_target() {
     }
 }
 
-/// Starts `warren cp -l 200000 ARGS` (25 MB/s) and SIGKILLs it once
-/// `partial` holds more than 40 MiB; waits until `partial` stops growing.
-fn kill_mid_copy(fx: &Fixture, args: &[&OsStr], partial: &Path) {
-    let mut child = warren()
+/// Starts `warren cp -F CONFIG -l KBIT ARGS` in the work dir, stderr
+/// piped.
+fn spawn_cp(fx: &Fixture, kbit: &str, args: &[&OsStr]) -> std::process::Child {
+    warren()
         .arg("cp")
         .arg("-F")
         .arg(fx.sshd.client_config())
-        .args(["-q", "-l", "200000"])
+        .args(["-l", kbit])
         .args(args)
         .current_dir(fx.work.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits (at most 60 s) until `partial` holds more than `bytes`, failing
+/// if `child` ends first.
+fn wait_for_growth(child: &mut std::process::Child, partial: &Path, bytes: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let len = std::fs::metadata(partial).map_or(0, |m| m.len());
-        if len > 40 << 20 {
-            break;
+        if len > bytes {
+            return;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
-                "warren cp ended ({status}) before {} grew past 40 MiB (it had {len} bytes): \
+                "warren cp ended ({status}) before {} grew past {bytes} bytes (it had {len}): \
                  too fast for -l, or it failed",
                 partial.display()
             );
         }
         assert!(
             Instant::now() < deadline,
-            "{} did not grow past 40 MiB in 60 s (it has {len} bytes)",
+            "{} did not grow past {bytes} bytes in 60 s (it has {len})",
             partial.display()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Starts `warren cp -l 200000 ARGS` (25 MB/s) and SIGKILLs it once
+/// `partial` holds more than 40 MiB; waits until `partial` stops growing.
+fn kill_mid_copy(fx: &Fixture, args: &[&OsStr], partial: &Path) {
+    let mut child = spawn_cp(fx, "200000", args);
+    wait_for_growth(&mut child, partial, 40 << 20);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // The server may still write what it had received.
@@ -858,6 +870,99 @@ fn kill_9_mid_copy_leaves_the_old_target_and_resume_sends_only_the_rest() {
             "{what}: the summary says {sent} bytes were sent, {rest} remained: {err}"
         );
     }
+}
+
+#[test]
+fn a_failure_in_the_middle_of_a_file_names_the_file() {
+    // Catches: an error met while moving a chunk printed without the file
+    // ("warren cp: writing: the SFTP session ended ..."), a partial file
+    // left on the side that still works, or exit 0.
+    let fx = Fixture::start();
+    let src = fx.path("shrinks");
+    std::fs::write(&src, data(8 * 1024 * 1024, 16)).unwrap();
+    // The source shrinks while it is uploaded.
+    let mut child = spawn_cp(&fx, "50000", &[os("shrinks"), &fx.remote("up")]);
+    wait_for_growth(&mut child, &fx.path(".up.warren-partial"), 1 << 20);
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("warren cp: shrinks: the source ended at ")),
+        "{err}"
+    );
+    assert!(!fx.path("up").exists(), "{err}");
+
+    // The connection is lost while a file is downloaded.
+    std::fs::write(fx.path("whole"), data(8 * 1024 * 1024, 17)).unwrap();
+    let down = fx.path("down");
+    let mut child = spawn_cp(&fx, "50000", &[&fx.remote("whole"), down.as_os_str()]);
+    wait_for_growth(&mut child, &fx.path(".down.warren-partial"), 1 << 20);
+    assert!(fx.sshd.kill_sessions() > 0);
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err.lines().next().unwrap_or("");
+    assert!(
+        line.starts_with(&format!(
+            "warren cp: {}: reading: ",
+            fx.path("whole").display()
+        )),
+        "{err}"
+    );
+    assert!(!down.exists(), "{err}");
+    no_partial_files(fx.work.path());
+}
+
+#[test]
+fn a_lost_connection_under_a_rate_limit_ends_the_copy_promptly() {
+    // Catches: -l booking every chunk of every file in flight ahead of
+    // time, so that after the connection was lost warren cp slept out the
+    // whole job's budget (here ~24 s at 1 MB/s) before it reported and
+    // exited.
+    let fx = Fixture::start();
+    let src = fx.path("many");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..6 {
+        std::fs::write(src.join(format!("f{i}")), data(4 * 1024 * 1024, 20 + i)).unwrap();
+    }
+    let up = fx.path("up");
+    let mut child = spawn_cp(&fx, "8000", &[os("-r"), os("many"), &fx.remote("up")]);
+    let written = || -> u64 {
+        std::fs::read_dir(&up).map_or(0, |d| {
+            d.flatten()
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while written() < 256 * 1024 {
+        assert!(child.try_wait().unwrap().is_none(), "warren cp ended early");
+        assert!(Instant::now() < deadline, "nothing was written in 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(fx.sshd.kill_sessions() > 0);
+    let lost = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = lost.elapsed();
+    let err = text(&out.stderr);
+    assert!(
+        took < Duration::from_secs(10),
+        "it took {took:?} to give up: {err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for i in 0..6 {
+        let name = format!("{}/f{i}: writing: ", up.display());
+        assert_eq!(err.matches(&name).count(), 1, "f{i}: {err}");
+    }
+    assert!(err.contains("6 failed"), "{err}");
 }
 
 #[test]

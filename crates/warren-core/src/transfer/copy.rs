@@ -20,12 +20,13 @@
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use warren_wire::Escaped;
 
 use super::Progress;
@@ -460,7 +461,7 @@ impl Engine {
             Ok(tail) => tail,
             Err(e) => {
                 close(target).await;
-                return Err(format!("{}: {e}", Escaped::new(job.src_path)));
+                return Err(job.chunk_error(e));
             }
         };
         let tail_len = tail.as_ref().map_or(0, |(_, d)| d.len() as u64);
@@ -489,7 +490,7 @@ impl Engine {
         job: &FileJob<'_>,
         source: &Arc<super::side::Open>,
         target: &Arc<super::side::Open>,
-    ) -> Result<Option<(u64, Bytes)>, String> {
+    ) -> Result<Option<(u64, Bytes)>, ChunkError> {
         let plan = job.plan;
         let left = plan.size - plan.from;
         if left == 0 || left > plan.chunk {
@@ -503,10 +504,10 @@ impl Engine {
         let data = source
             .read_at(0, plan.from, len)
             .await
-            .map_err(|e| format!("reading: {e}"))?;
+            .map_err(ChunkError::Read)?;
         drop(slot);
         if data.len() as u64 != left {
-            return Err(changed(plan.from + data.len() as u64));
+            return Err(ChunkError::Short(plan.from + data.len() as u64));
         }
         self.limit(left).await;
         Ok(Some((plan.from, data)))
@@ -591,15 +592,17 @@ impl Engine {
         source: &Arc<super::side::Open>,
         target: &Arc<super::side::Open>,
         plan: ChunkPlan,
-    ) -> Option<String> {
+    ) -> Option<ChunkError> {
         let remaining = plan.size - plan.from;
         let count = remaining.div_ceil(plan.chunk);
         if count == 0 {
             return None;
         }
         let cursor = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        // Cancelled by the first failure: the other workers stop, waiting
+        // for the rate limit included.
+        let stop = CancellationToken::new();
+        let first_error: Arc<std::sync::Mutex<Option<ChunkError>>> = Arc::default();
         let loops = count.min(MAX_LOOPS);
         let mut workers = Vec::with_capacity(loops as usize);
         for w in 0..loops {
@@ -610,7 +613,7 @@ impl Engine {
             let limiter = self.limiter.clone();
             let lane = (w as usize) % plan.lanes;
             workers.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.is_cancelled() {
                     let i = cursor.fetch_add(1, Ordering::Relaxed);
                     let offset = plan.from + i * plan.chunk;
                     if offset >= plan.size {
@@ -618,7 +621,10 @@ impl Engine {
                     }
                     let len = plan.chunk.min(plan.size - offset);
                     if let Some(l) = &limiter {
-                        l.take(len).await;
+                        tokio::select! {
+                            () = l.take(len) => {}
+                            () = stop.cancelled() => break,
+                        }
                     }
                     let moved = move_chunk(
                         &src,
@@ -634,11 +640,11 @@ impl Engine {
                     match moved {
                         Ok(()) => progress.advance(plan.id, len),
                         Err(e) => {
-                            stop.store(true, Ordering::Relaxed);
                             first_error
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                                 .get_or_insert(e);
+                            stop.cancel();
                             break;
                         }
                     }
@@ -647,7 +653,7 @@ impl Engine {
         }
         for w in workers {
             if w.await.is_err() {
-                return Some("a copy worker ended unexpectedly".to_owned());
+                return Some(ChunkError::Worker);
             }
         }
         first_error
@@ -677,11 +683,31 @@ impl FileJob<'_> {
     fn at_dst(&self, e: &super::side::SideError) -> String {
         format!("{}: {e}", Escaped::new(self.dst_path))
     }
+
+    /// A chunk's failure, naming the file it concerns.
+    fn chunk_error(&self, e: ChunkError) -> String {
+        match e {
+            ChunkError::Read(e) => format!("{}: reading: {e}", Escaped::new(self.src_path)),
+            ChunkError::Write(e) => format!("{}: writing: {e}", Escaped::new(self.dst_path)),
+            ChunkError::Short(at) => format!(
+                "{}: the source ended at {at} bytes: it changed while being copied",
+                Escaped::new(self.src_path)
+            ),
+            ChunkError::Worker => format!(
+                "{}: a copy worker ended unexpectedly",
+                Escaped::new(self.dst_path)
+            ),
+        }
+    }
 }
 
-/// The source is shorter than when it was listed.
-fn changed(at: u64) -> String {
-    format!("reading: the source ended at {at} bytes: it changed while being copied")
+/// Why a chunk was not moved (the file is named by the caller).
+enum ChunkError {
+    Read(SideError),
+    Write(SideError),
+    /// The source ended at this offset, before its size.
+    Short(u64),
+    Worker,
 }
 
 #[derive(Clone, Copy)]
@@ -704,23 +730,23 @@ async fn move_chunk(
     rel: usize,
     offset: u64,
     len: u64,
-) -> Result<(), String> {
+) -> Result<(), ChunkError> {
     let want = u32::try_from(len).unwrap_or(u32::MAX);
     let data: Bytes = {
         let _slot = src.permit(lane).await;
         source
             .read_at(rel, offset, want)
             .await
-            .map_err(|e| format!("reading: {e}"))?
+            .map_err(ChunkError::Read)?
     };
     if (data.len() as u64) < len {
-        return Err(changed(offset + data.len() as u64));
+        return Err(ChunkError::Short(offset + data.len() as u64));
     }
     let _slot = dst.permit(lane).await;
     target
         .write_at(rel, offset, data)
         .await
-        .map_err(|e| format!("writing: {e}"))
+        .map_err(ChunkError::Write)
 }
 
 /// Clears `bits` from a file's mode (the owner bits a temporary file got
@@ -804,16 +830,15 @@ impl Limiter {
         }
     }
 
-    /// Waits until `bytes` more fit the rate.
+    /// Waits until `bytes` more fit the rate. Turns come one at a time,
+    /// in order (the lock is held until the turn), so nothing is booked
+    /// ahead: a copy that fails leaves no budget for others to wait out,
+    /// and a waiter that gives up (the future dropped) takes no turn.
     async fn take(&self, bytes: u64) {
-        let wait_until = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let start = (*next).max(now);
-            *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-            start
-        };
-        tokio::time::sleep_until(wait_until.into()).await;
+        let mut next = self.next.lock().await;
+        let start = (*next).max(Instant::now());
+        tokio::time::sleep_until(start.into()).await;
+        *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
     }
 }
 
