@@ -31,7 +31,7 @@ use warren_wire::Escaped;
 
 use super::Progress;
 use super::client::MAX_CHUNK;
-use super::side::{Kind, Meta, Side, SideError, join};
+use super::side::{Kind, Meta, Side, SideError, join, shown};
 
 /// Workers per file, at most: chunks in flight for one file.
 pub const MAX_LOOPS: u64 = 64;
@@ -91,6 +91,9 @@ struct Engine {
     /// Directories to give their mode and times once their contents are
     /// in (`-p`), deepest last.
     dir_meta: Mutex<Vec<(Side, Vec<u8>, Meta)>>,
+    /// Cancelled when a side's session is lost: nothing more can be done
+    /// there, so no more files are started, and the loss is said once.
+    stop: CancellationToken,
 }
 
 #[derive(Default)]
@@ -131,6 +134,7 @@ pub async fn copy(
         totals: Totals::default(),
         tasks: std::sync::Mutex::new(Vec::new()),
         dir_meta: Mutex::new(Vec::new()),
+        stop: CancellationToken::new(),
     });
     engine.run(sources, target).await;
     // Every spawned file and directory task, including those spawned by
@@ -154,7 +158,7 @@ pub async fn copy(
     let dirs = std::mem::take(&mut *engine.dir_meta.lock().await);
     for (side, path, meta) in dirs.into_iter().rev() {
         if let Err(e) = side.set_meta(&path, &meta).await {
-            engine.fail(format!("{}: {e}", Escaped::new(&path)));
+            engine.failed(Failure::at(&side, &path, &e));
         }
     }
     let t = &engine.totals;
@@ -172,6 +176,20 @@ impl Engine {
     fn fail(&self, message: String) {
         self.totals.failures.fetch_add(1, Ordering::Relaxed);
         self.progress.error(&message);
+    }
+
+    /// A failure on one path. A lost session is said once, and stops the
+    /// copy: every file in flight on it fails the same way.
+    fn failed(&self, f: Failure) {
+        if !f.fatal {
+            return self.fail(f.message);
+        }
+        if self.stop.is_cancelled() {
+            self.totals.failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.stop.cancel();
+        self.fail(format!("{}; stopping", f.message));
     }
 
     fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -256,7 +274,10 @@ impl Engine {
         top: bool,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move {
-            let shown = Escaped::new(&src_path).to_string();
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let shown = shown(&src, &src_path);
             match meta.kind {
                 Kind::File => {
                     let permit = self.files.clone().acquire_owned().await;
@@ -285,9 +306,9 @@ impl Engine {
                         Ok(()) => {
                             self.totals.links.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => self.fail(format!("{}: {e}", Escaped::new(&dst_path))),
+                        Err(e) => self.failed(Failure::at(&dst, &dst_path, &e)),
                     },
-                    Err(e) => self.fail(format!("{shown}: {e}")),
+                    Err(e) => self.failed(Failure::at(&src, &src_path, &e)),
                 },
                 Kind::Other => self.fail(format!("{shown}: not a regular file")),
             }
@@ -305,7 +326,7 @@ impl Engine {
         let listed = {
             let _slot = self.dirs.acquire().await;
             if let Err(e) = dst.mkdir(&dst_path, meta.mode | 0o700).await {
-                self.fail(format!("{}: {e}", Escaped::new(&dst_path)));
+                self.failed(Failure::at(&dst, &dst_path, &e));
                 return;
             }
             src.read_dir(&src_path).await
@@ -313,7 +334,7 @@ impl Engine {
         let entries = match listed {
             Ok(e) => e,
             Err(e) => {
-                self.fail(format!("{}: {e}", Escaped::new(&src_path)));
+                self.failed(Failure::at(&src, &src_path, &e));
                 return;
             }
         };
@@ -352,7 +373,7 @@ impl Engine {
                 self.totals.files.fetch_add(1, Ordering::Relaxed);
                 self.totals.bytes.fetch_add(sent, Ordering::Relaxed);
             }
-            Err(message) => self.fail(message),
+            Err(f) => self.failed(f),
         }
     }
 
@@ -364,7 +385,7 @@ impl Engine {
         meta: Meta,
         dst: &Side,
         dst_path: &[u8],
-    ) -> Result<u64, String> {
+    ) -> Result<u64, Failure> {
         let size = meta.size;
         let lanes = (size / BYTES_PER_LANE)
             .clamp(1, 64)
@@ -418,7 +439,7 @@ impl Engine {
 
     /// Copies the file's data to its partial name, made durable, checked
     /// and closed.
-    async fn to_partial(&self, job: &FileJob<'_>) -> Result<(), String> {
+    async fn to_partial(&self, job: &FileJob<'_>) -> Result<(), Failure> {
         // The temporary file is readable and writable by its owner whatever
         // the source's mode: every lane after the first opens it again, and
         // so does --resume. The bits added go again before the rename.
@@ -442,7 +463,7 @@ impl Engine {
                 let error = match (&s, &t) {
                     (Err(e), _) => job.at_src(e),
                     (_, Err(e)) => job.at_dst(e),
-                    _ => String::new(),
+                    _ => Failure::plain(String::new()),
                 };
                 if let Ok(s) = s {
                     s.release();
@@ -467,7 +488,10 @@ impl Engine {
         let tail_len = tail.as_ref().map_or(0, |(_, d)| d.len() as u64);
         let preserve = self.opts.preserve.then_some(job.meta);
         let Ok(target) = Arc::try_unwrap(target) else {
-            return Err(format!("{}: still in use", Escaped::new(job.dst_path)));
+            return Err(Failure::plain(format!(
+                "{}: still in use",
+                shown(job.dst, job.dst_path)
+            )));
         };
         target
             .finish(tail, plan.size, preserve.as_ref())
@@ -676,27 +700,58 @@ struct FileJob<'a> {
 }
 
 impl FileJob<'_> {
-    fn at_src(&self, e: &super::side::SideError) -> String {
-        format!("{}: {e}", Escaped::new(self.src_path))
+    fn at_src(&self, e: &SideError) -> Failure {
+        Failure::at(self.src, self.src_path, e)
     }
 
-    fn at_dst(&self, e: &super::side::SideError) -> String {
-        format!("{}: {e}", Escaped::new(self.dst_path))
+    fn at_dst(&self, e: &SideError) -> Failure {
+        Failure::at(self.dst, self.dst_path, e)
     }
 
     /// A chunk's failure, naming the file it concerns.
-    fn chunk_error(&self, e: ChunkError) -> String {
+    fn chunk_error(&self, e: ChunkError) -> Failure {
+        let (src, dst) = (
+            shown(self.src, self.src_path),
+            shown(self.dst, self.dst_path),
+        );
         match e {
-            ChunkError::Read(e) => format!("{}: reading: {e}", Escaped::new(self.src_path)),
-            ChunkError::Write(e) => format!("{}: writing: {e}", Escaped::new(self.dst_path)),
-            ChunkError::Short(at) => format!(
-                "{}: the source ended at {at} bytes: it changed while being copied",
-                Escaped::new(self.src_path)
-            ),
-            ChunkError::Worker => format!(
-                "{}: a copy worker ended unexpectedly",
-                Escaped::new(self.dst_path)
-            ),
+            ChunkError::Read(e) => Failure {
+                message: format!("{src}: reading: {e}"),
+                fatal: e.fatal(),
+            },
+            ChunkError::Write(e) => Failure {
+                message: format!("{dst}: writing: {e}"),
+                fatal: e.fatal(),
+            },
+            ChunkError::Short(at) => Failure::plain(format!(
+                "{src}: the source ended at {at} bytes: it changed while being copied"
+            )),
+            ChunkError::Worker => {
+                Failure::plain(format!("{dst}: a copy worker ended unexpectedly"))
+            }
+        }
+    }
+}
+
+/// A failure, worded for the user, and whether it ends the copy (a lost
+/// session).
+struct Failure {
+    message: String,
+    fatal: bool,
+}
+
+impl Failure {
+    fn at(side: &Side, path: &[u8], e: &SideError) -> Failure {
+        Failure {
+            message: format!("{}: {e}", shown(side, path)),
+            fatal: e.fatal(),
+        }
+    }
+
+    fn plain(message: String) -> Failure {
+        Failure {
+            message,
+            fatal: false,
         }
     }
 }

@@ -147,6 +147,14 @@ pub enum Open {
     Remote(Arc<Remote>, Vec<(usize, Bytes)>),
 }
 
+/// A path as the user knows it: `host:path` for a remote side.
+pub fn shown(side: &Side, path: &[u8]) -> String {
+    match side {
+        Side::Local => Escaped::new(path).to_string(),
+        Side::Remote(r) => format!("{}:{}", r.name, Escaped::new(path)),
+    }
+}
+
 /// A name that is one path component: not empty, `.` or `..`, no `/`.
 pub fn one_component(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')

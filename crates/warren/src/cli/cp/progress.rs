@@ -24,6 +24,7 @@ pub fn on_terminal() -> bool {
 }
 
 pub struct Reporter {
+    shown: bool,
     bars: Option<Bars>,
     next: AtomicU64,
 }
@@ -63,6 +64,7 @@ impl Reporter {
             }
         });
         Reporter {
+            shown,
             bars,
             next: AtomicU64::new(1),
         }
@@ -127,7 +129,10 @@ impl Progress for Reporter {
     }
 
     fn note(&self, message: &str) {
-        self.say(&format!("warren cp: {message}"));
+        // -q: errors only, as scp's -q.
+        if self.shown {
+            self.say(&format!("warren cp: {message}"));
+        }
     }
 }
 
