@@ -83,11 +83,17 @@ async fn one_hop(
     let name = label(hop);
     match (&hop.route, via) {
         (Route::Direct, _) => {
-            let (stream, ip) = direct(hop, sink).await?;
+            let Some((stream, ip)) = direct(hop, sink).await else {
+                skip_login(&name, "the server was not reached", sink);
+                return None;
+            };
             ssh_stages(stream, Some(ip), hop, destination, sink).await
         }
         (Route::Jump(_), Some((prev, session))) => {
-            let stream = through(hop, prev, session, sink).await?;
+            let Some(stream) = through(hop, prev, session, sink).await else {
+                skip_login(&name, "the server was not reached", sink);
+                return None;
+            };
             ssh_stages(stream, None, hop, destination, sink).await
         }
         (Route::Jump(_), None) => {
