@@ -41,6 +41,12 @@ pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
         match one_hop(hop, via, destination, sink).await {
             Some(session) => sessions.push(session),
             None => {
+                if i + 1 == hops.len() {
+                    sink.push(Check::skip(
+                        format!("{} session", label(hop)),
+                        "not attempted: not logged in",
+                    ));
+                }
                 for later in &hops[i + 1..] {
                     sink.push(Check::skip(
                         label(later),
