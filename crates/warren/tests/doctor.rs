@@ -533,3 +533,29 @@ fn jump_host_up_checks_each_hop() {
         assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
     }
 }
+
+// Fails on the old code: `warren ssh`'s hint for a refused connection
+// did not point at the doctor.
+#[test]
+fn ssh_failure_hint_ends_with_warren_doctor() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = config(&sshd, "ssh-closed", &format!("  Port {}\n", free_port()));
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(hint.contains("check the port"), "{err}");
+    assert!(
+        hint.ends_with("`warren doctor test` checks each stage"),
+        "{err}"
+    );
+}
