@@ -559,3 +559,78 @@ fn ssh_failure_hint_ends_with_warren_doctor() {
         "{err}"
     );
 }
+
+/// An `ssh-agent -D` on a socket in `dir`; killed on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent is required (openssh-client)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "ssh-agent did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Agent { child, socket }
+    }
+
+    fn add(&self, key: &Path) {
+        let status = std::process::Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("ssh-add");
+        assert!(status.success(), "ssh-add {}", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
+    let sshd = Sshd::builder().config("MaxAuthTries 3").start();
+    let home = home();
+    let agent = Agent::start(home.path());
+    for i in 1..=6 {
+        agent.add(&keygen(sshd.dir(), &format!("agent_key{i}"), "ed25519", ""));
+    }
+    // The right key is the IdentityFile, offered after the agent's six.
+    let extra = format!(
+        "  IdentitiesOnly no\n  IdentityAgent {}\n",
+        agent.socket.display()
+    );
+    let cfg = config(&sshd, "many-keys", &extra);
+    let run = doctor(home.path(), &["--json", "-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    assert!(
+        auth["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Too many authentication failures"),
+        "{auth}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(fix.contains("IdentitiesOnly yes") && fix.contains("-i"), "{fix}");
+}
