@@ -169,9 +169,12 @@ mod tests {
         checks(s).into_iter().map(|c| c.name).collect()
     }
 
+    /// A change to the plain settings, and the checks it should give.
+    type Case = (fn(&mut Settings), Vec<&'static str>);
+
     #[test]
     fn risky_settings_table() {
-        let cases: Vec<(fn(&mut Settings), Vec<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             (|_| {}, vec!["config"]),
             (
                 |s| s.strict = StrictHostKeyChecking::No,
