@@ -579,7 +579,10 @@ impl Agent {
             .expect("ssh-agent is required (openssh-client)");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !socket.exists() {
-            assert!(std::time::Instant::now() < deadline, "ssh-agent did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ssh-agent did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Agent { child, socket }
@@ -619,7 +622,10 @@ fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
         agent.socket.display()
     );
     let cfg = config(&sshd, "many-keys", &extra);
-    let run = doctor(home.path(), &["--json", "-F", cfg.to_str().unwrap(), "test"]);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
     assert_eq!(run.code, 1);
     let report = run.json();
     let auth = check(&report, "test auth");
@@ -632,5 +638,8 @@ fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
         "{auth}"
     );
     let fix = auth["fix"].as_str().unwrap();
-    assert!(fix.contains("IdentitiesOnly yes") && fix.contains("-i"), "{fix}");
+    assert!(
+        fix.contains("IdentitiesOnly yes") && fix.contains("-i"),
+        "{fix}"
+    );
 }
