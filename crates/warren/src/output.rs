@@ -68,6 +68,45 @@ pub fn write_stderr(args: fmt::Arguments<'_>) {
 /// ssh-keygen's, ...). A remote command's output going to a closed pipe
 /// ends the run silently, as with ssh.
 pub fn report(prefix: &str, err: &anyhow::Error, code: u8) -> u8 {
+    report_then(prefix, err, code, None)
+}
+
+/// [`report`] for a connection to `destination`: where `warren doctor`
+/// would tell more (the network, the banner, the login), the hint ends
+/// with the command that runs it.
+pub fn report_suggesting_doctor(
+    prefix: &str,
+    err: &anyhow::Error,
+    code: u8,
+    destination: Option<&str>,
+) -> u8 {
+    let doctor = destination.filter(|_| doctor_would_help(err)).map(|d| {
+        format!(
+            "`warren doctor {}` checks each stage",
+            warren_wire::escape_str(&warren_core::diagnose::shell_quote(d))
+        )
+    });
+    report_then(prefix, err, code, doctor)
+}
+
+/// Failures the doctor explains further: name resolution, TCP, a non-SSH
+/// service, jump hosts, authentication.
+fn doctor_would_help(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<SessionError>(),
+            Some(
+                SessionError::Resolve { .. }
+                    | SessionError::Connect { .. }
+                    | SessionError::Auth(_)
+                    | SessionError::Jump { .. }
+                    | SessionError::Protocol { .. }
+            )
+        ) || e.downcast_ref::<AuthError>().is_some()
+    })
+}
+
+fn report_then(prefix: &str, err: &anyhow::Error, code: u8, doctor: Option<String>) -> u8 {
     if is_closed_output(err) {
         return code;
     }
@@ -77,8 +116,11 @@ pub fn report(prefix: &str, err: &anyhow::Error, code: u8) -> u8 {
     } else {
         eprintln!("{prefix}: {}", Chain(err));
     }
-    if let Some(hint) = hint(err) {
-        eprintln!("hint: {hint}");
+    match (hint(err), doctor) {
+        (Some(hint), Some(doctor)) => eprintln!("hint: {hint}; {doctor}"),
+        (Some(hint), None) => eprintln!("hint: {hint}"),
+        (None, Some(doctor)) => eprintln!("hint: {doctor}"),
+        (None, None) => {}
     }
     code
 }

@@ -117,15 +117,16 @@ impl Attempts<'_> {
     }
 }
 
-/// Logs in as `user`, or says which methods the server offered and what was
-/// tried.
+/// Logs in as `user` and returns what the server accepted (e.g.
+/// `publickey (/home/u/.ssh/id_ed25519)`), or says which methods the
+/// server offered and what was tried.
 pub async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
     peer: Peer<'_>,
     prompter: &dyn Prompter,
-) -> Result<(), AuthError> {
+) -> Result<String, AuthError> {
     let host = peer.host;
     let mut seen = Attempts {
         peer,
@@ -137,7 +138,7 @@ pub async fn authenticate(
     let none = handle.authenticate_none(user).await;
     let none = seen.answer(none).await?;
     match none {
-        AuthResult::Success => return Ok(()),
+        AuthResult::Success => return Ok("none".to_owned()),
         AuthResult::Failure {
             remaining_methods, ..
         } => seen.offered = method_names(&remaining_methods),
@@ -169,7 +170,8 @@ pub async fn authenticate(
             _ => false,
         };
         if done {
-            return Ok(());
+            // The attempt that succeeded is the last one recorded.
+            return Ok(seen.tried.pop().unwrap_or_else(|| method.clone()));
         }
         seen.still_open(handle).await?;
     }

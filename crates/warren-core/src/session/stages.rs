@@ -83,6 +83,9 @@ pub struct HostKeyChecked {
 /// Stage 4: logged in.
 pub struct Authenticated {
     pub session: Session,
+    /// What the server accepted: `publickey (agent: ssh-ed25519 SHA256:..)`,
+    /// `publickey (/path/to/key)`, `password`, ...
+    pub accepted: String,
     /// Every method tried, prompts included.
     pub elapsed: Duration,
 }
@@ -301,7 +304,8 @@ impl HostKeyChecked {
             farewell: rest.farewell,
         };
         let prompter = rest.prompter.as_ref();
-        auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter).await?;
+        let accepted =
+            auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter).await?;
         info!(
             "Authenticated to {} ([{}]:{}).",
             opts.hostname, opts.hostname, opts.port
@@ -314,6 +318,7 @@ impl HostKeyChecked {
                 remote: rest.remote,
                 via: None,
             },
+            accepted,
             elapsed: start.elapsed(),
         })
     }

@@ -9,6 +9,7 @@ pub mod connect_args;
 pub mod copy_id;
 pub mod cp;
 mod demo;
+pub mod doctor;
 pub mod keygen;
 mod mux;
 pub mod serve;
@@ -60,6 +61,11 @@ enum Command {
     },
     /// Install a public key on a server as ssh-copy-id: [-i KEY] [-f] [-n] [connection options] DEST.
     CopyId {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Check a connection stage by stage and say what to fix: `warren doctor [--json] [ssh options] destination`.
+    Doctor {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -137,6 +143,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("agent") => return agent::main(&args[2..]),
         Some("add") => return add::main(&args[2..]),
         Some("copy-id") => return copy_id::main(&args[2..]),
+        Some("doctor") => return doctor::main(&args[2..]),
         Some("cp") => return cp::main(&os(&args[2..])),
         Some("demo") => return demo::main(&args[2..]),
         Some("tunnel") => return tunnel::main(&args[2..]),
@@ -161,6 +168,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::CopyId { args },
         }) => copy_id::main(&args),
+        Ok(Top {
+            command: Command::Doctor { args },
+        }) => doctor::main(&args),
         Ok(Top {
             command: Command::Cp { args },
         }) => cp::main(&os(&args)),

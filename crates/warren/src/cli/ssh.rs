@@ -36,9 +36,12 @@ pub fn main(args: &[String]) -> u8 {
         );
         return 0;
     }
+    let destination = parsed.destination.clone();
     match run(parsed, args) {
         Ok(code) => code,
-        Err(err) => crate::output::report("warren", &err, FAILURE),
+        Err(err) => {
+            crate::output::report_suggesting_doctor("warren", &err, FAILURE, destination.as_deref())
+        }
     }
 }
 

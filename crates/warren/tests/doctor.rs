@@ -1,0 +1,645 @@
+//! `warren doctor` against a real OpenSSH sshd: a healthy host passes
+//! (exit 0, the JSON contract), and each classic failure is named with
+//! its fix: closed port, a non-SSH service, wrong key, a key file others
+//! can read, a changed host key (and no login attempted), a chatty login
+//! shell, a jump host that is down.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "integration test: failing loudly is the point"
+)]
+
+mod common;
+use common::{free_port, text, warren};
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::Value;
+use warren_testkit::{Sshd, keygen, local_user};
+
+/// What one doctor run said.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// `warren doctor ARGS` with HOME in `home` (so the real ~/.ssh is never
+/// read) and no agent.
+fn doctor(home: &Path, args: &[&str]) -> Run {
+    let out = warren()
+        .arg("doctor")
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren doctor");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+    }
+}
+
+/// `Host test` for `sshd`, with `extra` lines added to it (they win over
+/// the defaults: first value wins in ssh_config).
+fn config(sshd: &Sshd, name: &str, extra: &str) -> PathBuf {
+    let base = std::fs::read_to_string(sshd.client_config()).expect("client config");
+    let (head, rest) = base.split_once('\n').expect("Host line");
+    // IdentityFile adds to the list: a test that names a key names the only one.
+    let rest: String = rest
+        .lines()
+        .filter(|l| !(extra.contains("IdentityFile") && l.trim_start().starts_with("IdentityFile")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = sshd.dir().join(name);
+    std::fs::write(&path, format!("{head}\n{extra}{rest}\n")).expect("write config");
+    path
+}
+
+/// The check named `name` in a JSON report.
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
+}
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("home")
+}
+
+/// The JSON contract: `{destination, ok, checks: [{name, status,
+/// summary, fix, ms}]}` with those types.
+fn assert_contract(report: &Value, destination: &str) {
+    assert_eq!(report["destination"], destination);
+    assert!(report["ok"].is_boolean(), "{report:#}");
+    let checks = report["checks"].as_array().expect("checks is an array");
+    assert!(!checks.is_empty());
+    for c in checks {
+        let fields: Vec<&String> = c.as_object().expect("check object").keys().collect();
+        assert_eq!(fields.len(), 5, "exactly five fields: {c}");
+        assert!(c["name"].is_string(), "{c}");
+        assert!(
+            ["ok", "warn", "fail", "skip"].contains(&c["status"].as_str().unwrap_or("")),
+            "{c}"
+        );
+        assert!(c["summary"].is_string(), "{c}");
+        assert!(c["fix"].is_null() || c["fix"].is_string(), "{c}");
+        assert!(c["ms"].is_u64(), "{c}");
+    }
+    let all_pass = checks
+        .iter()
+        .all(|c| c["status"] == "ok" || c["status"] == "skip");
+    assert_eq!(report["ok"], all_pass, "ok must mean every check passed");
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn healthy_host_passes_with_the_json_contract() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = sshd.client_config();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_contract(&report, "test");
+    assert_eq!(run.code, 0, "{report:#}\n{}", run.stderr);
+    assert_eq!(report["ok"], true);
+    for name in [
+        "config",
+        "files",
+        "test resolve",
+        "test banner",
+        "test host key",
+        "test algorithms",
+        "test auth",
+        "test session",
+        "test sftp",
+    ] {
+        assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
+    }
+    let tcp = format!("test tcp 127.0.0.1:{}", sshd.port());
+    assert_eq!(check(&report, &tcp)["status"], "ok");
+    assert!(
+        check(&report, "test banner")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("OpenSSH")
+    );
+    let auth = check(&report, "test auth")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        auth.contains(&sshd.client_key().display().to_string()),
+        "which key: {auth}"
+    );
+
+    // The checklist says the same on a terminal-less stdout, uncoloured.
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("warren doctor test\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  ok    test auth: logged in as "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("all good: "), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains('\x1b'),
+        "no colour off a terminal: {}",
+        run.stdout
+    );
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn closed_port_is_refused_and_login_skipped() {
+    let sshd = Sshd::start();
+    let home = home();
+    let port = free_port();
+    let cfg = config(&sshd, "closed", &format!("  Port {port}\n"));
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let tcp = check(&report, &format!("test tcp 127.0.0.1:{port}"));
+    assert_eq!(tcp["status"], "fail");
+    assert!(
+        tcp["summary"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{tcp}"
+    );
+    assert!(tcp["fix"].as_str().unwrap().contains("-p / Port"), "{tcp}");
+    assert_eq!(check(&report, "test auth")["status"], "skip");
+
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1);
+    let line = format!(
+        "  FAIL  test tcp 127.0.0.1:{port}: connection refused: nothing listens on port {port} of 127.0.0.1"
+    );
+    assert!(run.stdout.contains(&line), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("        fix: check the port"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A plain TCP service that answers every connection as a web server
+/// answers an SSH client: `400 Bad Request`.
+fn http_400() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    port
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn http_on_the_port_is_named() {
+    let sshd = Sshd::start();
+    let home = home();
+    let port = http_400();
+    let cfg = config(&sshd, "http", &format!("  Port {port}\n"));
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(
+        check(&report, &format!("test tcp 127.0.0.1:{port}"))["status"],
+        "ok"
+    );
+    let banner = check(&report, "test banner");
+    assert_eq!(banner["status"], "fail");
+    let summary = banner["summary"].as_str().unwrap();
+    assert!(summary.contains("an HTTP server answers"), "{summary}");
+    assert!(summary.contains("HTTP/1.1 400 Bad Request"), "{summary}");
+    assert!(
+        banner["fix"].as_str().unwrap().contains("check the port"),
+        "{banner}"
+    );
+    assert_eq!(check(&report, "test auth")["status"], "skip");
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn wrong_key_fails_auth_with_the_attempts() {
+    let sshd = Sshd::start();
+    let home = home();
+    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
+    let cfg = config(
+        &sshd,
+        "wrong",
+        &format!("  IdentityFile {}\n", other.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(check(&report, "test host key")["status"], "ok");
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail");
+    let summary = auth["summary"].as_str().unwrap();
+    assert!(summary.contains("Permission denied"), "{summary}");
+    assert!(
+        summary.contains(&other.display().to_string()),
+        "names the key tried: {summary}"
+    );
+    assert!(
+        auth["fix"].as_str().unwrap().contains("authorized_keys"),
+        "{auth}"
+    );
+    assert_eq!(check(&report, "test session")["status"], "skip");
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn key_file_0644_says_chmod_600() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let home = home();
+    let key = sshd.dir().join("loose_key");
+    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cfg = config(
+        &sshd,
+        "loose",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let file = check(&report, &format!("file {}", key.display()));
+    assert_eq!(file["status"], "fail");
+    assert_eq!(file["fix"], format!("chmod 600 {}", key.display()));
+    assert!(
+        file["summary"].as_str().unwrap().contains("mode 0644"),
+        "{file}"
+    );
+    // The key was not used, and the auth failure says why.
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail");
+    assert!(
+        auth["fix"].as_str().unwrap().contains("chmod 600"),
+        "{auth}"
+    );
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn changed_host_key_names_the_removal_and_never_logs_in() {
+    let sshd = Sshd::start();
+    let home = home();
+    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
+    let mut fields = public.split_whitespace();
+    let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
+    let known = sshd.dir().join("changed_known_hosts");
+    std::fs::write(
+        &known,
+        format!("{} {kind} {b64}\n", sshd.known_hosts_pattern()),
+    )
+    .unwrap();
+    let cfg = config(
+        &sshd,
+        "changed",
+        &format!("  UserKnownHostsFile {}\n", known.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let key = check(&report, "test host key");
+    assert_eq!(key["status"], "fail");
+    let summary = key["summary"].as_str().unwrap();
+    // The server's real key, to check out of band.
+    let real = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(sshd.dir().join("host_ed25519.pub"))
+        .output()
+        .expect("ssh-keygen -lf");
+    let fingerprint = text(&real.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(summary.contains("CHANGED"), "{summary}");
+    assert!(
+        summary.contains(&fingerprint),
+        "the new fingerprint {fingerprint}: {summary}"
+    );
+    assert!(
+        summary.contains(&format!("{}:1", known.display())),
+        "file:line: {summary}"
+    );
+    let fix = key["fix"].as_str().unwrap();
+    let pattern = format!("'{}'", sshd.known_hosts_pattern());
+    assert!(
+        fix.contains(&format!(
+            "warren keygen -f {} -R {pattern}",
+            known.display()
+        )),
+        "{fix}"
+    );
+    assert!(
+        fix.contains(&format!("ssh-keygen -f {} -R {pattern}", known.display())),
+        "{fix}"
+    );
+    assert_eq!(check(&report, "test auth")["status"], "skip");
+    // sshd saw no authentication at all.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = sshd.log();
+    for word in [
+        "Accepted",
+        "Failed",
+        "authenticating user",
+        "Postponed",
+        "userauth",
+    ] {
+        assert!(
+            !log.contains(word),
+            "sshd saw an authentication ({word}):\n{log}"
+        );
+    }
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn chatty_login_shell_is_flagged() {
+    let dir = tempfile::tempdir().expect("dir");
+    let rc = dir.path().join("chatty.sh");
+    std::fs::write(&rc, "echo 'Welcome to prod!'\n").expect("rc");
+    // bash sources BASH_ENV for a non-interactive command, as Debian's
+    // bash sources ~/.bashrc under sshd: a chatty rc file.
+    let sshd = Sshd::builder()
+        .config(format!("SetEnv BASH_ENV={} SHLVL=1", rc.display()))
+        .start();
+    assert!(
+        std::fs::read_to_string("/etc/passwd")
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with(&format!("{}:", local_user())) && l.ends_with("/bash")),
+        "this test needs the login shell of {} to be bash",
+        local_user()
+    );
+    let home = home();
+    let cfg = sshd.client_config();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(check(&report, "test auth")["status"], "ok");
+    let session = check(&report, "test session");
+    assert_eq!(session["status"], "warn");
+    let summary = session["summary"].as_str().unwrap();
+    assert!(summary.contains("Welcome to prod!"), "{summary}");
+    assert!(summary.contains("breaks scp, sftp and rsync"), "{summary}");
+    assert!(
+        session["fix"].as_str().unwrap().contains("~/.bashrc"),
+        "{session}"
+    );
+    // And SFTP really breaks on it.
+    assert_eq!(check(&report, "test sftp")["status"], "fail", "{report:#}");
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn jump_host_down_is_named() {
+    let sshd = Sshd::start();
+    let home = home();
+    let port = free_port();
+    let cfg = config(&sshd, "jump-down", "  ProxyJump bastion\n");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {}\n  \
+         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
+        local_user(),
+        sshd.client_key().display(),
+        sshd.known_hosts().display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let tcp = check(&report, &format!("bastion tcp 127.0.0.1:{port}"));
+    assert_eq!(tcp["status"], "fail");
+    assert!(
+        tcp["summary"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{tcp}"
+    );
+    let target = check(&report, "test");
+    assert_eq!(target["status"], "skip");
+    assert!(
+        target["summary"]
+            .as_str()
+            .unwrap()
+            .contains("bastion failed"),
+        "{target}"
+    );
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn jump_host_up_checks_each_hop() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = config(
+        &sshd,
+        "jump-up",
+        "  ProxyJump bastion\n  ServerAliveInterval 30\n",
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
+         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
+        sshd.port(),
+        local_user(),
+        sshd.client_key().display(),
+        sshd.known_hosts().display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}");
+    for name in [
+        "bastion auth",
+        "test channel",
+        "test banner",
+        "test host key",
+        "test auth",
+        "test session",
+    ] {
+        assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
+    }
+}
+
+// Fails on the old code: `warren ssh`'s hint for a refused connection
+// did not point at the doctor.
+#[test]
+fn ssh_failure_hint_ends_with_warren_doctor() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = config(&sshd, "ssh-closed", &format!("  Port {}\n", free_port()));
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(hint.contains("check the port"), "{err}");
+    assert!(
+        hint.ends_with("`warren doctor test` checks each stage"),
+        "{err}"
+    );
+}
+
+/// An `ssh-agent -D` on a socket in `dir`; killed on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent is required (openssh-client)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ssh-agent did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Agent { child, socket }
+    }
+
+    fn add(&self, key: &Path) {
+        let status = std::process::Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("ssh-add");
+        assert!(status.success(), "ssh-add {}", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// Fails on the old code: there was no `warren doctor` subcommand.
+#[test]
+fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
+    let sshd = Sshd::builder().config("MaxAuthTries 3").start();
+    let home = home();
+    let agent = Agent::start(home.path());
+    for i in 1..=6 {
+        agent.add(&keygen(sshd.dir(), &format!("agent_key{i}"), "ed25519", ""));
+    }
+    // The right key is the IdentityFile, offered after the agent's six.
+    let extra = format!(
+        "  IdentitiesOnly no\n  IdentityAgent {}\n",
+        agent.socket.display()
+    );
+    let cfg = config(&sshd, "many-keys", &extra);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    assert!(
+        auth["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Too many authentication failures"),
+        "{auth}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("IdentitiesOnly yes") && fix.contains("-i"),
+        "{fix}"
+    );
+}
