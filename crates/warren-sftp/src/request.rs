@@ -256,7 +256,9 @@ impl Request {
             },
             _ => Self::decode_with_id(kind, &mut b)?,
         };
-        b.end("bytes after the end of the request")?;
+        // Bytes after the request are skipped, as OpenSSH's sftp-server
+        // skips them (`sshbuf_consume(iqueue, msg_len - consumed)`): some
+        // clients send them (rclone's WRITEs).
         Ok(request)
     }
 

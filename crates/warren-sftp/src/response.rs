@@ -183,7 +183,8 @@ impl Response {
             },
             _ => return Err(Malformed("unknown response type")),
         };
-        b.end("bytes after the end of the response")?;
+        // Bytes after the response are skipped, as OpenSSH's sftp client
+        // skips them.
         Ok(response)
     }
 }
