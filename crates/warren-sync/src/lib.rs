@@ -26,4 +26,5 @@ pub mod filter;
 pub mod paths;
 pub mod proto;
 
+pub use delta::{Delta, Op, Signature};
 pub use filter::Filters;
