@@ -184,13 +184,16 @@ mod tests {
     #[test]
     fn trailing_slash_rules_as_rsync() {
         use DestState::*;
-        let rows: &[(
-            &[Source<'_>],
-            &str,
+        // Sources, destination, what is there, whether it is created, and
+        // per source: path read, target, root name, contents only.
+        type Row<'a> = (
+            &'a [Source<'a>],
+            &'a str,
             DestState,
             bool,
-            &[(&str, &str, &str, bool)],
-        )] = &[
+            &'a [(&'a str, &'a str, &'a str, bool)],
+        );
+        let rows: &[Row<'_>] = &[
             (
                 &[dir("src/bar")],
                 "/data/tmp",

@@ -3,6 +3,7 @@
 //! `rsync -r --dry-run --out-format=%n` under a set of rule combinations,
 //! and the same rules in `Filters` must include exactly the same paths.
 //! (Fails on a tree without this crate: nothing implemented rsync's rules.)
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 use std::collections::BTreeSet;
 use std::path::Path;
