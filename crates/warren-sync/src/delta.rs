@@ -131,10 +131,22 @@ impl Signature {
         b.finish()
     }
 
-    /// Length of block `index` (the last one may be short).
+    /// Whether a signature from a peer describes a file at all: a block
+    /// length rsync could pick or smaller, and one sum per block of
+    /// `file_len` bytes. Check this before [`delta`] trusts it.
+    pub fn is_consistent(&self) -> bool {
+        let bl = u64::from(self.block_len);
+        (1..=u64::from(MAX_BLOCK_LEN)).contains(&bl)
+            && self.blocks.len() as u64 == self.file_len.div_ceil(bl)
+    }
+
+    /// Length of block `index` (the last one may be short; zero for one
+    /// that an inconsistent signature lists past the end).
     fn len_of(&self, index: usize) -> usize {
-        let start = index as u64 * u64::from(self.block_len);
-        (self.file_len - start).min(u64::from(self.block_len)) as usize
+        let start = (index as u64).saturating_mul(u64::from(self.block_len));
+        self.file_len
+            .saturating_sub(start)
+            .min(u64::from(self.block_len)) as usize
     }
 }
 
@@ -461,6 +473,24 @@ mod tests {
             r.roll(data[start - 1], data[start + w - 1]);
             assert_eq!(r.digest(), weak(&data[start..start + w]), "at {start}");
         }
+    }
+
+    #[test]
+    fn inconsistent_signatures_are_told_apart_and_do_not_panic() {
+        let data = noise(2000, 9);
+        let good = Signature::with_block_len(&data, 700);
+        assert!(good.is_consistent());
+        assert!(Signature::of(b"").is_consistent());
+        let mut bad = good.clone();
+        bad.blocks.push(bad.blocks[0]);
+        assert!(!bad.is_consistent());
+        // A block listed past the end never matches.
+        let d = delta(&bad, &data);
+        assert_eq!(apply(&data, &d).unwrap(), data);
+        let mut bad = good.clone();
+        bad.block_len = 0;
+        assert!(!bad.is_consistent());
+        assert_eq!(delta(&bad, &data).ops, vec![Op::Data(data.clone())]);
     }
 
     #[test]
