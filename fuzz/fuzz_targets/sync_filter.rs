@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         if line.is_empty() || line[0] == b'#' || line[0] == b';' {
             continue;
         }
-        by_line.add_rule(Action::Exclude, line).expect("the file parsed");
+        by_line
+            .add_rule(Action::Exclude, line)
+            .expect("the file parsed");
     }
     assert_eq!(filters, by_line);
     for path in paths.split(|&b| b == 0 || b == b'\n') {

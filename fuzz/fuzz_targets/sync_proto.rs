@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
         };
         let used = before.len() - buf.len();
         let mut again = BytesMut::new();
-        msg.encode(&mut again).expect("a decoded frame is under the cap");
+        msg.encode(&mut again)
+            .expect("a decoded frame is under the cap");
         assert_eq!(&again[..], &before[..used], "re-encoding {msg:?}");
     }
 });
