@@ -460,7 +460,7 @@ async fn session_checks(name: &str, session: &Session, sink: &mut Sink<'_>) {
     let start = Instant::now();
     let sftp = tokio::time::timeout(
         SESSION_WAIT,
-        crate::transfer::connect::over_channel(session.handle()),
+        crate::transfer::connect::over_channel(session.handle(), None),
     )
     .await;
     let check = match sftp {

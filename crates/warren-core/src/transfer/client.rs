@@ -110,6 +110,9 @@ pub struct SftpClient {
     pub extensions: Extensions,
     pub sizes: Sizes,
     permits: Arc<Semaphore>,
+    /// How long the `limits@openssh.com` request took: a round trip, for
+    /// free.
+    pub round_trip: Option<std::time::Duration>,
     /// The writer and the reader; ended with the client.
     tasks: [tokio::task::AbortHandle; 2],
 }
@@ -186,17 +189,28 @@ impl SftpClient {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        let mut init = BytesMut::new();
-        Request::Init {
-            version: warren_sftp::VERSION,
-            extensions: Vec::new(),
-        }
-        .encode(&mut init);
-        wr.write_all(&init)
+        let (rd, mut wr) = tokio::io::split(stream);
+        wr.write_all(&init_packet())
             .await
             .map_err(|e| SftpError::Lost(format!("sending INIT: {e}")))?;
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        Self::after_init(rd, wr, BytesMut::new(), in_flight, None).await
+    }
+
+    /// The handshake's second half, INIT already sent: `buf` holds what
+    /// was read already. With `like`, the sizes are that session's (another
+    /// session to the same server): no `limits@openssh.com` round trip.
+    pub async fn after_init<R, W>(
+        mut rd: R,
+        wr: W,
+        mut buf: BytesMut,
+        in_flight: usize,
+        like: Option<&SftpClient>,
+    ) -> Result<SftpClient, SftpError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        buf.reserve(64 * 1024);
         let version = loop {
             if let Some(p) =
                 warren_sftp::split_packet(&mut buf, MAX_PACKET).map_err(protocol_error)?
@@ -253,9 +267,14 @@ impl SftpClient {
             },
             permits: Arc::new(Semaphore::new(in_flight.max(1))),
             tasks: [writer, reader],
+            round_trip: None,
         };
-        if client.extensions.limits {
+        if let Some(other) = like {
+            client.sizes = other.sizes;
+        } else if client.extensions.limits {
+            let asked = std::time::Instant::now();
             let limits = client.limits().await?;
+            client.round_trip = Some(asked.elapsed());
             let pick = |v: u64| {
                 if v == 0 {
                     DEFAULT_CHUNK
@@ -569,6 +588,17 @@ pub fn handle(r: Response) -> Result<Bytes, SftpError> {
 
 fn protocol_error(e: warren_sftp::Malformed) -> SftpError {
     SftpError::Protocol(e.to_string())
+}
+
+/// SSH_FXP_INIT, framed.
+pub fn init_packet() -> Bytes {
+    let mut init = BytesMut::new();
+    Request::Init {
+        version: warren_sftp::VERSION,
+        extensions: Vec::new(),
+    }
+    .encode(&mut init);
+    init.freeze()
 }
 
 /// Open flags for a new file that replaces what is there.

@@ -17,7 +17,10 @@ use russh::ChannelMsg;
 use russh::client::Handle;
 use tracing::debug;
 
-use super::client::{SftpClient, SftpError};
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt as _;
+
+use super::client::{self, SftpClient, SftpError};
 use crate::mux::MuxError;
 use crate::mux::client::{MuxClient, SessionRequest, process_stdio};
 use crate::session::handler::ClientHandler;
@@ -40,31 +43,46 @@ pub enum OpenError {
     Io(#[source] std::io::Error),
 }
 
-/// Opens an SFTP session on a new channel of `handle`.
-pub async fn over_channel(handle: &Handle<ClientHandler>) -> Result<SftpClient, OpenError> {
+/// Opens an SFTP session on a new channel of `handle`. With `like` (a
+/// session already open to this server) the subsystem is known to exist
+/// and its sizes known: no answer is waited for but the VERSION.
+///
+/// INIT cannot go out with the subsystem request: sshd opens a session
+/// channel's window only once the subsystem runs.
+pub async fn over_channel(
+    handle: &Handle<ClientHandler>,
+    like: Option<&SftpClient>,
+) -> Result<SftpClient, OpenError> {
     let mut channel = handle
         .channel_open_session()
         .await
         .map_err(OpenError::Channel)?;
-    // sshd answers a subsystem it does not have with a failure and leaves
-    // the channel open: without the answer, INIT would wait forever.
     channel
-        .request_subsystem(true, "sftp")
+        .request_subsystem(like.is_none(), "sftp")
         .await
         .map_err(OpenError::Channel)?;
-    loop {
-        match channel.wait().await {
-            Some(ChannelMsg::Success) => break,
-            Some(ChannelMsg::Failure) => return Err(OpenError::Refused),
-            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
-                return Err(OpenError::Sftp(SftpError::Lost(
-                    "the server closed the channel".to_owned(),
-                )));
+    // sshd answers a subsystem it does not have with a failure and leaves
+    // the channel open: without the answer, VERSION would be awaited
+    // forever.
+    if like.is_none() {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => break,
+                Some(ChannelMsg::Failure) => return Err(OpenError::Refused),
+                Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                    return Err(OpenError::Sftp(SftpError::Lost(
+                        "the server closed the channel".to_owned(),
+                    )));
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
         }
     }
-    SftpClient::start(channel.into_stream(), IN_FLIGHT)
+    let (rd, mut wr) = tokio::io::split(channel.into_stream());
+    wr.write_all(&client::init_packet())
+        .await
+        .map_err(|e| OpenError::Sftp(SftpError::Lost(format!("sending INIT: {e}"))))?;
+    SftpClient::after_init(rd, wr, BytesMut::new(), IN_FLIGHT, like)
         .await
         .map_err(OpenError::Sftp)
 }
@@ -95,8 +113,12 @@ pub async fn through_master(control: &Path) -> Result<SftpClient, OpenError> {
         .map_err(OpenError::Sftp)
 }
 
-/// One round trip on `client` (a REALPATH of `.`), timed.
+/// One round trip to the server: the one its `limits@openssh.com`
+/// request took, else a REALPATH of `.`, timed.
 pub async fn round_trip(client: &SftpClient) -> Result<Duration, SftpError> {
+    if let Some(rtt) = client.round_trip {
+        return Ok(rtt);
+    }
     let start = Instant::now();
     client.realpath(b".").await?;
     Ok(start.elapsed())

@@ -315,7 +315,7 @@ async fn reach(key: HostKey, resolved: Resolved) -> anyhow::Result<Host> {
         Arc::new(TtyPrompter)
     };
     let session = session::connect_hop(hop, prompter).await?;
-    let first = connect::over_channel(session.handle())
+    let first = connect::over_channel(session.handle(), None)
         .await
         .with_context(|| format!("{}: SFTP", key.shown()))?;
     let rtt = connect::round_trip(&first).await.unwrap_or_default();
@@ -417,9 +417,10 @@ async fn grow(a: &CpArgs, host: &mut Host, job: Job) -> anyhow::Result<()> {
     for (i, s) in host.sessions.iter().enumerate() {
         let have = lanes[i].len();
         let handle = s.shared_handle();
+        let like = host.lanes[0].clone();
         let (more, e) = connect::open_many(per_connection.saturating_sub(have), || {
-            let handle = handle.clone();
-            async move { connect::over_channel(&handle).await }
+            let (handle, like) = (handle.clone(), like.clone());
+            async move { connect::over_channel(&handle, Some(&like)).await }
         })
         .await;
         lanes[i].extend(more);
