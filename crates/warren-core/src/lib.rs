@@ -16,4 +16,5 @@ pub mod prompt;
 pub mod secret;
 pub mod session;
 pub mod terminal;
+pub mod transfer;
 pub mod tunnel;

@@ -45,8 +45,6 @@ mod startups;
 pub use config::{AuthorizedKeys, Login, ServerConfig};
 pub use penalties::{NetBlockSize, Overflow, PenaltyConfig, check_exempt_list};
 pub use server::{Server, ShutdownHandle};
-#[doc(hidden)]
-pub use sftp::ssh_string as sftp_ssh_string;
 pub use startups::MaxStartups;
 
 use std::path::PathBuf;

@@ -16,7 +16,26 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
-    let args: Vec<String> = std::env::args().collect();
+    // Arguments are bytes: `warren cp` takes file names that need not be
+    // UTF-8; every other subcommand wants text.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw.get(1).is_some_and(|a| a == "cp") {
+        return ExitCode::from(cli::cp::main(&raw[2..]));
+    }
+    let mut args = Vec::with_capacity(raw.len());
+    for (i, a) in raw.into_iter().enumerate() {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                use std::os::unix::ffi::OsStrExt as _;
+                eprintln!(
+                    "warren: argument {i} is not UTF-8: {}",
+                    warren_wire::Escaped::new(a.as_bytes())
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let code = cli::dispatch(&args);
     ExitCode::from(code)
 }

@@ -48,7 +48,7 @@ pub struct CopyIdArgs {
 }
 
 pub fn main(args: &[String]) -> u8 {
-    super::run_tool_typed::<CopyIdArgs>("warren copy-id", args, run)
+    super::run_tool_typed::<CopyIdArgs, _>("warren copy-id", args, run)
 }
 
 /// The public key file to install and the private key beside it.

@@ -7,6 +7,7 @@ mod argv;
 mod background;
 pub mod connect_args;
 pub mod copy_id;
+pub mod cp;
 mod demo;
 pub mod keygen;
 mod mux;
@@ -52,6 +53,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Copy files over SFTP with scp's syntax: atomic, resumable, many requests in flight.
+    Cp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Install a public key on a server as ssh-copy-id: [-i KEY] [-f] [-n] [connection options] DEST.
     CopyId {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -84,12 +90,13 @@ fn run_tool<A: Parser>(name: &str, args: &[String], run: fn(&A) -> anyhow::Resul
 /// [`run_tool`] for a subcommand that also needs clap's matches: where each
 /// flag was typed, for the connection flags whose order matters
 /// (`connect_args`).
-fn run_tool_typed<A: Parser>(
+fn run_tool_typed<A: Parser, T: Into<std::ffi::OsString> + Clone>(
     name: &str,
-    args: &[String],
+    args: &[T],
     run: impl FnOnce(&A, &clap::ArgMatches) -> anyhow::Result<u8>,
 ) -> u8 {
-    let argv = std::iter::once(name.to_owned()).chain(args.iter().cloned());
+    let argv =
+        std::iter::once(std::ffi::OsString::from(name)).chain(args.iter().cloned().map(Into::into));
     let parsed = A::command()
         .try_get_matches_from(argv)
         .and_then(|m| Ok((A::from_arg_matches(&m)?, m)));
@@ -104,6 +111,10 @@ fn run_tool_typed<A: Parser>(
         Ok(code) => code,
         Err(e) => crate::output::report(name, &e, 1),
     }
+}
+
+fn os(args: &[String]) -> Vec<std::ffi::OsString> {
+    args.iter().map(std::ffi::OsString::from).collect()
 }
 
 /// Runs the command named by argv and returns the process exit code.
@@ -126,6 +137,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("agent") => return agent::main(&args[2..]),
         Some("add") => return add::main(&args[2..]),
         Some("copy-id") => return copy_id::main(&args[2..]),
+        Some("cp") => return cp::main(&os(&args[2..])),
         Some("demo") => return demo::main(&args[2..]),
         Some("tunnel") => return tunnel::main(&args[2..]),
         _ => {}
@@ -149,6 +161,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::CopyId { args },
         }) => copy_id::main(&args),
+        Ok(Top {
+            command: Command::Cp { args },
+        }) => cp::main(&os(&args)),
         Ok(Top {
             command: Command::Demo { args },
         }) => demo::main(&args),

@@ -1,0 +1,718 @@
+//! What to copy where, and copying one file.
+//!
+//! Operands and targets follow scp: several sources need a directory
+//! target; a source goes *into* a target that is a directory and *becomes*
+//! a target that is not; directories need `-r`. Unlike scp, a symlink met
+//! by `-r` is copied as a symlink (as `cp -a` and `rsync -a` do): scp
+//! follows it, and loops on a cycle.
+//!
+//! One file is copied to `.NAME.warren-partial` beside its target, made
+//! durable, its size checked, and renamed into place, so the target name
+//! only ever holds a whole file, even after `kill -9`. Its chunks are
+//! handed out in order from one cursor to up to [`MAX_LOOPS`] workers
+//! spread over the lanes, so at any moment everything below the lowest
+//! chunk in flight is written: an interrupted partial file is whole up to
+//! its length less [`RESUME_SLACK`]. `--resume` starts there, after
+//! checking the block before that point against the source.
+
+use std::os::unix::ffi::OsStrExt as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinHandle;
+use warren_wire::Escaped;
+
+use super::Progress;
+use super::client::MAX_CHUNK;
+use super::side::{Kind, Meta, Side, join};
+
+/// Workers per file, at most: chunks in flight for one file.
+pub const MAX_LOOPS: u64 = 64;
+/// How far below a partial file's length a resumed copy starts.
+pub const RESUME_SLACK: u64 = MAX_LOOPS * MAX_CHUNK as u64;
+/// The block compared before resuming.
+const RESUME_CHECK: u64 = 64 * 1024;
+/// A file gets one more lane per this many bytes.
+const BYTES_PER_LANE: u64 = 8 * 1024 * 1024;
+
+/// How to copy.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-r`: directories and their contents.
+    pub recursive: bool,
+    /// `-p`: modes and times.
+    pub preserve: bool,
+    /// `--resume`: continue partial files, and keep them on failure.
+    pub resume: bool,
+    /// `-l`: at most this many bytes per second.
+    pub limit: Option<u64>,
+    /// Files copied at once (0: a default from the lanes).
+    pub files_in_flight: usize,
+}
+
+/// One end of a copy: a side and a path on it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub side: Side,
+    pub path: Vec<u8>,
+    /// As the user typed it, for messages.
+    pub shown: String,
+}
+
+/// What a copy did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub files: u64,
+    pub dirs: u64,
+    pub links: u64,
+    /// File bytes written to targets (a resumed file counts what was
+    /// sent).
+    pub bytes: u64,
+    pub failures: u64,
+    pub elapsed: Duration,
+}
+
+struct Engine {
+    opts: Options,
+    progress: Arc<dyn Progress>,
+    files: Arc<Semaphore>,
+    dirs: Arc<Semaphore>,
+    limiter: Option<Limiter>,
+    next_lane: AtomicUsize,
+    totals: Totals,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Directories to give their mode and times once their contents are
+    /// in (`-p`), deepest last.
+    dir_meta: Mutex<Vec<(Side, Vec<u8>, Meta)>>,
+}
+
+#[derive(Default)]
+struct Totals {
+    files: AtomicU64,
+    dirs: AtomicU64,
+    links: AtomicU64,
+    bytes: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// Copies `sources` to `target` as scp would, reporting to `progress`.
+pub async fn copy(
+    sources: Vec<Endpoint>,
+    target: Endpoint,
+    opts: Options,
+    progress: Arc<dyn Progress>,
+) -> Summary {
+    let started = Instant::now();
+    let lanes = sources
+        .iter()
+        .map(|s| s.side.lanes())
+        .chain([target.side.lanes()])
+        .min()
+        .unwrap_or(1)
+        .clamp(1, 64);
+    let files_in_flight = match opts.files_in_flight {
+        0 => (lanes * 32).clamp(32, 256),
+        n => n,
+    };
+    let engine = Arc::new(Engine {
+        limiter: opts.limit.map(Limiter::new),
+        opts,
+        progress,
+        files: Arc::new(Semaphore::new(files_in_flight)),
+        dirs: Arc::new(Semaphore::new(16)),
+        next_lane: AtomicUsize::new(0),
+        totals: Totals::default(),
+        tasks: std::sync::Mutex::new(Vec::new()),
+        dir_meta: Mutex::new(Vec::new()),
+    });
+    engine.run(sources, target).await;
+    // Every spawned file and directory task, including those spawned by
+    // others while waiting.
+    loop {
+        let batch: Vec<_> = std::mem::take(
+            &mut *engine
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if batch.is_empty() {
+            break;
+        }
+        for t in batch {
+            if t.await.is_err() {
+                engine.fail("a copy task ended unexpectedly".to_owned());
+            }
+        }
+    }
+    let dirs = std::mem::take(&mut *engine.dir_meta.lock().await);
+    for (side, path, meta) in dirs.into_iter().rev() {
+        if let Err(e) = side.set_meta(&path, &meta).await {
+            engine.fail(format!("{}: {e}", Escaped::new(&path)));
+        }
+    }
+    let t = &engine.totals;
+    Summary {
+        files: t.files.load(Ordering::Relaxed),
+        dirs: t.dirs.load(Ordering::Relaxed),
+        links: t.links.load(Ordering::Relaxed),
+        bytes: t.bytes.load(Ordering::Relaxed),
+        failures: t.failures.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    }
+}
+
+impl Engine {
+    fn fail(&self, message: String) {
+        self.totals.failures.fetch_add(1, Ordering::Relaxed);
+        self.progress.error(&message);
+    }
+
+    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let t = tokio::spawn(f);
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(t);
+    }
+
+    async fn run(self: &Arc<Self>, sources: Vec<Endpoint>, target: Endpoint) {
+        let target_meta = target.side.stat(&target.path).await;
+        let into_dir = matches!(&target_meta, Ok(m) if m.kind == Kind::Dir);
+        if sources.len() > 1 && !into_dir {
+            let why = match &target_meta {
+                Err(e) => e.to_string(),
+                Ok(_) => "Not a directory".to_owned(),
+            };
+            self.fail(format!(
+                "{}: {why} (several sources need a directory to copy into)",
+                target.shown
+            ));
+            return;
+        }
+        for source in sources {
+            let meta = if self.opts.recursive {
+                source.side.lstat(&source.path).await
+            } else {
+                source.side.stat(&source.path).await
+            };
+            let meta = match meta {
+                Ok(m) => m,
+                Err(e) => {
+                    self.fail(format!("{}: {e}", source.shown));
+                    continue;
+                }
+            };
+            let dest = if into_dir {
+                match base_name(&source).await {
+                    Some(name) => join(&target.path, &name),
+                    None => {
+                        self.fail(format!("{}: cannot tell its name", source.shown));
+                        continue;
+                    }
+                }
+            } else {
+                target.path.clone()
+            };
+            self.clone()
+                .entry(
+                    source.side.clone(),
+                    source.path.clone(),
+                    meta,
+                    target.side.clone(),
+                    dest,
+                    true,
+                )
+                .await;
+        }
+    }
+
+    /// Copies one entry of any kind; directories recurse.
+    fn entry(
+        self: Arc<Self>,
+        src: Side,
+        src_path: Vec<u8>,
+        meta: Meta,
+        dst: Side,
+        dst_path: Vec<u8>,
+        top: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let shown = Escaped::new(&src_path).to_string();
+            match meta.kind {
+                Kind::File => {
+                    let permit = self.files.clone().acquire_owned().await;
+                    let engine = self.clone();
+                    self.spawn(async move {
+                        let _permit = permit;
+                        engine.file(src, src_path, meta, dst, dst_path).await;
+                    });
+                }
+                Kind::Dir if !self.opts.recursive => {
+                    self.fail(format!("{shown}: is a directory (copy it with -r)"));
+                }
+                Kind::Dir => {
+                    let engine = self.clone();
+                    let walk = async move {
+                        engine.dir(src, src_path, meta, dst, dst_path).await;
+                    };
+                    if top {
+                        walk.await;
+                    } else {
+                        self.spawn(walk);
+                    }
+                }
+                Kind::Symlink => match src.readlink(&src_path).await {
+                    Ok(to) => match dst.symlink(&to, &dst_path).await {
+                        Ok(()) => {
+                            self.totals.links.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => self.fail(format!("{}: {e}", Escaped::new(&dst_path))),
+                    },
+                    Err(e) => self.fail(format!("{shown}: {e}")),
+                },
+                Kind::Other => self.fail(format!("{shown}: not a regular file")),
+            }
+        })
+    }
+
+    async fn dir(
+        self: Arc<Self>,
+        src: Side,
+        src_path: Vec<u8>,
+        meta: Meta,
+        dst: Side,
+        dst_path: Vec<u8>,
+    ) {
+        let listed = {
+            let _slot = self.dirs.acquire().await;
+            if let Err(e) = dst.mkdir(&dst_path, meta.mode | 0o700).await {
+                self.fail(format!("{}: {e}", Escaped::new(&dst_path)));
+                return;
+            }
+            src.read_dir(&src_path).await
+        };
+        let entries = match listed {
+            Ok(e) => e,
+            Err(e) => {
+                self.fail(format!("{}: {e}", Escaped::new(&src_path)));
+                return;
+            }
+        };
+        self.totals.dirs.fetch_add(1, Ordering::Relaxed);
+        if self.opts.preserve || meta.mode & 0o700 != 0o700 {
+            let mut m = meta;
+            if !self.opts.preserve {
+                // Only the mode: the times stay those of the copy.
+                m.atime = -1;
+            }
+            self.dir_meta
+                .lock()
+                .await
+                .push((dst.clone(), dst_path.clone(), m));
+        }
+        for (name, m) in entries {
+            self.clone()
+                .entry(
+                    src.clone(),
+                    join(&src_path, &name),
+                    m,
+                    dst.clone(),
+                    join(&dst_path, &name),
+                    false,
+                )
+                .await;
+        }
+    }
+
+    async fn file(&self, src: Side, src_path: Vec<u8>, meta: Meta, dst: Side, dst_path: Vec<u8>) {
+        let result = self
+            .file_inner(&src, &src_path, meta, &dst, &dst_path)
+            .await;
+        match result {
+            Ok(sent) => {
+                self.totals.files.fetch_add(1, Ordering::Relaxed);
+                self.totals.bytes.fetch_add(sent, Ordering::Relaxed);
+            }
+            Err(message) => self.fail(message),
+        }
+    }
+
+    /// Copies one file; `Ok(bytes sent)`.
+    async fn file_inner(
+        &self,
+        src: &Side,
+        src_path: &[u8],
+        meta: Meta,
+        dst: &Side,
+        dst_path: &[u8],
+    ) -> Result<u64, String> {
+        let size = meta.size;
+        let temp = partial_name(dst_path);
+        let chunk = u64::from(src.chunk().0.min(dst.chunk().1).max(1));
+        let lanes = (size / BYTES_PER_LANE)
+            .clamp(1, 64)
+            .min(src.lanes().min(dst.lanes()) as u64) as usize;
+        let first = self.next_lane.fetch_add(lanes, Ordering::Relaxed);
+        let name_src = || Escaped::new(src_path).to_string();
+        let name_dst = || Escaped::new(dst_path).to_string();
+
+        let mut from = 0;
+        if self.opts.resume {
+            from = self
+                .resume_point(src, src_path, dst, &temp, size, first)
+                .await;
+        }
+        let id = self.progress.start(dst_path, size, from);
+        let mode = meta.mode & 0o777;
+        let source = src
+            .open_read(src_path, first, lanes)
+            .await
+            .map_err(|e| format!("{}: {e}", name_src()));
+        let source = match source {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.progress.finish(id, false);
+                return Err(e);
+            }
+        };
+        let target = match dst.open_write(&temp, mode, from == 0, first, lanes).await {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                self.progress.finish(id, false);
+                close(source).await;
+                return Err(format!("{}: {e}", name_dst()));
+            }
+        };
+        let failed = self
+            .chunks(
+                src,
+                dst,
+                &source,
+                &target,
+                ChunkPlan {
+                    from,
+                    size,
+                    chunk,
+                    lanes,
+                    first,
+                    id,
+                },
+            )
+            .await;
+        let preserve = self.opts.preserve.then_some(meta);
+        let finished = match failed {
+            Some(e) => {
+                close(target).await;
+                Err(e)
+            }
+            None => match Arc::try_unwrap(target) {
+                Ok(t) => t
+                    .finish(size, preserve.as_ref())
+                    .await
+                    .map_err(|e| format!("{}: {e}", name_dst())),
+                Err(_) => Err(format!("{}: still in use", name_dst())),
+            },
+        };
+        close(source).await;
+        let renamed = match finished {
+            Ok(()) => dst
+                .rename_over(&temp, dst_path)
+                .await
+                .map_err(|e| format!("{}: {e}", name_dst())),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renamed {
+            self.progress.finish(id, false);
+            if self.opts.resume {
+                self.progress.note(&format!(
+                    "{}: the partial copy is kept as {} for --resume",
+                    name_dst(),
+                    Escaped::new(&temp)
+                ));
+            } else {
+                let _ = dst.remove(&temp).await;
+            }
+            return Err(e);
+        }
+        if let (Some(m), Side::Local) = (preserve, dst) {
+            // Locally the times go on after the rename (the descriptor is
+            // closed by then); remotely FSETSTAT set them.
+            if let Err(e) = dst.set_meta(dst_path, &m).await {
+                self.progress.finish(id, false);
+                return Err(format!("{}: {e}", name_dst()));
+            }
+        }
+        self.progress.finish(id, true);
+        Ok(size - from)
+    }
+
+    /// Where a partial copy can go on from, after checking the block
+    /// before that point against the source; 0 to start over.
+    async fn resume_point(
+        &self,
+        src: &Side,
+        src_path: &[u8],
+        dst: &Side,
+        temp: &[u8],
+        size: u64,
+        lane: usize,
+    ) -> u64 {
+        let Ok(partial) = dst.lstat(temp).await else {
+            return 0;
+        };
+        if partial.kind != Kind::File || partial.size > size {
+            return 0;
+        }
+        let point = partial.size.saturating_sub(RESUME_SLACK);
+        if point == 0 {
+            return 0;
+        }
+        let check = RESUME_CHECK.min(point);
+        let at = point - check;
+        let len = u32::try_from(check).unwrap_or(u32::MAX);
+        let (Ok(a), Ok(b)) = (
+            src.open_read(src_path, lane, 1).await,
+            dst.open_read(temp, lane, 1).await,
+        ) else {
+            return 0;
+        };
+        let (x, y) = (a.read_at(0, at, len).await, b.read_at(0, at, len).await);
+        a.close().await;
+        b.close().await;
+        match (x, y) {
+            (Ok(x), Ok(y)) if x.len() as u64 == check && x == y => {
+                self.progress.note(&format!(
+                    "{}: resuming at {point} of {size} bytes",
+                    Escaped::new(src_path)
+                ));
+                point
+            }
+            _ => {
+                self.progress.note(&format!(
+                    "{}: the partial copy does not match the source; starting over",
+                    Escaped::new(src_path)
+                ));
+                0
+            }
+        }
+    }
+
+    /// Moves the chunks `plan` covers; the first error, if any.
+    async fn chunks(
+        &self,
+        src: &Side,
+        dst: &Side,
+        source: &Arc<super::side::Open>,
+        target: &Arc<super::side::Open>,
+        plan: ChunkPlan,
+    ) -> Option<String> {
+        let remaining = plan.size - plan.from;
+        let count = remaining.div_ceil(plan.chunk);
+        if count == 0 {
+            return None;
+        }
+        let cursor = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let first_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let loops = count.min(MAX_LOOPS);
+        let mut workers = Vec::with_capacity(loops as usize);
+        for w in 0..loops {
+            let (src, dst) = (src.clone(), dst.clone());
+            let (source, target) = (source.clone(), target.clone());
+            let (cursor, stop, first_error) = (cursor.clone(), stop.clone(), first_error.clone());
+            let progress = self.progress.clone();
+            let limiter = self.limiter.clone();
+            let lane = (w as usize) % plan.lanes;
+            workers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = cursor.fetch_add(1, Ordering::Relaxed);
+                    let offset = plan.from + i * plan.chunk;
+                    if offset >= plan.size {
+                        break;
+                    }
+                    let len = plan.chunk.min(plan.size - offset);
+                    if let Some(l) = &limiter {
+                        l.take(len).await;
+                    }
+                    let moved = move_chunk(
+                        &src,
+                        &dst,
+                        &source,
+                        &target,
+                        plan.first + lane,
+                        lane,
+                        offset,
+                        len,
+                    )
+                    .await;
+                    match moved {
+                        Ok(()) => progress.advance(plan.id, len),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            first_error
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            if w.await.is_err() {
+                return Some("a copy worker ended unexpectedly".to_owned());
+            }
+        }
+        first_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ChunkPlan {
+    from: u64,
+    size: u64,
+    chunk: u64,
+    lanes: usize,
+    first: usize,
+    id: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn move_chunk(
+    src: &Side,
+    dst: &Side,
+    source: &super::side::Open,
+    target: &super::side::Open,
+    lane: usize,
+    rel: usize,
+    offset: u64,
+    len: u64,
+) -> Result<(), String> {
+    let want = u32::try_from(len).unwrap_or(u32::MAX);
+    let data: Bytes = {
+        let _slot = src.permit(lane).await;
+        source
+            .read_at(rel, offset, want)
+            .await
+            .map_err(|e| format!("reading: {e}"))?
+    };
+    if (data.len() as u64) < len {
+        return Err(format!(
+            "the source ended at {} bytes: it changed while being copied",
+            offset + data.len() as u64
+        ));
+    }
+    let _slot = dst.permit(lane).await;
+    target
+        .write_at(rel, offset, data)
+        .await
+        .map_err(|e| format!("writing: {e}"))
+}
+
+async fn close(open: Arc<super::side::Open>) {
+    if let Ok(o) = Arc::try_unwrap(open) {
+        o.close().await;
+    }
+}
+
+/// `dir/.NAME.warren-partial` for `dir/NAME`.
+pub fn partial_name(path: &[u8]) -> Vec<u8> {
+    let (dir, name) = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&path[..=i], &path[i + 1..]),
+        None => (&b""[..], path),
+    };
+    let mut p = dir.to_vec();
+    p.push(b'.');
+    p.extend_from_slice(name);
+    p.extend_from_slice(b".warren-partial");
+    p
+}
+
+/// The last component of a source path, as the name it gets in a target
+/// directory (`.`, `..` and `/` are resolved first).
+async fn base_name(source: &Endpoint) -> Option<Vec<u8>> {
+    let trimmed = trim_slashes(&source.path);
+    let last = |p: &[u8]| -> Vec<u8> {
+        let p = trim_slashes(p);
+        p.rsplit(|&b| b == b'/').next().unwrap_or(p).to_vec()
+    };
+    let name = last(trimmed);
+    if !name.is_empty() && name != b"." && name != b".." {
+        return Some(name);
+    }
+    let real = match &source.side {
+        Side::Local => {
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(&source.path));
+            std::fs::canonicalize(p)
+                .ok()?
+                .as_os_str()
+                .as_bytes()
+                .to_vec()
+        }
+        Side::Remote(r) => r.lanes.first()?.realpath(&source.path).await.ok()?.to_vec(),
+    };
+    let name = last(&real);
+    (!name.is_empty()).then_some(name)
+}
+
+fn trim_slashes(p: &[u8]) -> &[u8] {
+    let end = p.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    if end == 0 && !p.is_empty() {
+        return b"/";
+    }
+    &p[..end]
+}
+
+/// `-l`: a shared budget of bytes per second.
+#[derive(Clone)]
+struct Limiter {
+    rate: u64,
+    next: Arc<Mutex<Instant>>,
+}
+
+impl Limiter {
+    fn new(rate: u64) -> Limiter {
+        Limiter {
+            rate: rate.max(1),
+            next: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// Waits until `bytes` more fit the rate.
+    async fn take(&self, bytes: u64) {
+        let wait_until = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+            start
+        };
+        tokio::time::sleep_until(wait_until.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_sit_beside_their_target() {
+        assert_eq!(partial_name(b"a/b/c.txt"), b"a/b/.c.txt.warren-partial");
+        assert_eq!(partial_name(b"c"), b".c.warren-partial");
+        assert_eq!(partial_name(b"/c"), b"/.c.warren-partial");
+    }
+
+    #[test]
+    fn trailing_slashes_do_not_change_the_name() {
+        assert_eq!(trim_slashes(b"a/b//"), b"a/b");
+        assert_eq!(trim_slashes(b"///"), b"/");
+        assert_eq!(trim_slashes(b""), b"");
+    }
+}
