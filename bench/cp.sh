@@ -7,7 +7,7 @@
 #
 #   cargo build --release --locked -p warren -p warren-testkit
 #   apt-get install -y rclone
-#   bench/cp.sh          # full run, ~20 min on 2 quiet CPUs (28 at load 5)
+#   bench/cp.sh          # full run: 28 min on 2 CPUs at load average ~5
 #   bench/cp.sh quick    # (or QUICK=1) small sizes, 1 round, ~3 min (3.6 at load 4)
 #
 # Rows, per server: one big file put and get, a tree of small files put
