@@ -6,7 +6,11 @@
 #
 # Sets PORT; writes DIR/ssh_config (Host bench), DIR/known_hosts, DIR/id
 # (the client key), DIR/pid (sshd's pid). The caller stops sshd.
-# Also `freeport`: prints a free TCP port on 127.0.0.1.
+# Also `freeport`: prints a free TCP port on 127.0.0.1, and
+#   bench_host DIR NAME PORT
+# which adds a Host NAME block like bench's for another port on 127.0.0.1
+# (a delay proxy, another server using DIR/host as its host key) and its
+# known_hosts line.
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_sshd() {
@@ -29,11 +33,17 @@ EOC
   local _
   for _ in $(seq 50); do [ -s "$dir/pid" ] && break; sleep 0.1; done
   [ -s "$dir/pid" ] || { echo "sshd did not start: $(cat "$dir/sshd.log")" >&2; return 1; }
-  echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$dir/host.pub")" >> "$dir/known_hosts"
-  cat > "$dir/ssh_config" <<EOC
-Host bench
+  printf '%s\n' "$client_extra" > "$dir/client_extra"
+  bench_host "$dir" bench "$PORT"
+}
+
+bench_host() {
+  local dir=$1 name=$2 port=$3
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host.pub")" >> "$dir/known_hosts"
+  cat >> "$dir/ssh_config" <<EOC
+Host $name
   HostName 127.0.0.1
-  Port $PORT
+  Port $port
   User $(id -un)
   IdentityFile $dir/id
   IdentitiesOnly yes
@@ -41,6 +51,6 @@ Host bench
   BatchMode yes
   UserKnownHostsFile $dir/known_hosts
   GlobalKnownHostsFile /dev/null
-$client_extra
+$(cat "$dir/client_extra")
 EOC
 }
