@@ -360,9 +360,24 @@ fn russh_config(config: &ServerConfig) -> russh::server::Config {
         window_size: config.window_size,
         maximum_packet_size: 65535,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            ..russh::Preferred::default()
+        },
         ..Default::default()
     }
 }
+
+/// sshd's default ciphers, in its order (russh's default list lacks
+/// aes128-gcm, which OpenSSH's clients and rclone may insist on).
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_128_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+];
 
 /// A connection that passed the [`Gate`].
 struct Accepted {

@@ -484,3 +484,24 @@ fn agent_forwarding_reaches_the_clients_agent_unless_forbidden() {
     assert_eq!(text(&out.stdout), "sock=\n", "{}", serve.log());
     assert!(serve.wait_log("forbid agent forwarding"), "{}", serve.log());
 }
+
+#[test]
+fn every_cipher_sshd_offers_by_default_is_offered() {
+    // Catches: russh's default cipher list, which lacks aes128-gcm, so an
+    // `ssh -c aes128-gcm@openssh.com` (or a tool with a fixed list) could
+    // not reach warren serve.
+    let serve = Serve::start();
+    for cipher in [
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+        "aes192-ctr",
+        "aes256-ctr",
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+    ] {
+        let mut cmd = serve.ssh();
+        cmd.args(["-c", cipher]);
+        let out = run(cmd, "echo ok");
+        assert_eq!(text(&out.stdout), "ok\n", "{cipher}: {}", text(&out.stderr));
+    }
+}
