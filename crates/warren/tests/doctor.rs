@@ -643,3 +643,77 @@ fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
         "{fix}"
     );
 }
+
+/// A client namespace whose only way out is a veth to a router namespace
+/// that forwards 192.0.2.0/24 into a blackhole route: a connect from the
+/// client to 192.0.2.10 is silently dropped, as a firewall drops it (a
+/// blackhole route in the client's own namespace would fail the connect
+/// at once with EINVAL instead). Returns (client, router).
+fn dropping_network() -> (warren_testkit::Netns, warren_testkit::Netns) {
+    use warren_testkit::Netns;
+    let (client, router) = (Netns::new(), Netns::new());
+    client.ip(&[
+        "link",
+        "add",
+        "out0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "in0",
+        "netns",
+        router.name(),
+    ]);
+    client.ip(&["addr", "add", "10.9.9.1/30", "dev", "out0"]);
+    client.ip(&["link", "set", "out0", "up"]);
+    client.ip(&["route", "add", "192.0.2.0/24", "via", "10.9.9.2"]);
+    router.ip(&["addr", "add", "10.9.9.2/30", "dev", "in0"]);
+    router.ip(&["link", "set", "in0", "up"]);
+    router.exec_ok(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    router.ip(&["route", "add", "blackhole", "192.0.2.0/24"]);
+    (client, router)
+}
+
+// Fails on the old code: a dropped connect waited out the 10 s default
+// and its fix named neither the address nor ConnectTimeout.
+#[test]
+fn host_that_drops_packets_times_out_with_the_firewall_fix() {
+    let sshd = Sshd::start();
+    let home = home();
+    let (client, _router) = dropping_network();
+    let cfg = config(
+        &sshd,
+        "dropped",
+        "  HostName 192.0.2.10\n  Port 22\n  ConnectTimeout 2\n",
+    );
+    let started = std::time::Instant::now();
+    let out = client
+        .command(env!("CARGO_BIN_EXE_warren"))
+        .args(["doctor", "--json", "-F", cfg.to_str().unwrap(), "test"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren doctor in the client namespace");
+    let took = started.elapsed();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+    };
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let tcp = check(&report, "test tcp 192.0.2.10:22");
+    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let summary = tcp["summary"].as_str().unwrap();
+    assert!(summary.contains("timed out after 2s"), "{summary}");
+    let fix = tcp["fix"].as_str().unwrap();
+    for word in ["firewall", "192.0.2.10", "HostName", "ConnectTimeout"] {
+        assert!(fix.contains(word), "{word}: {fix}");
+    }
+    // The wait is ConnectTimeout's: never shorter, and bounded.
+    assert!(tcp["ms"].as_u64().unwrap() >= 2000, "{tcp}");
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    assert_eq!(check(&report, "test auth")["status"], "skip");
+}

@@ -24,6 +24,10 @@ use crate::session::{Hop, HostKeyError, Route, Session, SessionError, proxy};
 
 /// How long a network step may take when ConnectTimeout says nothing.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// How long a TCP connect may take when ConnectTimeout says nothing: a
+/// host that drops packets is reported after this, not after the
+/// kernel's two minutes of retries.
+const DEFAULT_CONNECT_WAIT: Duration = Duration::from_secs(5);
 /// The most of a command's output kept.
 const OUTPUT_LIMIT: usize = 64 * 1024;
 /// How long the session checks may take.
@@ -76,6 +80,10 @@ fn label(hop: &Hop) -> String {
 
 fn wait_for(hop: &Hop) -> Duration {
     hop.opts.connect_timeout.unwrap_or(DEFAULT_WAIT)
+}
+
+fn connect_wait_for(hop: &Hop) -> Duration {
+    hop.opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_WAIT)
 }
 
 /// One hop, up to an authenticated session; `None` when a stage failed
@@ -144,7 +152,8 @@ async fn direct(hop: &Hop, sink: &mut Sink<'_>) -> Option<(tokio::net::TcpStream
     let mut open: Option<tokio::net::TcpStream> = None;
     let mut checks = Vec::new();
     for addr in &addrs {
-        let (check, stream) = network::connect(&name, &opts.hostname, *addr, wait).await;
+        let (check, stream) =
+            network::connect(&name, &opts.hostname, *addr, connect_wait_for(hop)).await;
         checks.push(check);
         if open.is_none() {
             open = stream;
