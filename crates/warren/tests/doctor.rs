@@ -717,3 +717,135 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
     assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
     assert_eq!(check(&report, "test auth")["status"], "skip");
 }
+
+/// A directory for StrictModes tests: sshd walks from authorized_keys up
+/// to `/` and refuses any directory writable by group or others, so the
+/// world-writable /tmp cannot hold it; cargo's target tmp dir can.
+fn strict_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::MetadataExt;
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target tmp dir");
+    let mut at = Some(base.canonicalize().expect("canonical target tmp dir"));
+    while let Some(dir) = at {
+        let meta = std::fs::metadata(&dir).expect("stat");
+        assert!(
+            meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == test_uid()),
+            "this test needs {} and its parents writable only by their owner (StrictModes)",
+            dir.display()
+        );
+        at = dir.parent().map(Path::to_path_buf);
+    }
+    tempfile::tempdir_in(base).expect("temp dir in target tmp dir")
+}
+
+/// The uid running the tests (from `id -u`).
+fn test_uid() -> u32 {
+    let out = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id -u");
+    text(&out.stdout).trim().parse().expect("uid")
+}
+
+// Fails on the old code: a key refused for the server's file modes got
+// only "check that the key is in authorized_keys", and nothing read the
+// remote modes after login.
+#[test]
+fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = strict_dir();
+    let remote_home = base.path().join("home");
+    let ssh_dir = remote_home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The key under test is only in the group-writable ~/.ssh/authorized_keys.
+    let key = keygen(base.path(), "strict_key", "ed25519", "");
+    let authorized = ssh_dir.join("authorized_keys");
+    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
+    // In a group shared with others: Debian's sshd lets a file writable by
+    // the user's own private group pass, no other.
+    let chgrp = std::process::Command::new("chgrp")
+        .arg("users")
+        .arg(&authorized)
+        .status()
+        .expect("chgrp");
+    assert!(chgrp.success(), "this test needs the group `users`");
+    // A second way in: the fixture's key, in a file StrictModes accepts.
+    let good = base.path().join("good_keys");
+    let sshd = Sshd::builder()
+        .config("StrictModes yes")
+        .config(format!(
+            "AuthorizedKeysFile {} {}",
+            authorized.display(),
+            good.display()
+        ))
+        .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
+        .start();
+    std::fs::copy(sshd.client_key().with_extension("pub"), &good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home = home();
+    let with_key = config(
+        &sshd,
+        "strict",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+
+    // Logging in with that key fails; the fix says to check the modes.
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", with_key.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(fix.contains("StrictModes"), "{fix}");
+    assert!(
+        fix.contains("`chmod go-w ~ ~/.ssh ~/.ssh/authorized_keys` on the server"),
+        "{fix}"
+    );
+    assert!(
+        sshd.log().contains("bad ownership or modes"),
+        "sshd refused the file for its modes:\n{}",
+        sshd.log()
+    );
+
+    // Logged in the second way, the doctor reads the modes and names the file.
+    let run = doctor(
+        home.path(),
+        &[
+            "--json",
+            "-F",
+            sshd.client_config().to_str().unwrap(),
+            "test",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
+    let files = check(&report, "test remote files");
+    assert_eq!(files["status"], "fail", "{report:#}");
+    let summary = files["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("~/.ssh/authorized_keys is writable by group or others (-rw-rw-r--)"),
+        "{summary}"
+    );
+    assert_eq!(
+        files["fix"],
+        "on the server: chmod go-w ~/.ssh/authorized_keys \
+         (from here: warren ssh test 'chmod go-w ~/.ssh/authorized_keys')"
+    );
+
+    // The fix works: the key logs in, and every check passes.
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", with_key.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}");
+    assert_eq!(check(&report, "test remote files")["status"], "ok");
+}

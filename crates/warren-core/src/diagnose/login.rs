@@ -17,10 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Check, Sink, Status};
+use super::{Check, Sink, Status, remote};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
-use crate::session::{Hop, HostKeyError, Route, Session, SessionError, proxy};
+use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
 
 /// How long a network step may take when ConnectTimeout says nothing.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -65,7 +65,7 @@ pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
         && let Some(target) = sessions.last()
     {
         let name = hops.last().map_or_else(String::new, |h| label(h));
-        session_checks(&name, target, sink).await;
+        session_checks(&name, destination, target, sink).await;
     }
     for s in sessions.iter().rev() {
         s.close().await;
@@ -317,9 +317,13 @@ where
             Some(login.session)
         }
         Err(e) => {
-            let fix = e.hint().or_else(|| {
-                Some("run `warren ssh -v` to see each attempt and the server's answers".to_owned())
-            });
+            let fix = match (e.hint(), strict_modes_denial(&e)) {
+                (Some(hint), true) => Some(format!("{hint}; {STRICT_MODES_FIX}")),
+                (Some(hint), false) => Some(hint),
+                (None, _) => Some(
+                    "run `warren ssh -v` to see each attempt and the server's answers".to_owned(),
+                ),
+            };
             sink.push(
                 Check::fail(format!("{name} auth"), one_line(&Chain(&e).to_string()))
                     .fix_opt(fix)
@@ -328,6 +332,22 @@ where
             None
         }
     }
+}
+
+/// What to check on the server when a key that should work is refused.
+const STRICT_MODES_FIX: &str = "if the key is there, check its modes on the server: \
+     sshd (StrictModes yes, its default) refuses authorized_keys when ~, ~/.ssh or the file is \
+     writable by group or others or owned by another user (its log says \"Authentication refused: \
+     bad ownership or modes\"); fix with `chmod go-w ~ ~/.ssh ~/.ssh/authorized_keys` on the server";
+
+/// A key denial where the keys were read and offered: the server's
+/// modes may be why.
+fn strict_modes_denial(e: &SessionError) -> bool {
+    matches!(
+        e,
+        SessionError::Auth(AuthError::Denied { tried, loose_keys, .. })
+            if !tried.is_empty() && loose_keys.is_empty()
+    )
 }
 
 fn skip_login(name: &str, why: &str, sink: &mut Sink<'_>) {
@@ -449,9 +469,9 @@ fn one_line(text: &str) -> String {
 }
 
 /// `true` on the destination (quiet login shell?) and the sftp subsystem.
-async fn session_checks(name: &str, session: &Session, sink: &mut Sink<'_>) {
+async fn session_checks(name: &str, destination: &str, session: &Session, sink: &mut Sink<'_>) {
     let start = Instant::now();
-    let ran = tokio::time::timeout(SESSION_WAIT, run_true(session)).await;
+    let ran = tokio::time::timeout(SESSION_WAIT, run_command(session, "true")).await;
     let check = match ran {
         Err(_) => Check::fail(
             format!("{name} session"),
@@ -464,6 +484,16 @@ async fn session_checks(name: &str, session: &Session, sink: &mut Sink<'_>) {
         )
         .fix("check the user's login shell on the server (not /usr/sbin/nologin) and sshd's ForceCommand"),
         Ok(Ok(out)) => exec_check(name, &out),
+    };
+    sink.push(check.since(start));
+    let start = Instant::now();
+    let ran = tokio::time::timeout(SESSION_WAIT, run_command(session, remote::SCRIPT)).await;
+    let check = match ran {
+        Ok(Ok(out)) => remote::judge(name, destination, &remote::parse(&out.stdout)),
+        _ => Check::skip(
+            format!("{name} remote files"),
+            "could not run a command to read the modes of ~/.ssh",
+        ),
     };
     sink.push(check.since(start));
     let start = Instant::now();
@@ -500,9 +530,11 @@ struct Ran {
     stderr: Vec<u8>,
 }
 
-async fn run_true(session: &Session) -> Result<Ran, russh::Error> {
+/// Runs `command` on the server, keeping at most [`OUTPUT_LIMIT`] bytes
+/// of each output.
+async fn run_command(session: &Session, command: &str) -> Result<Ran, russh::Error> {
     let mut channel = session.handle().channel_open_session().await?;
-    channel.exec(true, &b"true"[..]).await?;
+    channel.exec(true, command.as_bytes()).await?;
     channel.eof().await?;
     let mut ran = Ran::default();
     let keep = |buf: &mut Vec<u8>, data: &[u8]| {

@@ -11,6 +11,7 @@
 mod files;
 mod login;
 mod network;
+mod remote;
 mod settings;
 
 use std::time::{Duration, Instant};
