@@ -849,3 +849,105 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
     assert_eq!(run.code, 0, "{report:#}");
     assert_eq!(check(&report, "test remote files")["status"], "ok");
 }
+
+// Fails on the old code: forwards were not tried; a LocalForward whose
+// target is closed passed every check.
+#[test]
+fn local_forward_to_a_closed_port_is_named() {
+    let sshd = Sshd::start();
+    let home = home();
+    let closed = free_port();
+    let extra = format!(
+        "  LocalForward {} 127.0.0.1:{closed}\n  LocalForward {} 127.0.0.1:{}\n  \
+         RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
+        free_port(),
+        free_port(),
+        sshd.port(),
+        free_port()
+    );
+    let cfg = config(&sshd, "forwards", &extra);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let forwards: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("test forward "))
+        .collect();
+    assert_eq!(forwards.len(), 3, "{report:#}");
+    let bad = forwards
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":127.0.0.1:{closed}"))
+        })
+        .unwrap_or_else(|| panic!("no check for the closed target: {report:#}"));
+    assert_eq!(bad["status"], "fail", "{bad}");
+    assert!(
+        bad["summary"].as_str().unwrap().contains(&format!(
+            "the server could not connect to 127.0.0.1:{closed}"
+        )),
+        "{bad}"
+    );
+    assert!(
+        bad["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'")),
+        "{bad}"
+    );
+    // The open target and the remote listen pass.
+    let passed = forwards.iter().filter(|c| c["status"] == "ok").count();
+    assert_eq!(passed, 2, "{report:#}");
+    // Only the forward failed.
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok" && c["status"] != "skip")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+}
+
+// Fails on the old code: there was no --speed.
+#[test]
+fn speed_reports_round_trip_and_throughput() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = sshd.client_config();
+    let run = doctor(
+        home.path(),
+        &["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}");
+    let speed = check(&report, "test speed");
+    assert_eq!(speed["status"], "ok", "{speed}");
+    let summary = speed["summary"].as_str().unwrap();
+    eprintln!("speed: {summary}");
+    // Numbers only reported, never judged here.
+    assert!(summary.starts_with("round trip "), "{summary}");
+    assert!(summary.contains("8 MiB down in "), "{summary}");
+    assert!(summary.contains(" MB/s)"), "{summary}");
+    // Without --speed, no measurement.
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "test speed"),
+        "{report:#}"
+    );
+}

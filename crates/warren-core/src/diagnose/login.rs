@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Check, Sink, Status, remote};
+use super::{Check, Inputs, Sink, Status, forwards, remote, speed};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
 use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
@@ -35,7 +35,9 @@ const SESSION_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the stages of every hop in `hops` (first dialled first), then the
 /// session checks on the last one.
-pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
+pub async fn run_chain(inputs: &Inputs, sink: &mut Sink<'_>) {
+    let hops = super::chain(&inputs.hop);
+    let destination = inputs.destination.as_str();
     let mut sessions: Vec<Session> = Vec::new();
     for (i, hop) in hops.iter().enumerate() {
         let via = match (i.checked_sub(1).map(|p| hops[p]), sessions.last()) {
@@ -66,6 +68,19 @@ pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
     {
         let name = hops.last().map_or_else(String::new, |h| label(h));
         session_checks(&name, destination, target, sink).await;
+        let wait = hops.last().map_or(DEFAULT_WAIT, |h| wait_for(h));
+        for check in forwards::checks(&name, destination, target, &inputs.forwards, wait).await {
+            sink.push(check);
+        }
+        if inputs.speed {
+            sink.push(speed::check(&name, target, SESSION_WAIT).await);
+        }
+    } else if !inputs.forwards.is_empty() || inputs.speed {
+        let name = hops.last().map_or_else(String::new, |h| label(h));
+        sink.push(Check::skip(
+            format!("{name} forwards"),
+            "not attempted: not logged in",
+        ));
     }
     for s in sessions.iter().rev() {
         s.close().await;

@@ -9,10 +9,12 @@
 //! host whose key is not verified is never logged in to.
 
 mod files;
+mod forwards;
 mod login;
 mod network;
 mod remote;
 mod settings;
+mod speed;
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,7 @@ use serde::Serialize;
 pub use files::{FileKind, LocalFile, judge_file};
 pub use settings::Settings;
 
+use crate::forward::ForwardSpec;
 use crate::session::{Hop, Route};
 
 /// How a check came out.
@@ -129,6 +132,10 @@ pub struct Inputs {
     pub settings: Settings,
     /// The local files to check (keys, config, known_hosts, ~/.ssh).
     pub files: Vec<LocalFile>,
+    /// The destination's forwards, tried on its session.
+    pub forwards: Vec<ForwardSpec>,
+    /// `--speed`: measure the round trip and an 8 MiB download.
+    pub speed: bool,
 }
 
 /// Collects checks and passes each on as it is made.
@@ -156,8 +163,7 @@ pub async fn run(inputs: Inputs, each: &mut (dyn FnMut(&Check) + Send)) -> Repor
     for check in files::checks(&inputs.files) {
         sink.push(check);
     }
-    let hops = chain(&inputs.hop);
-    login::run_chain(&hops, &inputs.destination, &mut sink).await;
+    login::run_chain(&inputs, &mut sink).await;
     Report::new(&inputs.destination, sink.checks)
 }
 

@@ -31,6 +31,9 @@ pub struct DoctorArgs {
     /// Print the findings as one JSON object: {destination, ok, checks: [{name, status, summary, fix, ms}]}.
     #[arg(long)]
     json: bool,
+    /// Also measure the round-trip time and an 8 MiB download from the destination.
+    #[arg(long)]
+    speed: bool,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -85,6 +88,8 @@ fn run(a: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<u8> {
                 .collect();
             let inputs = Inputs {
                 destination: a.destination.clone(),
+                forwards: settings::forwards(&config),
+                speed: a.speed,
                 settings: diagnose::Settings::of(&config, &hop),
                 hop,
                 files: unique,
