@@ -951,3 +951,79 @@ fn speed_reports_round_trip_and_throughput() {
         "{report:#}"
     );
 }
+
+/// The checklist as a user sees it, with what changes from run to run
+/// (ports, temp paths, fingerprints, times, the user, the server's
+/// version) replaced by names.
+fn assert_checklist(name: &str, stdout: &str) {
+    let filters = vec![
+        (r"/tmp/[^\s:'`,)]+", "[TMP]"),
+        (r"SHA256:[A-Za-z0-9+/]+", "SHA256:[FINGERPRINT]"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (r"port \d+", "port [PORT]"),
+        (r"Port \d+", "Port [PORT]"),
+        (r"\(\d+ ms\)", "([MS] ms)"),
+        (r"in \d+ ms", "in [MS] ms"),
+        (r"logged in as \S+", "logged in as [USER]"),
+        (r"User [^\s,]+,", "User [USER],"),
+        (r"\S+@127\.0\.0\.1", "[USER]@127.0.0.1"),
+        (r"OpenSSH_\S+( \S+)?", "OpenSSH_[VERSION]"),
+    ];
+    insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, stdout);
+    });
+}
+
+/// An sshd whose sessions see HOME as an empty temp dir, so the remote
+/// files check does not depend on this machine's own ~/.ssh.
+fn sshd_with_own_home() -> (Sshd, tempfile::TempDir) {
+    let remote_home = tempfile::tempdir().expect("remote home");
+    let sshd = Sshd::builder()
+        .config(format!(
+            "SetEnv HOME={} SHLVL=1",
+            remote_home.path().display()
+        ))
+        .start();
+    (sshd, remote_home)
+}
+
+// Fails on the old code: the checklist had no remote files check and
+// no snapshot held its shape.
+#[test]
+fn checklist_snapshot_healthy() {
+    let (sshd, _remote_home) = sshd_with_own_home();
+    let home = home();
+    let run = doctor(
+        home.path(),
+        &["-F", sshd.client_config().to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_healthy", &run.stdout);
+}
+
+// Fails on the old code: no snapshot held the shape of a refused port.
+#[test]
+fn checklist_snapshot_closed_port() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = config(&sshd, "snap-closed", &format!("  Port {}\n", free_port()));
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_closed_port", &run.stdout);
+}
+
+// Fails on the old code: a refused key's fix did not name StrictModes.
+#[test]
+fn checklist_snapshot_wrong_key() {
+    let (sshd, _remote_home) = sshd_with_own_home();
+    let home = home();
+    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
+    let cfg = config(
+        &sshd,
+        "snap-wrong",
+        &format!("  IdentityFile {}\n", other.display()),
+    );
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_wrong_key", &run.stdout);
+}
