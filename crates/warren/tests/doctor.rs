@@ -1027,3 +1027,95 @@ fn checklist_snapshot_wrong_key() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_wrong_key", &run.stdout);
 }
+
+// Fails on the old code: there was no --fix.
+#[test]
+fn fix_refuses_without_a_terminal_and_applies_with_yes() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let home = home();
+    let key = sshd.dir().join("fix_key");
+    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cfg = config(&sshd, "fix", &format!("  IdentityFile {}\n", key.display()));
+    let mode = || std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+
+    // No terminal to confirm on: nothing changes, and it says so.
+    let run = doctor(home.path(), &["--fix", "-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("not a terminal to confirm each fix, so nothing was changed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(), 0o644);
+
+    // --yes applies it; the next run passes.
+    let run = doctor(
+        home.path(),
+        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1, "the report is of before the fix");
+    assert!(
+        run.stdout
+            .contains(&format!("  done: chmod 600 {}", key.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(), 0o600);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+// Fails on the old code: there was no --fix.
+#[test]
+fn fix_yes_removes_a_changed_host_key_line() {
+    let sshd = Sshd::start();
+    let home = home();
+    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
+    let mut fields = public.split_whitespace();
+    let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
+    let known = sshd.dir().join("fix_known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "{} {kind} {b64}\nother.example ssh-ed25519 {b64}\n",
+            sshd.known_hosts_pattern()
+        ),
+    )
+    .unwrap();
+    let cfg = config(
+        &sshd,
+        "fix-changed",
+        &format!("  UserKnownHostsFile {}\n", known.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("  done: remove the old key of"),
+        "{}",
+        run.stdout
+    );
+    let left = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        !left.contains(&sshd.known_hosts_pattern()),
+        "the changed line is gone: {left}"
+    );
+    assert!(left.contains("other.example"), "other hosts stay: {left}");
+    // --fix and --json do not mix: stdout is the JSON.
+    let run = doctor(
+        home.path(),
+        &["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}

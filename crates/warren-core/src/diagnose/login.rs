@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Check, Inputs, Sink, Status, forwards, remote, speed};
+use super::{Action, Check, Inputs, Sink, Status, forwards, remote, speed};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
 use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
@@ -397,6 +397,11 @@ fn host_key_problem(name: &str, key: &ServerKey, e: SessionError, destination: &
                 "confirm {} out of band ({on_server}), then remove the old line: {warren} (or {ssh})",
                 c.fingerprint
             ))
+            .action(Action::RemoveKnownHost {
+                file: std::path::PathBuf::from(&c.file),
+                host: c.host.clone(),
+                fingerprint: c.fingerprint.clone(),
+            })
         }
         SessionError::HostKey(HostKeyError::Unknown {
             algorithm,

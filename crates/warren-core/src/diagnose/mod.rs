@@ -49,6 +49,23 @@ pub struct Check {
     pub fix: Option<String>,
     /// How long the check took, in milliseconds.
     pub ms: u64,
+    /// The local change that fixes it, for `--fix` (not in the JSON).
+    #[serde(skip)]
+    pub action: Option<Action>,
+}
+
+/// A local fix `--fix` can apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `chmod MODE PATH`.
+    Chmod { path: std::path::PathBuf, mode: u32 },
+    /// Remove `host`'s lines from the known_hosts `file` (a changed key;
+    /// `fingerprint` is what the server shows now).
+    RemoveKnownHost {
+        file: std::path::PathBuf,
+        host: String,
+        fingerprint: String,
+    },
 }
 
 impl Check {
@@ -59,6 +76,7 @@ impl Check {
             summary: summary.into(),
             fix: None,
             ms: 0,
+            action: None,
         }
     }
 
@@ -85,6 +103,11 @@ impl Check {
 
     pub fn fix_opt(mut self, fix: Option<String>) -> Check {
         self.fix = fix;
+        self
+    }
+
+    pub fn action(mut self, action: Action) -> Check {
+        self.action = Some(action);
         self
     }
 
