@@ -2,7 +2,10 @@
 //! (exit 0, the JSON contract), and each classic failure is named with
 //! its fix: closed port, a non-SSH service, wrong key, a key file others
 //! can read, a changed host key (and no login attempted), a chatty login
-//! shell, a jump host that is down.
+//! shell, a jump host that is down, a host that drops packets (a netns
+//! whose router blackholes it), authorized_keys refused by StrictModes, a
+//! LocalForward to a closed port; `--speed`, `--fix`, and snapshots of the
+//! checklist.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
