@@ -2,7 +2,10 @@
 //! (exit 0, the JSON contract), and each classic failure is named with
 //! its fix: closed port, a non-SSH service, wrong key, a key file others
 //! can read, a changed host key (and no login attempted), a chatty login
-//! shell, a jump host that is down.
+//! shell, a jump host that is down, a host that drops packets (a netns
+//! whose router blackholes it), authorized_keys refused by StrictModes, a
+//! LocalForward to a closed port; `--speed`, `--fix`, and snapshots of the
+//! checklist.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -642,4 +645,480 @@ fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
         fix.contains("IdentitiesOnly yes") && fix.contains("-i"),
         "{fix}"
     );
+}
+
+/// A client namespace whose only way out is a veth to a router namespace
+/// that forwards 192.0.2.0/24 into a blackhole route: a connect from the
+/// client to 192.0.2.10 is silently dropped, as a firewall drops it (a
+/// blackhole route in the client's own namespace would fail the connect
+/// at once with EINVAL instead). Returns (client, router).
+fn dropping_network() -> (warren_testkit::Netns, warren_testkit::Netns) {
+    use warren_testkit::Netns;
+    let (client, router) = (Netns::new(), Netns::new());
+    client.ip(&[
+        "link",
+        "add",
+        "out0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "in0",
+        "netns",
+        router.name(),
+    ]);
+    client.ip(&["addr", "add", "10.9.9.1/30", "dev", "out0"]);
+    client.ip(&["link", "set", "out0", "up"]);
+    client.ip(&["route", "add", "192.0.2.0/24", "via", "10.9.9.2"]);
+    router.ip(&["addr", "add", "10.9.9.2/30", "dev", "in0"]);
+    router.ip(&["link", "set", "in0", "up"]);
+    router.exec_ok(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    router.ip(&["route", "add", "blackhole", "192.0.2.0/24"]);
+    (client, router)
+}
+
+// Fails on the old code: a dropped connect waited out the 10 s default
+// and its fix named neither the address nor ConnectTimeout.
+#[test]
+fn host_that_drops_packets_times_out_with_the_firewall_fix() {
+    let sshd = Sshd::start();
+    let home = home();
+    let (client, _router) = dropping_network();
+    let cfg = config(
+        &sshd,
+        "dropped",
+        "  HostName 192.0.2.10\n  Port 22\n  ConnectTimeout 2\n",
+    );
+    let started = std::time::Instant::now();
+    let out = client
+        .command(env!("CARGO_BIN_EXE_warren"))
+        .args(["doctor", "--json", "-F", cfg.to_str().unwrap(), "test"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren doctor in the client namespace");
+    let took = started.elapsed();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+    };
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let tcp = check(&report, "test tcp 192.0.2.10:22");
+    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let summary = tcp["summary"].as_str().unwrap();
+    assert!(summary.contains("timed out after 2s"), "{summary}");
+    let fix = tcp["fix"].as_str().unwrap();
+    for word in ["firewall", "192.0.2.10", "HostName", "ConnectTimeout"] {
+        assert!(fix.contains(word), "{word}: {fix}");
+    }
+    // The wait is ConnectTimeout's: never shorter, and bounded.
+    assert!(tcp["ms"].as_u64().unwrap() >= 2000, "{tcp}");
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    assert_eq!(check(&report, "test auth")["status"], "skip");
+}
+
+/// A directory for StrictModes tests: sshd walks from authorized_keys up
+/// to `/` and refuses any directory writable by group or others, so the
+/// world-writable /tmp cannot hold it; cargo's target tmp dir can.
+fn strict_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::MetadataExt;
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target tmp dir");
+    let mut at = Some(base.canonicalize().expect("canonical target tmp dir"));
+    while let Some(dir) = at {
+        let meta = std::fs::metadata(&dir).expect("stat");
+        assert!(
+            meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == test_uid()),
+            "this test needs {} and its parents writable only by their owner (StrictModes)",
+            dir.display()
+        );
+        at = dir.parent().map(Path::to_path_buf);
+    }
+    tempfile::tempdir_in(base).expect("temp dir in target tmp dir")
+}
+
+/// The uid running the tests (from `id -u`).
+fn test_uid() -> u32 {
+    let out = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id -u");
+    text(&out.stdout).trim().parse().expect("uid")
+}
+
+// Fails on the old code: a key refused for the server's file modes got
+// only "check that the key is in authorized_keys", and nothing read the
+// remote modes after login.
+#[test]
+fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = strict_dir();
+    let remote_home = base.path().join("home");
+    let ssh_dir = remote_home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The key under test is only in the group-writable ~/.ssh/authorized_keys.
+    let key = keygen(base.path(), "strict_key", "ed25519", "");
+    let authorized = ssh_dir.join("authorized_keys");
+    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
+    // In a group shared with others: Debian's sshd lets a file writable by
+    // the user's own private group pass, no other.
+    let chgrp = std::process::Command::new("chgrp")
+        .arg("users")
+        .arg(&authorized)
+        .status()
+        .expect("chgrp");
+    assert!(chgrp.success(), "this test needs the group `users`");
+    // A second way in: the fixture's key, in a file StrictModes accepts.
+    let good = base.path().join("good_keys");
+    let sshd = Sshd::builder()
+        .config("StrictModes yes")
+        .config(format!(
+            "AuthorizedKeysFile {} {}",
+            authorized.display(),
+            good.display()
+        ))
+        .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
+        .start();
+    std::fs::copy(sshd.client_key().with_extension("pub"), &good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home = home();
+    let with_key = config(
+        &sshd,
+        "strict",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+
+    // Logging in with that key fails; the fix says to check the modes.
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", with_key.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(fix.contains("StrictModes"), "{fix}");
+    assert!(
+        fix.contains("`chmod go-w ~ ~/.ssh ~/.ssh/authorized_keys` on the server"),
+        "{fix}"
+    );
+    assert!(
+        sshd.log().contains("bad ownership or modes"),
+        "sshd refused the file for its modes:\n{}",
+        sshd.log()
+    );
+
+    // Logged in the second way, the doctor reads the modes and names the file.
+    let run = doctor(
+        home.path(),
+        &[
+            "--json",
+            "-F",
+            sshd.client_config().to_str().unwrap(),
+            "test",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
+    let files = check(&report, "test remote files");
+    assert_eq!(files["status"], "fail", "{report:#}");
+    let summary = files["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("~/.ssh/authorized_keys is writable by group or others (-rw-rw-r--)"),
+        "{summary}"
+    );
+    assert_eq!(
+        files["fix"],
+        "on the server: chmod go-w ~/.ssh/authorized_keys \
+         (from here: warren ssh test 'chmod go-w ~/.ssh/authorized_keys')"
+    );
+
+    // The fix works: the key logs in, and every check passes.
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", with_key.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}");
+    assert_eq!(check(&report, "test remote files")["status"], "ok");
+}
+
+// Fails on the old code: forwards were not tried; a LocalForward whose
+// target is closed passed every check.
+#[test]
+fn local_forward_to_a_closed_port_is_named() {
+    let sshd = Sshd::start();
+    let home = home();
+    let closed = free_port();
+    let extra = format!(
+        "  LocalForward {} 127.0.0.1:{closed}\n  LocalForward {} 127.0.0.1:{}\n  \
+         RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
+        free_port(),
+        free_port(),
+        sshd.port(),
+        free_port()
+    );
+    let cfg = config(&sshd, "forwards", &extra);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let forwards: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("test forward "))
+        .collect();
+    assert_eq!(forwards.len(), 3, "{report:#}");
+    let bad = forwards
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":127.0.0.1:{closed}"))
+        })
+        .unwrap_or_else(|| panic!("no check for the closed target: {report:#}"));
+    assert_eq!(bad["status"], "fail", "{bad}");
+    assert!(
+        bad["summary"].as_str().unwrap().contains(&format!(
+            "the server could not connect to 127.0.0.1:{closed}"
+        )),
+        "{bad}"
+    );
+    assert!(
+        bad["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'")),
+        "{bad}"
+    );
+    // The open target and the remote listen pass.
+    let passed = forwards.iter().filter(|c| c["status"] == "ok").count();
+    assert_eq!(passed, 2, "{report:#}");
+    // Only the forward failed.
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok" && c["status"] != "skip")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+}
+
+// Fails on the old code: there was no --speed.
+#[test]
+fn speed_reports_round_trip_and_throughput() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = sshd.client_config();
+    let run = doctor(
+        home.path(),
+        &["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert_eq!(run.code, 0, "{report:#}");
+    let speed = check(&report, "test speed");
+    assert_eq!(speed["status"], "ok", "{speed}");
+    let summary = speed["summary"].as_str().unwrap();
+    eprintln!("speed: {summary}");
+    // Numbers only reported, never judged here.
+    assert!(summary.starts_with("round trip "), "{summary}");
+    assert!(summary.contains("8 MiB down in "), "{summary}");
+    assert!(summary.contains(" MB/s)"), "{summary}");
+    // Without --speed, no measurement.
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    let report = run.json();
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "test speed"),
+        "{report:#}"
+    );
+}
+
+/// The checklist as a user sees it, with what changes from run to run
+/// (ports, temp paths, fingerprints, times, the user, the server's
+/// version) replaced by names.
+fn assert_checklist(name: &str, stdout: &str) {
+    let filters = vec![
+        (r"/tmp/[^\s:'`,)]+", "[TMP]"),
+        (r"SHA256:[A-Za-z0-9+/]+", "SHA256:[FINGERPRINT]"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (r"port \d+", "port [PORT]"),
+        (r"Port \d+", "Port [PORT]"),
+        (r"\(\d+ ms\)", "([MS] ms)"),
+        (r"in \d+ ms", "in [MS] ms"),
+        (r"logged in as \S+", "logged in as [USER]"),
+        (r"User [^\s,]+,", "User [USER],"),
+        (r"\S+@127\.0\.0\.1", "[USER]@127.0.0.1"),
+        (r"OpenSSH_\S+( \S+)?", "OpenSSH_[VERSION]"),
+    ];
+    insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, stdout);
+    });
+}
+
+/// An sshd whose sessions see HOME as an empty temp dir, so the remote
+/// files check does not depend on this machine's own ~/.ssh.
+fn sshd_with_own_home() -> (Sshd, tempfile::TempDir) {
+    let remote_home = tempfile::tempdir().expect("remote home");
+    let sshd = Sshd::builder()
+        .config(format!(
+            "SetEnv HOME={} SHLVL=1",
+            remote_home.path().display()
+        ))
+        .start();
+    (sshd, remote_home)
+}
+
+// Fails on the old code: the checklist had no remote files check and
+// no snapshot held its shape.
+#[test]
+fn checklist_snapshot_healthy() {
+    let (sshd, _remote_home) = sshd_with_own_home();
+    let home = home();
+    let run = doctor(
+        home.path(),
+        &["-F", sshd.client_config().to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_healthy", &run.stdout);
+}
+
+// Fails on the old code: no snapshot held the shape of a refused port.
+#[test]
+fn checklist_snapshot_closed_port() {
+    let sshd = Sshd::start();
+    let home = home();
+    let cfg = config(&sshd, "snap-closed", &format!("  Port {}\n", free_port()));
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_closed_port", &run.stdout);
+}
+
+// Fails on the old code: a refused key's fix did not name StrictModes.
+#[test]
+fn checklist_snapshot_wrong_key() {
+    let (sshd, _remote_home) = sshd_with_own_home();
+    let home = home();
+    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
+    let cfg = config(
+        &sshd,
+        "snap-wrong",
+        &format!("  IdentityFile {}\n", other.display()),
+    );
+    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_wrong_key", &run.stdout);
+}
+
+// Fails on the old code: there was no --fix.
+#[test]
+fn fix_refuses_without_a_terminal_and_applies_with_yes() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let home = home();
+    let key = sshd.dir().join("fix_key");
+    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cfg = config(&sshd, "fix", &format!("  IdentityFile {}\n", key.display()));
+    let mode = || std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+
+    // No terminal to confirm on: nothing changes, and it says so.
+    let run = doctor(home.path(), &["--fix", "-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("not a terminal to confirm each fix, so nothing was changed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(), 0o644);
+
+    // --yes applies it; the next run passes.
+    let run = doctor(
+        home.path(),
+        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1, "the report is of before the fix");
+    assert!(
+        run.stdout
+            .contains(&format!("  done: chmod 600 {}", key.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mode(), 0o600);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+// Fails on the old code: there was no --fix.
+#[test]
+fn fix_yes_removes_a_changed_host_key_line() {
+    let sshd = Sshd::start();
+    let home = home();
+    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
+    let mut fields = public.split_whitespace();
+    let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
+    let known = sshd.dir().join("fix_known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "{} {kind} {b64}\nother.example ssh-ed25519 {b64}\n",
+            sshd.known_hosts_pattern()
+        ),
+    )
+    .unwrap();
+    let cfg = config(
+        &sshd,
+        "fix-changed",
+        &format!("  UserKnownHostsFile {}\n", known.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("  done: remove the old key of"),
+        "{}",
+        run.stdout
+    );
+    let left = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        !left.contains(&sshd.known_hosts_pattern()),
+        "the changed line is gone: {left}"
+    );
+    assert!(left.contains("other.example"), "other hosts stay: {left}");
+    // --fix and --json do not mix: stdout is the JSON.
+    let run = doctor(
+        home.path(),
+        &["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

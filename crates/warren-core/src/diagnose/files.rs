@@ -13,7 +13,16 @@ use std::time::Instant;
 
 use warren_wire::escape_str;
 
-use super::{Check, Status, shell_quote};
+use super::{Action, Check, Status, shell_quote};
+
+/// The mode `chmod` sets for a file of `kind` with a problem.
+fn wanted_mode(kind: FileKind) -> u32 {
+    match kind {
+        FileKind::SshDir => 0o700,
+        FileKind::KnownHosts => 0o644,
+        FileKind::PrivateKey | FileKind::Config | FileKind::AuthorizedKeys => 0o600,
+    }
+}
 
 /// What a file is, which decides the modes it may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,31 +68,31 @@ pub fn judge_file(
     let (bad, want, status, why) = match kind {
         FileKind::PrivateKey => (
             mode & 0o077 != 0,
-            0o600,
+            wanted_mode(kind),
             Status::Fail,
             "a private key that others can read is refused (UNPROTECTED PRIVATE KEY FILE)",
         ),
         FileKind::Config => (
             mode & 0o022 != 0,
-            0o600,
+            wanted_mode(kind),
             Status::Fail,
             "a config that others can write is refused (Bad owner or permissions)",
         ),
         FileKind::SshDir => (
             mode & 0o022 != 0,
-            0o700,
+            wanted_mode(kind),
             Status::Warn,
             "a directory others can write lets them replace your keys; sshd's StrictModes refuses logins to it",
         ),
         FileKind::AuthorizedKeys => (
             mode & 0o022 != 0,
-            0o600,
+            wanted_mode(kind),
             Status::Warn,
             "others can add keys to it; sshd's StrictModes ignores it",
         ),
         FileKind::KnownHosts => (
             mode & 0o022 != 0,
-            0o644,
+            wanted_mode(kind),
             Status::Warn,
             "others can add or change host keys in it",
         ),
@@ -113,11 +122,15 @@ pub fn checks(files: &[LocalFile]) -> Vec<Check> {
         if let Some((status, problem, fix)) =
             judge_file(f.kind, &shown, meta.mode(), meta.uid(), me)
         {
-            out.push(
-                Check::new(format!("file {}", escape_str(&shown)), status, problem)
-                    .fix(fix)
-                    .since(start),
-            );
+            let mut check =
+                Check::new(format!("file {}", escape_str(&shown)), status, problem).fix(fix);
+            if meta.uid() == me || meta.uid() == 0 {
+                check = check.action(Action::Chmod {
+                    path: f.path.clone(),
+                    mode: wanted_mode(f.kind),
+                });
+            }
+            out.push(check.since(start));
         }
     }
     if out.is_empty() {

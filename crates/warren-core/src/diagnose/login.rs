@@ -17,13 +17,17 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Check, Sink, Status};
+use super::{Action, Check, Inputs, Sink, Status, forwards, remote, speed};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
-use crate::session::{Hop, HostKeyError, Route, Session, SessionError, proxy};
+use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
 
 /// How long a network step may take when ConnectTimeout says nothing.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// How long a TCP connect may take when ConnectTimeout says nothing: a
+/// host that drops packets is reported after this, not after the
+/// kernel's two minutes of retries.
+const DEFAULT_CONNECT_WAIT: Duration = Duration::from_secs(5);
 /// The most of a command's output kept.
 const OUTPUT_LIMIT: usize = 64 * 1024;
 /// How long the session checks may take.
@@ -31,7 +35,9 @@ const SESSION_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the stages of every hop in `hops` (first dialled first), then the
 /// session checks on the last one.
-pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
+pub async fn run_chain(inputs: &Inputs, sink: &mut Sink<'_>) {
+    let hops = super::chain(&inputs.hop);
+    let destination = inputs.destination.as_str();
     let mut sessions: Vec<Session> = Vec::new();
     for (i, hop) in hops.iter().enumerate() {
         let via = match (i.checked_sub(1).map(|p| hops[p]), sessions.last()) {
@@ -61,7 +67,20 @@ pub async fn run_chain(hops: &[&Hop], destination: &str, sink: &mut Sink<'_>) {
         && let Some(target) = sessions.last()
     {
         let name = hops.last().map_or_else(String::new, |h| label(h));
-        session_checks(&name, target, sink).await;
+        session_checks(&name, destination, target, sink).await;
+        let wait = hops.last().map_or(DEFAULT_WAIT, |h| wait_for(h));
+        for check in forwards::checks(&name, destination, target, &inputs.forwards, wait).await {
+            sink.push(check);
+        }
+        if inputs.speed {
+            sink.push(speed::check(&name, target, SESSION_WAIT).await);
+        }
+    } else if !inputs.forwards.is_empty() || inputs.speed {
+        let name = hops.last().map_or_else(String::new, |h| label(h));
+        sink.push(Check::skip(
+            format!("{name} forwards"),
+            "not attempted: not logged in",
+        ));
     }
     for s in sessions.iter().rev() {
         s.close().await;
@@ -76,6 +95,10 @@ fn label(hop: &Hop) -> String {
 
 fn wait_for(hop: &Hop) -> Duration {
     hop.opts.connect_timeout.unwrap_or(DEFAULT_WAIT)
+}
+
+fn connect_wait_for(hop: &Hop) -> Duration {
+    hop.opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_WAIT)
 }
 
 /// One hop, up to an authenticated session; `None` when a stage failed
@@ -144,7 +167,8 @@ async fn direct(hop: &Hop, sink: &mut Sink<'_>) -> Option<(tokio::net::TcpStream
     let mut open: Option<tokio::net::TcpStream> = None;
     let mut checks = Vec::new();
     for addr in &addrs {
-        let (check, stream) = network::connect(&name, &opts.hostname, *addr, wait).await;
+        let (check, stream) =
+            network::connect(&name, &opts.hostname, *addr, connect_wait_for(hop)).await;
         checks.push(check);
         if open.is_none() {
             open = stream;
@@ -308,9 +332,13 @@ where
             Some(login.session)
         }
         Err(e) => {
-            let fix = e.hint().or_else(|| {
-                Some("run `warren ssh -v` to see each attempt and the server's answers".to_owned())
-            });
+            let fix = match (e.hint(), strict_modes_denial(&e)) {
+                (Some(hint), true) => Some(format!("{hint}; {STRICT_MODES_FIX}")),
+                (Some(hint), false) => Some(hint),
+                (None, _) => Some(
+                    "run `warren ssh -v` to see each attempt and the server's answers".to_owned(),
+                ),
+            };
             sink.push(
                 Check::fail(format!("{name} auth"), one_line(&Chain(&e).to_string()))
                     .fix_opt(fix)
@@ -319,6 +347,22 @@ where
             None
         }
     }
+}
+
+/// What to check on the server when a key that should work is refused.
+const STRICT_MODES_FIX: &str = "if the key is there, check its modes on the server: \
+     sshd (StrictModes yes, its default) refuses authorized_keys when ~, ~/.ssh or the file is \
+     writable by group or others or owned by another user (its log says \"Authentication refused: \
+     bad ownership or modes\"); fix with `chmod go-w ~ ~/.ssh ~/.ssh/authorized_keys` on the server";
+
+/// A key denial where the keys were read and offered: the server's
+/// modes may be why.
+fn strict_modes_denial(e: &SessionError) -> bool {
+    matches!(
+        e,
+        SessionError::Auth(AuthError::Denied { tried, loose_keys, .. })
+            if !tried.is_empty() && loose_keys.is_empty()
+    )
 }
 
 fn skip_login(name: &str, why: &str, sink: &mut Sink<'_>) {
@@ -353,6 +397,11 @@ fn host_key_problem(name: &str, key: &ServerKey, e: SessionError, destination: &
                 "confirm {} out of band ({on_server}), then remove the old line: {warren} (or {ssh})",
                 c.fingerprint
             ))
+            .action(Action::RemoveKnownHost {
+                file: std::path::PathBuf::from(&c.file),
+                host: c.host.clone(),
+                fingerprint: c.fingerprint.clone(),
+            })
         }
         SessionError::HostKey(HostKeyError::Unknown {
             algorithm,
@@ -440,9 +489,9 @@ fn one_line(text: &str) -> String {
 }
 
 /// `true` on the destination (quiet login shell?) and the sftp subsystem.
-async fn session_checks(name: &str, session: &Session, sink: &mut Sink<'_>) {
+async fn session_checks(name: &str, destination: &str, session: &Session, sink: &mut Sink<'_>) {
     let start = Instant::now();
-    let ran = tokio::time::timeout(SESSION_WAIT, run_true(session)).await;
+    let ran = tokio::time::timeout(SESSION_WAIT, run_command(session, "true")).await;
     let check = match ran {
         Err(_) => Check::fail(
             format!("{name} session"),
@@ -455,6 +504,16 @@ async fn session_checks(name: &str, session: &Session, sink: &mut Sink<'_>) {
         )
         .fix("check the user's login shell on the server (not /usr/sbin/nologin) and sshd's ForceCommand"),
         Ok(Ok(out)) => exec_check(name, &out),
+    };
+    sink.push(check.since(start));
+    let start = Instant::now();
+    let ran = tokio::time::timeout(SESSION_WAIT, run_command(session, remote::SCRIPT)).await;
+    let check = match ran {
+        Ok(Ok(out)) => remote::judge(name, destination, &remote::parse(&out.stdout)),
+        _ => Check::skip(
+            format!("{name} remote files"),
+            "could not run a command to read the modes of ~/.ssh",
+        ),
     };
     sink.push(check.since(start));
     let start = Instant::now();
@@ -491,9 +550,11 @@ struct Ran {
     stderr: Vec<u8>,
 }
 
-async fn run_true(session: &Session) -> Result<Ran, russh::Error> {
+/// Runs `command` on the server, keeping at most [`OUTPUT_LIMIT`] bytes
+/// of each output.
+async fn run_command(session: &Session, command: &str) -> Result<Ran, russh::Error> {
     let mut channel = session.handle().channel_open_session().await?;
-    channel.exec(true, &b"true"[..]).await?;
+    channel.exec(true, command.as_bytes()).await?;
     channel.eof().await?;
     let mut ran = Ran::default();
     let keep = |buf: &mut Vec<u8>, data: &[u8]| {

@@ -9,9 +9,12 @@
 //! host whose key is not verified is never logged in to.
 
 mod files;
+mod forwards;
 mod login;
 mod network;
+mod remote;
 mod settings;
+mod speed;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,7 @@ use serde::Serialize;
 pub use files::{FileKind, LocalFile, judge_file};
 pub use settings::Settings;
 
+use crate::forward::ForwardSpec;
 use crate::session::{Hop, Route};
 
 /// How a check came out.
@@ -45,6 +49,23 @@ pub struct Check {
     pub fix: Option<String>,
     /// How long the check took, in milliseconds.
     pub ms: u64,
+    /// The local change that fixes it, for `--fix` (not in the JSON).
+    #[serde(skip)]
+    pub action: Option<Action>,
+}
+
+/// A local fix `--fix` can apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `chmod MODE PATH`.
+    Chmod { path: std::path::PathBuf, mode: u32 },
+    /// Remove `host`'s lines from the known_hosts `file` (a changed key;
+    /// `fingerprint` is what the server shows now).
+    RemoveKnownHost {
+        file: std::path::PathBuf,
+        host: String,
+        fingerprint: String,
+    },
 }
 
 impl Check {
@@ -55,6 +76,7 @@ impl Check {
             summary: summary.into(),
             fix: None,
             ms: 0,
+            action: None,
         }
     }
 
@@ -81,6 +103,11 @@ impl Check {
 
     pub fn fix_opt(mut self, fix: Option<String>) -> Check {
         self.fix = fix;
+        self
+    }
+
+    pub fn action(mut self, action: Action) -> Check {
+        self.action = Some(action);
         self
     }
 
@@ -128,6 +155,10 @@ pub struct Inputs {
     pub settings: Settings,
     /// The local files to check (keys, config, known_hosts, ~/.ssh).
     pub files: Vec<LocalFile>,
+    /// The destination's forwards, tried on its session.
+    pub forwards: Vec<ForwardSpec>,
+    /// `--speed`: measure the round trip and an 8 MiB download.
+    pub speed: bool,
 }
 
 /// Collects checks and passes each on as it is made.
@@ -155,8 +186,7 @@ pub async fn run(inputs: Inputs, each: &mut (dyn FnMut(&Check) + Send)) -> Repor
     for check in files::checks(&inputs.files) {
         sink.push(check);
     }
-    let hops = chain(&inputs.hop);
-    login::run_chain(&hops, &inputs.destination, &mut sink).await;
+    login::run_chain(&inputs, &mut sink).await;
     Report::new(&inputs.destination, sink.checks)
 }
 

@@ -113,11 +113,14 @@ fn explain(cause: &ConnectCause, host: &str, addr: SocketAddr, wait: Duration) -
         ),
         ConnectCause::TimedOut => (
             format!(
-                "timed out after {}s: the packets are dropped (a firewall) or the host is down",
+                "timed out after {}s: no answer from {addr}; the packets are dropped (a firewall) or the host is down",
                 wait.as_secs()
             ),
             format!(
-                "check that {host} is up and that firewalls between here and it allow port {port}"
+                "check that {} is the right address for {host} (HostName), that {host} is up, and that \
+                 firewalls between here and it allow TCP port {port}; on a slow link raise ConnectTimeout \
+                 (-o ConnectTimeout=30)",
+                addr.ip()
             ),
         ),
         ConnectCause::NoRoute => (

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::{ArgMatches, Parser};
 use warren_config::SystemEnvironment;
-use warren_core::diagnose::{self, Check, FileKind, Inputs, LocalFile, Report, Status};
+use warren_core::diagnose::{self, Action, Check, FileKind, Inputs, LocalFile, Report, Status};
 use warren_core::session::Resolved;
 use warren_wire::{Chain, escape_str};
 
@@ -31,6 +31,17 @@ pub struct DoctorArgs {
     /// Print the findings as one JSON object: {destination, ok, checks: [{name, status, summary, fix, ms}]}.
     #[arg(long)]
     json: bool,
+    /// Also measure the round-trip time and an 8 MiB download from the destination.
+    #[arg(long)]
+    speed: bool,
+    /// Apply the local fixes found (chmod of ~/.ssh files; removing a changed
+    /// host key's known_hosts line), each confirmed on the terminal.
+    #[arg(long, conflicts_with = "json")]
+    fix: bool,
+    /// With --fix: apply every fix without asking (for scripts; without a
+    /// terminal and without --yes, --fix changes nothing).
+    #[arg(long, requires = "fix")]
+    yes: bool,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -85,6 +96,8 @@ fn run(a: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<u8> {
                 .collect();
             let inputs = Inputs {
                 destination: a.destination.clone(),
+                forwards: settings::forwards(&config),
+                speed: a.speed,
                 settings: diagnose::Settings::of(&config, &hop),
                 hop,
                 files: unique,
@@ -116,7 +129,85 @@ fn run(a: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<u8> {
         }
     };
     printer.finish(&report, start)?;
+    if a.fix {
+        apply_fixes(&report, a.yes)?;
+    }
     Ok(if report.ok { 0 } else { 1 })
+}
+
+/// `--fix`: each local fix shown, confirmed (unless `--yes`), applied.
+/// Without a terminal to ask on, nothing is changed.
+fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
+    let actions: Vec<&Action> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed())
+        .filter_map(|c| c.action.as_ref())
+        .collect();
+    if actions.is_empty() {
+        println!("--fix: nothing here can be fixed locally");
+        return Ok(());
+    }
+    let ask = !yes;
+    if ask && !std::io::stdin().is_terminal() {
+        println!(
+            "--fix: standard input is not a terminal to confirm each fix, so nothing was changed \
+             (--fix --yes applies them without asking)"
+        );
+        return Ok(());
+    }
+    for action in actions {
+        let what = describe(action);
+        if ask && !confirm(&what)? {
+            println!("  skipped: {what}");
+            continue;
+        }
+        match action {
+            Action::Chmod { path, mode } => {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                    .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+            }
+            Action::RemoveKnownHost { file, host, .. } => {
+                super::keygen::remove(file, host, true)?;
+            }
+        }
+        println!("  done: {what}");
+    }
+    println!("run warren doctor again to check");
+    Ok(())
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Chmod { path, mode } => {
+            format!(
+                "chmod {mode:o} {}",
+                diagnose::shell_quote(&path.display().to_string())
+            )
+        }
+        Action::RemoveKnownHost {
+            file,
+            host,
+            fingerprint,
+        } => format!(
+            "remove the old key of {} from {} (the server now shows {fingerprint}: confirm it out of band first)",
+            escape_str(host),
+            escape_str(&file.display().to_string())
+        ),
+    }
+}
+
+/// Asks `apply WHAT? [y/N]` on the terminal.
+fn confirm(what: &str) -> anyhow::Result<bool> {
+    use std::io::Write as _;
+    print!("  apply: {what}? [y/N] ");
+    std::io::stdout().flush().context("write the question")?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 fn hops(hop: &warren_core::session::Hop) -> Vec<&warren_core::session::Hop> {

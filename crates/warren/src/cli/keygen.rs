@@ -355,7 +355,7 @@ fn find(file: &Path, host: &str) -> anyhow::Result<u8> {
     Ok(if found.is_empty() { 1 } else { 0 })
 }
 
-fn remove(file: &Path, host: &str, quiet: bool) -> anyhow::Result<u8> {
+pub(crate) fn remove(file: &Path, host: &str, quiet: bool) -> anyhow::Result<u8> {
     let input = open(file)?;
     let edited = rewrite(file, |out| warren_knownhosts::remove_host(input, out, host))?;
     if edited.changed.is_empty() {
