@@ -115,7 +115,9 @@ fn assert_contract(report: &Value, destination: &str) {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn healthy_host_passes_with_the_json_contract() {
-    let sshd = Sshd::start();
+    // The remote files check looks at the session's HOME: a temp
+    // dir, not the ~/.ssh of whoever runs the tests.
+    let (sshd, _remote_home) = sshd_with_own_home();
     let home = home();
     let cfg = sshd.client_config();
     let run = doctor(
@@ -502,7 +504,9 @@ fn jump_host_down_is_named() {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn jump_host_up_checks_each_hop() {
-    let sshd = Sshd::start();
+    // The remote files check looks at the session's HOME: a temp
+    // dir, not the ~/.ssh of whoever runs the tests.
+    let (sshd, _remote_home) = sshd_with_own_home();
     let home = home();
     let cfg = config(
         &sshd,
@@ -922,7 +926,9 @@ fn local_forward_to_a_closed_port_is_named() {
 // Fails on the old code: there was no --speed.
 #[test]
 fn speed_reports_round_trip_and_throughput() {
-    let sshd = Sshd::start();
+    // The remote files check looks at the session's HOME: a temp
+    // dir, not the ~/.ssh of whoever runs the tests.
+    let (sshd, _remote_home) = sshd_with_own_home();
     let home = home();
     let cfg = sshd.client_config();
     let run = doctor(
@@ -1035,7 +1041,9 @@ fn checklist_snapshot_wrong_key() {
 #[test]
 fn fix_refuses_without_a_terminal_and_applies_with_yes() {
     use std::os::unix::fs::PermissionsExt;
-    let sshd = Sshd::start();
+    // The remote files check looks at the session's HOME: a temp
+    // dir, not the ~/.ssh of whoever runs the tests.
+    let (sshd, _remote_home) = sshd_with_own_home();
     let home = home();
     let key = sshd.dir().join("fix_key");
     std::fs::copy(sshd.client_key(), &key).expect("copy key");
