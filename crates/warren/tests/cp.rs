@@ -1261,3 +1261,23 @@ fn quiet_says_nothing_and_otherwise_one_summary_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_large_file_flushed_as_it_goes_is_finished_both_ways() {
+    // Catches: the background fsync every 32 MiB still holding the file
+    // when the copy finished it ("still in use", exit 1): a file just
+    // past 64 MiB starts a flush as its last chunks land.
+    let fx = Fixture::start();
+    let src = fx.path("large.bin");
+    let want = data(64 * 1024 * 1024 + 300_000, 21);
+    std::fs::write(&src, &want).unwrap();
+    fx.cp_ok(&[src.as_os_str(), &fx.remote("up.bin")]);
+    assert!(
+        std::fs::read(fx.path("up.bin")).unwrap() == want,
+        "upload differs"
+    );
+    let down = fx.path("down.bin");
+    fx.cp_ok(&[&fx.remote("up.bin"), down.as_os_str()]);
+    assert!(std::fs::read(&down).unwrap() == want, "download differs");
+    no_partial_files(fx.work.path());
+}

@@ -752,6 +752,24 @@ impl Open {
         }
     }
 
+    /// Asks for the data written so far to be made durable, and waits for
+    /// it; a failure is left for the fsync that ends the copy to report.
+    pub async fn flush(&self) {
+        match self {
+            Open::Local(f) => {
+                let f = f.clone();
+                let _ = blocking(move || f.sync_data()).await;
+            }
+            Open::Remote(r, handles) => {
+                if let Some((l, h)) = handles.first()
+                    && let Some(p) = r.lanes[*l].fsync(h)
+                {
+                    let _ = p.reply().await;
+                }
+            }
+        }
+    }
+
     /// Closes every handle without waiting for the answers (a file that
     /// was only read).
     pub fn release(self) {
