@@ -204,6 +204,7 @@ mod tests {
             offered: "publickey".into(),
             tried: vec!["publickey (k)".into()],
             loose_keys: vec!["/k".into()],
+            notes: Default::default(),
         }))
         .context("copying the key");
         let e: &(dyn std::error::Error + 'static) = err.as_ref();

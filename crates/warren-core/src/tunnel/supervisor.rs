@@ -458,6 +458,7 @@ mod tests {
                         offered: "publickey".into(),
                         tried: Vec::new(),
                         loose_keys: Vec::new(),
+                        notes: Default::default(),
                     }))
                 }
             })
