@@ -131,8 +131,7 @@ mod tests {
             host: "h".into(),
             offered: "publickey".into(),
             tried: tried.iter().map(|t| (*t).to_owned()).collect(),
-            loose_keys: vec![],
-            notes,
+            notes: Box::new(notes),
         })
     }
 

@@ -376,8 +376,8 @@ const STRICT_MODES_FIX: &str = "if the key is there, check its modes on the serv
 fn strict_modes_denial(e: &SessionError) -> bool {
     matches!(
         e,
-        SessionError::Auth(AuthError::Denied { tried, loose_keys, .. })
-            if !tried.is_empty() && loose_keys.is_empty()
+        SessionError::Auth(AuthError::Denied { tried, notes, .. })
+            if !tried.is_empty() && notes.loose_keys.is_empty()
     )
 }
 

@@ -49,8 +49,6 @@ struct Attempts<'a> {
     tried: Vec<String>,
     /// Public keys offered to the server (each counts against MaxAuthTries).
     keys_offered: usize,
-    /// Key files refused because others can read them.
-    loose_keys: Vec<String>,
     /// What the failure message's explanations need.
     notes: DenialNotes,
 }
@@ -164,7 +162,6 @@ pub async fn authenticate(
         offered: Vec::new(),
         tried: Vec::new(),
         keys_offered: 0,
-        loose_keys: Vec::new(),
         notes: DenialNotes::default(),
     };
     let none = handle.authenticate_none(user).await;
@@ -212,8 +209,7 @@ pub async fn authenticate(
         host: host.to_owned(),
         offered: seen.offered.join(","),
         tried: seen.tried,
-        loose_keys: seen.loose_keys,
-        notes: seen.notes,
+        notes: Box::new(seen.notes),
     })
 }
 
@@ -631,7 +627,7 @@ fn refuse_loose(e: &crate::keys::PermissionError, path: &Path, seen: &mut Attemp
         path.display(),
         e.mode
     ));
-    seen.loose_keys.push(path.display().to_string());
+    seen.notes.loose_keys.push(path.display().to_string());
 }
 
 /// Loads a private key, refusing loose permissions and asking for the

@@ -255,6 +255,8 @@ pub struct ChangedKey {
 /// tried: the raw material of the doctor's explanations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenialNotes {
+    /// Key files refused because others can read them.
+    pub loose_keys: Vec<String>,
     /// Encrypted key files not offered because nothing may ask for their
     /// passphrase (BatchMode) and no agent holds them.
     pub locked_keys: Vec<String>,
@@ -276,10 +278,8 @@ pub enum AuthError {
         host: String,
         offered: String,
         tried: Vec<String>,
-        /// Key files refused because others can read them.
-        loose_keys: Vec<String>,
         /// What else was noticed about the credentials, for explanations.
-        notes: DenialNotes,
+        notes: Box<DenialNotes>,
     },
 
     /// The server said goodbye (SSH_MSG_DISCONNECT) before we were in;
@@ -312,9 +312,9 @@ pub enum AuthError {
 impl AuthError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            AuthError::Denied { loose_keys, .. } if !loose_keys.is_empty() => Some(format!(
+            AuthError::Denied { notes, .. } if !notes.loose_keys.is_empty() => Some(format!(
                 "the key file is readable by others, so it was not used; make it private with: chmod 600 {}",
-                loose_keys.join(" ")
+                notes.loose_keys.join(" ")
             )),
             AuthError::Denied { tried, notes, .. }
                 if tried.is_empty() && !notes.locked_keys.is_empty() =>
