@@ -4,8 +4,10 @@
 //! can read, a changed host key (and no login attempted), a chatty login
 //! shell, a jump host that is down, a host that drops packets (a netns
 //! whose router blackholes it), authorized_keys refused by StrictModes, a
-//! LocalForward to a closed port; `--speed`, `--fix`, and snapshots of the
-//! checklist.
+//! LocalForward to a closed port, an encrypted key with no agent, a key
+//! type sshd's PubkeyAcceptedAlgorithms leaves out, a certificate expired
+//! or for another principal, IdentitiesOnly no with seven agent keys;
+//! `--speed`, `--fix`, and snapshots of the checklist.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
