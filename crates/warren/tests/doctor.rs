@@ -1349,3 +1349,47 @@ fn identities_only_no_with_many_agent_keys_warns() {
         "{report:#}"
     );
 }
+
+// Fails on the old code: `warren ssh` in BatchMode with only an
+// encrypted key said "no credentials were available" without naming it.
+#[test]
+fn ssh_batch_mode_hint_names_the_encrypted_key() {
+    let sshd = Sshd::start();
+    let home = home();
+    let key = keygen(
+        sshd.dir(),
+        "batch_locked_key",
+        "ed25519",
+        "a long passphrase",
+    );
+    authorize(&sshd, &key);
+    let cfg = config(
+        &sshd,
+        "batch-locked",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "{} is encrypted and BatchMode forbids asking for its passphrase",
+            key.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        hint.contains(&format!("warren add {}", key.display())),
+        "{err}"
+    );
+}
