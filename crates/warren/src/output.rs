@@ -203,7 +203,10 @@ mod tests {
             host: "h".into(),
             offered: "publickey".into(),
             tried: vec!["publickey (k)".into()],
-            loose_keys: vec!["/k".into()],
+            notes: Box::new(warren_core::session::DenialNotes {
+                loose_keys: vec!["/k".into()],
+                ..Default::default()
+            }),
         }))
         .context("copying the key");
         let e: &(dyn std::error::Error + 'static) = err.as_ref();

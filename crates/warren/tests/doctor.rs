@@ -4,8 +4,10 @@
 //! can read, a changed host key (and no login attempted), a chatty login
 //! shell, a jump host that is down, a host that drops packets (a netns
 //! whose router blackholes it), authorized_keys refused by StrictModes, a
-//! LocalForward to a closed port; `--speed`, `--fix`, and snapshots of the
-//! checklist.
+//! LocalForward to a closed port, an encrypted key with no agent, a key
+//! type sshd's PubkeyAcceptedAlgorithms leaves out, a certificate expired
+//! or for another principal, IdentitiesOnly no with seven agent keys;
+//! `--speed`, `--fix`, and snapshots of the checklist.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -1129,4 +1131,265 @@ fn fix_yes_removes_a_changed_host_key_line() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// `key`'s public half, authorized on `sshd`.
+fn authorize(sshd: &Sshd, key: &Path) {
+    let line = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    sshd.authorize(&line);
+}
+
+// Fails on the old code: an encrypted key with no agent gave only
+// "Tried: nothing" and the generic "add a key with -i" hint; the key
+// was never named.
+#[test]
+fn encrypted_key_without_agent_says_load_it_into_the_agent() {
+    let sshd = Sshd::start();
+    let home = home();
+    let key = keygen(sshd.dir(), "locked_key", "ed25519", "a long passphrase");
+    authorize(&sshd, &key);
+    let cfg = config(
+        &sshd,
+        "locked",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    let summary = auth["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "{} is encrypted and no agent holds it",
+            key.display()
+        )),
+        "{summary}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!("`warren add {}`", key.display())),
+        "{fix}"
+    );
+    assert!(fix.contains("`warren ssh test`"), "{fix}");
+    assert!(
+        !fix.contains("authorized_keys"),
+        "the cause is known: {fix}"
+    );
+}
+
+// Fails on the old code: a key of a type sshd's PubkeyAcceptedAlgorithms
+// leaves out got the same "is the key in authorized_keys" fix as any
+// other refusal; the type was never named.
+#[test]
+fn key_type_the_server_refuses_is_named() {
+    let sshd = Sshd::builder()
+        .config("PubkeyAcceptedAlgorithms ssh-ed25519")
+        .start();
+    let home = home();
+    let key = keygen(sshd.dir(), "ecdsa_key", "ecdsa", "");
+    authorize(&sshd, &key);
+    let cfg = config(
+        &sshd,
+        "ecdsa",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    let summary = auth["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("the server refused key type(s) ecdsa-sha2-nistp256"),
+        "{summary}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    for words in [
+        "may not accept ecdsa-sha2-nistp256 keys",
+        "PubkeyAcceptedAlgorithms",
+        "`warren keygen -t ed25519`",
+    ] {
+        assert!(fix.contains(words), "{words}: {fix}");
+    }
+    assert!(
+        sshd.log().contains("not in PubkeyAcceptedAlgorithms"),
+        "sshd refused the type:\n{}",
+        sshd.log()
+    );
+}
+
+// Fails on the old code: a refused certificate got the generic
+// authorized_keys fix; neither its expiry nor its principals were read.
+#[test]
+fn certificate_expired_or_for_another_principal_is_named() {
+    let ca = tempfile::tempdir().expect("ca dir");
+    let ca_key = keygen(ca.path(), "user_ca", "ed25519", "");
+    let sshd = Sshd::builder()
+        .config(format!(
+            "TrustedUserCAKeys {}",
+            ca_key.with_extension("pub").display()
+        ))
+        .start();
+    let home = home();
+    let user = local_user();
+    let cases = [
+        (
+            "expired_key",
+            vec!["-n", user.as_str(), "-V", "20200101:20200102"],
+        ),
+        ("other_key", vec!["-n", "someoneelse"]),
+    ];
+    for (name, args) in &cases {
+        let key = keygen(sshd.dir(), name, "ed25519", "");
+        warren_testkit::sign(&ca_key, &key.with_extension("pub"), args);
+    }
+    let run_with = |name: &str| {
+        let key = sshd.dir().join(name);
+        let cfg = config(
+            &sshd,
+            &format!("cert-{name}"),
+            &format!("  IdentityFile {}\n", key.display()),
+        );
+        let run = doctor(
+            home.path(),
+            &["--json", "-F", cfg.to_str().unwrap(), "test"],
+        );
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let auth = check(&run.json(), "test auth").clone();
+        assert_eq!(auth["status"], "fail", "{auth}");
+        (key, auth)
+    };
+
+    let (key, auth) = run_with("expired_key");
+    let summary = auth["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "the certificate of {} expired 2020-01-0",
+            key.display()
+        )),
+        "{summary}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("-n {user} -V +52w")), "{fix}");
+
+    let (key, auth) = run_with("other_key");
+    let summary = auth["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "the certificate of {} is for principal(s) someoneelse, not the login user {user}",
+            key.display()
+        )),
+        "{summary}"
+    );
+    let fix = auth["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("principal {user}")), "{fix}");
+}
+
+// Fails on the old code: IdentitiesOnly no with more agent keys than
+// sshd's default MaxAuthTries passed the configuration stage.
+#[test]
+fn identities_only_no_with_many_agent_keys_warns() {
+    let sshd = Sshd::start();
+    let home = home();
+    let agent = Agent::start(home.path());
+    for i in 1..=7 {
+        agent.add(&keygen(sshd.dir(), &format!("many_key{i}"), "ed25519", ""));
+    }
+    let extra = format!(
+        "  IdentitiesOnly no\n  IdentityAgent {}\n",
+        agent.socket.display()
+    );
+    let cfg = config(&sshd, "seven-keys", &extra);
+    let run = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    );
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    assert_contract(&report, "test");
+    let warn = check(&report, "config IdentitiesOnly");
+    assert_eq!(warn["status"], "warn", "{warn}");
+    assert!(
+        warn["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the agent holds 7 keys"),
+        "{warn}"
+    );
+    let fix = warn["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("IdentitiesOnly yes") && fix.contains("IdentityFile"),
+        "{fix}"
+    );
+    // With IdentitiesOnly yes the same agent raises nothing.
+    let cfg = config(
+        &sshd,
+        "seven-keys-only",
+        &format!("  IdentityAgent {}\n", agent.socket.display()),
+    );
+    let report = doctor(
+        home.path(),
+        &["--json", "-F", cfg.to_str().unwrap(), "test"],
+    )
+    .json();
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "config IdentitiesOnly"),
+        "{report:#}"
+    );
+}
+
+// Fails on the old code: `warren ssh` in BatchMode with only an
+// encrypted key said "no credentials were available" without naming it.
+#[test]
+fn ssh_batch_mode_hint_names_the_encrypted_key() {
+    let sshd = Sshd::start();
+    let home = home();
+    let key = keygen(
+        sshd.dir(),
+        "batch_locked_key",
+        "ed25519",
+        "a long passphrase",
+    );
+    authorize(&sshd, &key);
+    let cfg = config(
+        &sshd,
+        "batch-locked",
+        &format!("  IdentityFile {}\n", key.display()),
+    );
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "{} is encrypted and BatchMode forbids asking for its passphrase",
+            key.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        hint.contains(&format!("warren add {}", key.display())),
+        "{err}"
+    );
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Action, Check, Inputs, Sink, Status, forwards, remote, speed};
+use super::{Action, Check, Inputs, Sink, Status, denial, forwards, remote, speed};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
 use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
@@ -332,21 +332,37 @@ where
             Some(login.session)
         }
         Err(e) => {
-            let fix = match (e.hint(), strict_modes_denial(&e)) {
-                (Some(hint), true) => Some(format!("{hint}; {STRICT_MODES_FIX}")),
-                (Some(hint), false) => Some(hint),
-                (None, _) => Some(
-                    "run `warren ssh -v` to see each attempt and the server's answers".to_owned(),
-                ),
-            };
-            sink.push(
-                Check::fail(format!("{name} auth"), one_line(&Chain(&e).to_string()))
-                    .fix_opt(fix)
-                    .since(start),
-            );
+            sink.push(auth_failure(&name, &e, destination).since(start));
             None
         }
     }
+}
+
+/// A failed login: what the server said, what was noticed locally, and
+/// the fixes, the certain ones first.
+fn auth_failure(name: &str, e: &SessionError, destination: &str) -> Check {
+    let why = denial::explain(e, destination);
+    let mut summary = one_line(&Chain(e).to_string());
+    for said in &why.said {
+        summary.push_str("; ");
+        summary.push_str(said);
+    }
+    let mut fixes = why.first;
+    if !why.settled {
+        match e.hint() {
+            Some(hint) => fixes.push(hint),
+            None if why.then.is_empty() => fixes.push(
+                "run `warren ssh -v` to see each attempt and the server's answers".to_owned(),
+            ),
+            None => {}
+        }
+        fixes.extend(why.then);
+        if strict_modes_denial(e) {
+            fixes.push(STRICT_MODES_FIX.to_owned());
+        }
+    }
+    Check::fail(format!("{name} auth"), summary)
+        .fix_opt((!fixes.is_empty()).then(|| fixes.join("; ")))
 }
 
 /// What to check on the server when a key that should work is refused.
@@ -360,8 +376,8 @@ const STRICT_MODES_FIX: &str = "if the key is there, check its modes on the serv
 fn strict_modes_denial(e: &SessionError) -> bool {
     matches!(
         e,
-        SessionError::Auth(AuthError::Denied { tried, loose_keys, .. })
-            if !tried.is_empty() && loose_keys.is_empty()
+        SessionError::Auth(AuthError::Denied { tried, notes, .. })
+            if !tried.is_empty() && notes.loose_keys.is_empty()
     )
 }
 

@@ -8,6 +8,7 @@
 //! stops only what depends on it; the host key gates authentication: a
 //! host whose key is not verified is never logged in to.
 
+mod denial;
 mod files;
 mod forwards;
 mod login;
@@ -175,11 +176,14 @@ impl Sink<'_> {
 }
 
 /// Runs every check for `inputs`, calling `each` as each one finishes.
-pub async fn run(inputs: Inputs, each: &mut (dyn FnMut(&Check) + Send)) -> Report {
+pub async fn run(mut inputs: Inputs, each: &mut (dyn FnMut(&Check) + Send)) -> Report {
     let mut sink = Sink {
         checks: Vec::new(),
         each,
     };
+    if !inputs.settings.identities_only {
+        inputs.settings.agent_keys = agent_keys(&inputs.hop).await;
+    }
     for check in settings::checks(&inputs.settings) {
         sink.push(check);
     }
@@ -188,6 +192,21 @@ pub async fn run(inputs: Inputs, each: &mut (dyn FnMut(&Check) + Send)) -> Repor
     }
     login::run_chain(&inputs, &mut sink).await;
     Report::new(&inputs.destination, sink.checks)
+}
+
+/// How many keys the destination's agent holds; `None` when there is no
+/// agent or it does not answer in time.
+async fn agent_keys(hop: &Hop) -> Option<usize> {
+    let sock = hop.opts.auth.identity_agent.as_ref()?;
+    let listed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut agent = crate::agent::AgentClient::connect(sock).await?;
+        agent.list().await
+    })
+    .await;
+    match listed {
+        Ok(Ok(keys)) => Some(keys.len()),
+        _ => None,
+    }
 }
 
 /// The hops from the first one dialled to the destination.

@@ -30,6 +30,8 @@ pub struct Settings {
     /// LocalForward, RemoteForward and DynamicForward lines.
     pub forwards: usize,
     pub server_alive_interval: Option<Duration>,
+    /// How many keys the agent holds, when asked (IdentitiesOnly no).
+    pub agent_keys: Option<usize>,
 }
 
 impl Settings {
@@ -59,9 +61,13 @@ impl Settings {
                 + host.remote_forwards().len()
                 + host.dynamic_forwards().len(),
             server_alive_interval: opts.server_alive_interval,
+            agent_keys: None,
         }
     }
 }
+
+/// sshd's default MaxAuthTries: the refusals it takes before hanging up.
+pub const MAX_AUTH_TRIES: usize = 6;
 
 /// The resolved settings, then one check per risky one.
 pub fn checks(s: &Settings) -> Vec<Check> {
@@ -99,6 +105,21 @@ pub fn checks(s: &Settings) -> Vec<Check> {
                 ),
             )
             .fix("reach further hosts with -J (ProxyJump) instead and set `ForwardAgent no`; if it must stay, add keys with `warren add -c` so each use is confirmed"),
+        );
+    }
+    if let Some(n) = s
+        .agent_keys
+        .filter(|n| !s.identities_only && *n > MAX_AUTH_TRIES)
+    {
+        out.push(
+            Check::warn(
+                "config IdentitiesOnly",
+                format!(
+                    "IdentitiesOnly no and the agent holds {n} keys: each is offered before the IdentityFile keys, \
+                     and sshd hangs up after {MAX_AUTH_TRIES} refusals (MaxAuthTries), so the right key may never be tried"
+                ),
+            )
+            .fix("add `IdentitiesOnly yes` and `IdentityFile` with the key for this host to its ssh_config entry (or -o IdentitiesOnly=yes -i KEY)"),
         );
     }
     let long_lived = s.forwards > 0 || !s.jumps.is_empty();
@@ -162,6 +183,7 @@ mod tests {
             forward_agent: false,
             forwards: 0,
             server_alive_interval: None,
+            agent_keys: None,
         }
     }
 
@@ -204,6 +226,18 @@ mod tests {
                 |s| {
                     s.forwards = 1;
                     s.server_alive_interval = Some(Duration::from_secs(30));
+                },
+                vec!["config"],
+            ),
+            (|s| s.agent_keys = Some(6), vec!["config"]),
+            (
+                |s| s.agent_keys = Some(7),
+                vec!["config", "config IdentitiesOnly"],
+            ),
+            (
+                |s| {
+                    s.agent_keys = Some(7);
+                    s.identities_only = true;
                 },
                 vec!["config"],
             ),

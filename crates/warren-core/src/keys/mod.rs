@@ -9,6 +9,7 @@
 //! a key file readable by others is refused with OpenSSH's warning, and no
 //! error message ever carries key material.
 
+mod cert;
 mod file;
 mod fingerprint;
 
@@ -17,6 +18,7 @@ use russh::keys::ssh_key::public::KeyData;
 use russh::keys::ssh_key::{Algorithm, EcdsaCurve, Kdf};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
+pub use cert::certificate_problem;
 pub use file::{
     MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, public_lines,
     read_key_text, read_private, read_public_for, replace_file, write_key_pair, write_private,

@@ -20,7 +20,7 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use tracing::{debug, info, warn};
 
-use super::error::AuthError;
+use super::error::{AuthError, DenialNotes};
 use super::handler::{ClientHandler, FarewellReceiver};
 use super::options::AuthOptions;
 use crate::keys::read_key_text;
@@ -49,8 +49,8 @@ struct Attempts<'a> {
     tried: Vec<String>,
     /// Public keys offered to the server (each counts against MaxAuthTries).
     keys_offered: usize,
-    /// Key files refused because others can read them.
-    loose_keys: Vec<String>,
+    /// What the failure message's explanations need.
+    notes: DenialNotes,
 }
 
 impl Attempts<'_> {
@@ -99,6 +99,35 @@ impl Attempts<'_> {
         }
     }
 
+    /// A key (or certificate) the server refused, signed as `hash` says.
+    fn refused(&mut self, key: &PublicKey, hash: Option<HashAlg>) {
+        let name = signature_name(key, hash);
+        if !self.notes.refused_types.contains(&name) {
+            self.notes.refused_types.push(name);
+        }
+    }
+
+    /// A refused certificate (named by `what`), with what its own fields
+    /// rule out for `user`.
+    fn refused_certificate(&mut self, what: &str, cert: &russh::keys::Certificate, user: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some(problem) = crate::keys::certificate_problem(cert, user, now) {
+            self.notes.certificates.push(format!("{what} {problem}"));
+        }
+    }
+
+    /// An encrypted key file passed over because nothing may ask for its
+    /// passphrase.
+    fn locked(&mut self, path: &Path) {
+        debug!(
+            "key {} is encrypted and BatchMode forbids asking",
+            path.display()
+        );
+        self.notes.locked_keys.push(path.display().to_string());
+    }
+
     /// After an attempt that did not log us in: an error if the server
     /// has hung up, so nothing more is offered to a closed connection.
     async fn still_open(&mut self, handle: &Handle<ClientHandler>) -> Result<(), AuthError> {
@@ -133,7 +162,7 @@ pub async fn authenticate(
         offered: Vec::new(),
         tried: Vec::new(),
         keys_offered: 0,
-        loose_keys: Vec::new(),
+        notes: DenialNotes::default(),
     };
     let none = handle.authenticate_none(user).await;
     let none = seen.answer(none).await?;
@@ -180,8 +209,21 @@ pub async fn authenticate(
         host: host.to_owned(),
         offered: seen.offered.join(","),
         tried: seen.tried,
-        loose_keys: seen.loose_keys,
+        notes: Box::new(seen.notes),
     })
+}
+
+/// The signature algorithm a key is offered with: RSA keys by the hash
+/// the server supports (`ssh-rsa` means SHA-1), others by their type.
+fn signature_name(key: &PublicKey, hash: Option<HashAlg>) -> String {
+    if !key.algorithm().is_rsa() {
+        return key.algorithm().to_string();
+    }
+    match hash {
+        Some(HashAlg::Sha256) => "rsa-sha2-256".to_owned(),
+        Some(HashAlg::Sha512) => "rsa-sha2-512".to_owned(),
+        _ => "ssh-rsa".to_owned(),
+    }
 }
 
 fn method_names(set: &russh::MethodSet) -> Vec<String> {
@@ -241,6 +283,10 @@ async fn publickey(
             } else {
                 None
             };
+            let certificate = match &id {
+                AgentIdentity::Certificate { certificate, .. } => Some(certificate.clone()),
+                AgentIdentity::PublicKey { .. } => None,
+            };
             let result = match id {
                 AgentIdentity::PublicKey { key, .. } => {
                     handle
@@ -257,6 +303,14 @@ async fn publickey(
                 Ok(r) => {
                     if settle(r, seen) {
                         return Ok(true);
+                    }
+                    seen.refused(&key, hash);
+                    if let Some(cert) = &certificate {
+                        let what = format!(
+                            "the agent's certificate for {}",
+                            key.fingerprint(HashAlg::Sha256)
+                        );
+                        seen.refused_certificate(&what, cert, user);
                     }
                 }
                 Err(e) => debug!(error = %e, "agent signature failed"),
@@ -298,12 +352,17 @@ async fn publickey(
         };
         if let Some(cert) = certificate_for(path, opts) {
             let r = handle
-                .authenticate_openssh_cert(user, key.clone(), cert)
+                .authenticate_openssh_cert(user, key.clone(), cert.clone())
                 .await;
             if settle(seen.answer(r).await?, seen) {
                 add_to_agent(opts, &key, path, prompter).await;
                 return Ok(true);
             }
+            let what = format!(
+                "the certificate of {}",
+                warren_wire::escape_str(&path.display().to_string())
+            );
+            seen.refused_certificate(&what, &cert, user);
             seen.still_open(handle).await?;
         }
         let r = handle
@@ -313,6 +372,7 @@ async fn publickey(
             add_to_agent(opts, &key, path, prompter).await;
             return Ok(true);
         }
+        seen.refused(key.public_key(), hash);
         seen.still_open(handle).await?;
     }
     Ok(false)
@@ -420,10 +480,7 @@ async fn query_then_unlock(
         return Ok(false);
     }
     if opts.batch_mode {
-        debug!(
-            "key {} is encrypted and BatchMode forbids asking",
-            path.display()
-        );
+        seen.locked(path);
         return Ok(false);
     }
     info!(
@@ -454,6 +511,7 @@ async fn query_then_unlock(
                 add_to_agent(opts, key, path, prompter).await;
             }
             if !done {
+                seen.refused(public, hash);
                 seen.still_open(handle).await?;
             }
             Ok(done)
@@ -569,7 +627,7 @@ fn refuse_loose(e: &crate::keys::PermissionError, path: &Path, seen: &mut Attemp
         path.display(),
         e.mode
     ));
-    seen.loose_keys.push(path.display().to_string());
+    seen.notes.loose_keys.push(path.display().to_string());
 }
 
 /// Loads a private key, refusing loose permissions and asking for the
@@ -612,10 +670,7 @@ fn load_private(
         return Ok(Some(key));
     }
     if opts.batch_mode {
-        debug!(
-            "key {} is encrypted and BatchMode forbids asking",
-            path.display()
-        );
+        seen.locked(path);
         return Ok(None);
     }
     Ok(unlock(

@@ -251,6 +251,23 @@ pub struct ChangedKey {
     pub remove_command: String,
 }
 
+/// What a failed login noticed about the credentials, beyond what was
+/// tried: the raw material of the doctor's explanations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DenialNotes {
+    /// Key files refused because others can read them.
+    pub loose_keys: Vec<String>,
+    /// Encrypted key files not offered because nothing may ask for their
+    /// passphrase (BatchMode) and no agent holds them.
+    pub locked_keys: Vec<String>,
+    /// The signature algorithms of the keys the server refused, each once
+    /// (`ecdsa-sha2-nistp256`, `rsa-sha2-512`, ...).
+    pub refused_types: Vec<String>,
+    /// Certificates the server refused, each with what is wrong with it
+    /// judged from its own fields (escaped).
+    pub certificates: Vec<String>,
+}
+
 /// The server accepted none of the credentials we had, or ended the
 /// connection while we were logging in.
 #[derive(Debug, thiserror::Error)]
@@ -261,8 +278,8 @@ pub enum AuthError {
         host: String,
         offered: String,
         tried: Vec<String>,
-        /// Key files refused because others can read them.
-        loose_keys: Vec<String>,
+        /// What else was noticed about the credentials, for explanations.
+        notes: Box<DenialNotes>,
     },
 
     /// The server said goodbye (SSH_MSG_DISCONNECT) before we were in;
@@ -295,10 +312,19 @@ pub enum AuthError {
 impl AuthError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            AuthError::Denied { loose_keys, .. } if !loose_keys.is_empty() => Some(format!(
+            AuthError::Denied { notes, .. } if !notes.loose_keys.is_empty() => Some(format!(
                 "the key file is readable by others, so it was not used; make it private with: chmod 600 {}",
-                loose_keys.join(" ")
+                notes.loose_keys.join(" ")
             )),
+            AuthError::Denied { tried, notes, .. }
+                if tried.is_empty() && !notes.locked_keys.is_empty() =>
+            {
+                Some(format!(
+                    "{} is encrypted and BatchMode forbids asking for its passphrase: load it into an agent first (warren add {} or ssh-add)",
+                    notes.locked_keys.join(", "),
+                    notes.locked_keys.join(" ")
+                ))
+            }
             AuthError::Denied { tried, .. } if tried.is_empty() => Some(
                 "no credentials were available: add a key with -i, start an agent, or allow prompts (BatchMode no)"
                     .into(),

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use russh::client::Handle;
 use tracing::info;
 
-pub use error::{AuthError, ConnectCause, HostKeyError, SessionError};
+pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, SessionError};
 pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,

@@ -457,7 +457,7 @@ mod tests {
                         host: "h".into(),
                         offered: "publickey".into(),
                         tried: Vec::new(),
-                        loose_keys: Vec::new(),
+                        notes: Default::default(),
                     }))
                 }
             })
