@@ -729,22 +729,45 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
 
 /// A directory for StrictModes tests: sshd walks from authorized_keys up
 /// to `/` and refuses any directory writable by group or others, so the
-/// world-writable /tmp cannot hold it; cargo's target tmp dir can.
+/// world-writable /tmp cannot hold it. The first place whose every parent
+/// is writable only by its owner: cargo's target tmp dir (unless the
+/// checkout itself is under /tmp), $XDG_RUNTIME_DIR, /run, $HOME.
 fn strict_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::MetadataExt;
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("target tmp dir");
-    let mut at = Some(base.canonicalize().expect("canonical target tmp dir"));
-    while let Some(dir) = at {
-        let meta = std::fs::metadata(&dir).expect("stat");
-        assert!(
-            meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == test_uid()),
-            "this test needs {} and its parents writable only by their owner (StrictModes)",
-            dir.display()
-        );
-        at = dir.parent().map(Path::to_path_buf);
+    let mut candidates = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR"))];
+    candidates.extend(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+    candidates.push(PathBuf::from("/run"));
+    candidates.extend(std::env::var_os("HOME").map(PathBuf::from));
+    for base in &candidates {
+        if base == Path::new(env!("CARGO_TARGET_TMPDIR")) {
+            let _ = std::fs::create_dir_all(base);
+        }
+        let Ok(base) = base.canonicalize() else {
+            continue;
+        };
+        if !strict_ancestry(&base) {
+            continue;
+        }
+        if let Ok(dir) = tempfile::Builder::new()
+            .prefix("warren-doctor-strict-")
+            .tempdir_in(&base)
+        {
+            return dir;
+        }
     }
-    tempfile::tempdir_in(base).expect("temp dir in target tmp dir")
+    panic!(
+        "this test needs a directory whose parents are all writable only by their owner \
+         (sshd's StrictModes); none of {candidates:?} is"
+    );
+}
+
+/// Whether `dir` and all its parents are writable only by their owner,
+/// root or the test's user.
+fn strict_ancestry(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|d| {
+        std::fs::metadata(d)
+            .is_ok_and(|m| m.mode() & 0o022 == 0 && (m.uid() == 0 || m.uid() == test_uid()))
+    })
 }
 
 /// The uid running the tests (from `id -u`).
