@@ -212,26 +212,31 @@ impl Side {
         }
     }
 
+    /// A path's metadata, symlinks followed.
     pub async fn stat(&self, path: &[u8]) -> Result<Meta, SideError> {
-        match self.lane(0) {
-            None => {
-                let p = path.to_vec();
-                blocking(move || std::fs::metadata(os(&p)))
-                    .await
-                    .map(|m| Meta::from_local(&m))
-            }
-            Some(c) => Ok(Meta::from_attrs(&c.stat(path).await?)),
-        }
+        self.meta(path, true).await
     }
 
+    /// A path's metadata, a symlink itself.
     pub async fn lstat(&self, path: &[u8]) -> Result<Meta, SideError> {
+        self.meta(path, false).await
+    }
+
+    async fn meta(&self, path: &[u8], follow: bool) -> Result<Meta, SideError> {
         match self.lane(0) {
             None => {
                 let p = path.to_vec();
-                blocking(move || std::fs::symlink_metadata(os(&p)))
-                    .await
-                    .map(|m| Meta::from_local(&m))
+                blocking(move || {
+                    if follow {
+                        std::fs::metadata(os(&p))
+                    } else {
+                        std::fs::symlink_metadata(os(&p))
+                    }
+                })
+                .await
+                .map(|m| Meta::from_local(&m))
             }
+            Some(c) if follow => Ok(Meta::from_attrs(&c.stat(path).await?)),
             Some(c) => Ok(Meta::from_attrs(&c.lstat(path).await?)),
         }
     }
