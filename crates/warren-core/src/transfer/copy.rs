@@ -773,9 +773,8 @@ impl Failure {
 #[derive(Default)]
 struct Flusher {
     written: AtomicU64,
-    busy: Arc<std::sync::atomic::AtomicBool>,
-    /// The fsync in flight, waited for before the file is finished (it
-    /// holds the file open).
+    /// The fsync in flight (or the last one), waited for before the file
+    /// is finished: it holds the file open.
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -788,18 +787,15 @@ impl Flusher {
         if before / FLUSH_EVERY == (before + len) / FLUSH_EVERY {
             return;
         }
-        if self.busy.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let (busy, target) = (self.busy.clone(), target.clone());
-        let task = tokio::spawn(async move {
-            target.flush().await;
-            busy.store(false, Ordering::Release);
-        });
-        *self
+        let mut task = self
             .task
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let target = target.clone();
+        *task = Some(tokio::spawn(async move { target.flush().await }));
     }
 
     /// Waits for the fsync in flight, if any.

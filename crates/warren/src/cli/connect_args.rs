@@ -178,23 +178,32 @@ pub fn command_line(
     destination: &str,
     at: usize,
     config: ConfigFile,
-    mut flags: Vec<Typed>,
+    flags: Vec<Typed>,
 ) -> anyhow::Result<CommandLine> {
     let dest = super::ssh_args::parse_destination(destination).map_err(anyhow::Error::msg)?;
-    flags.push((
-        at,
-        Flag::Destination {
-            user: dest.user,
-            port: dest.port,
-        },
-    ));
+    Ok(host_command_line(
+        dest.host, dest.user, dest.port, at, config, flags,
+    ))
+}
+
+/// The command line for a destination already split into host, user and
+/// port (typed at argv index `at`), with the flags in typed order.
+pub fn host_command_line(
+    host: String,
+    user: Option<String>,
+    port: Option<u16>,
+    at: usize,
+    config: ConfigFile,
+    mut flags: Vec<Typed>,
+) -> CommandLine {
+    flags.push((at, Flag::Destination { user, port }));
     flags.sort_by_key(|(i, _)| *i);
-    let mut cli = CommandLine::new(dest.host);
+    let mut cli = CommandLine::new(host);
     for (_, flag) in flags {
         cli.flag(flag);
     }
     cli.config_file(config);
-    Ok(cli)
+    cli
 }
 
 /// The typed flags as words again, in order, for a command line that

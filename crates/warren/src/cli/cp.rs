@@ -170,21 +170,15 @@ impl HostKey {
 
 /// The command line for one remote operand's host, the flags in typed
 /// order (the operands stand after them all).
-fn command_line(r: &RemotePath, at: usize, a: &CpArgs, mut flags: Vec<Typed>) -> CommandLine {
-    flags.push((
+fn command_line(r: &RemotePath, at: usize, a: &CpArgs, flags: Vec<Typed>) -> CommandLine {
+    connect_args::host_command_line(
+        r.host.clone(),
+        r.user.clone(),
+        r.port,
         at,
-        Flag::Destination {
-            user: r.user.clone(),
-            port: r.port,
-        },
-    ));
-    flags.sort_by_key(|(i, _)| *i);
-    let mut cli = CommandLine::new(r.host.clone());
-    for (_, flag) in flags {
-        cli.flag(flag);
-    }
-    cli.config_file(a.connect.config());
-    cli
+        a.connect.config(),
+        flags,
+    )
 }
 
 /// A host's connections and its first SFTP session.
