@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod algorithms;
+pub mod delta;
 pub mod diagnose;
 pub mod exec;
 pub mod forward;

@@ -16,11 +16,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
-    // Arguments are bytes: `warren cp` takes file names that need not be
+    // Arguments are bytes: `warren cp` and `warren sync` take file names that need not be
     // UTF-8; every other subcommand wants text.
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if raw.get(1).is_some_and(|a| a == "cp") {
         return ExitCode::from(cli::cp::main(&raw[2..]));
+    }
+    if raw.get(1).is_some_and(|a| a == "sync") {
+        return ExitCode::from(cli::sync::main(&raw[2..]));
     }
     let mut args = Vec::with_capacity(raw.len());
     for (i, a) in raw.into_iter().enumerate() {

@@ -16,6 +16,7 @@ pub mod serve;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
+pub mod sync;
 mod tunnel;
 mod tunnels;
 
@@ -56,6 +57,11 @@ enum Command {
     },
     /// Copy files over SFTP with scp's syntax: atomic, resumable, many requests in flight.
     Cp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Synchronise trees with rsync's command line: only what changed, several channels, resumable.
+    Sync {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -145,6 +151,7 @@ pub fn dispatch(args: &[String]) -> u8 {
         Some("copy-id") => return copy_id::main(&args[2..]),
         Some("doctor") => return doctor::main(&args[2..]),
         Some("cp") => return cp::main(&os(&args[2..])),
+        Some("sync") => return sync::main(&os(&args[2..])),
         Some("demo") => return demo::main(&args[2..]),
         Some("tunnel") => return tunnel::main(&args[2..]),
         _ => {}
@@ -174,6 +181,9 @@ pub fn dispatch(args: &[String]) -> u8 {
         Ok(Top {
             command: Command::Cp { args },
         }) => cp::main(&os(&args)),
+        Ok(Top {
+            command: Command::Sync { args },
+        }) => sync::main(&os(&args)),
         Ok(Top {
             command: Command::Demo { args },
         }) => demo::main(&args),
