@@ -42,7 +42,7 @@ pub(crate) fn strdelim(rest: &mut Option<&str>) -> Option<String> {
 
 /// OpenSSH's `argv_split` with `terminate_on_comment`: `Err(())` means
 /// "invalid quotes".
-pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
+pub fn argv_split(s: &str) -> Result<Vec<String>, ()> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

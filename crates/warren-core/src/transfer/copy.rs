@@ -118,61 +118,101 @@ pub async fn copy(
         .map(|s| s.side.lanes())
         .chain([target.side.lanes()])
         .min()
-        .unwrap_or(1)
-        .clamp(1, 64);
-    let files_in_flight = match opts.files_in_flight {
-        0 => (lanes * 32).clamp(32, 256),
-        n => n,
-    };
-    let engine = Arc::new(Engine {
-        limiter: opts.limit.map(Limiter::new),
-        opts,
-        progress,
-        files: Arc::new(Semaphore::new(files_in_flight)),
-        dirs: Arc::new(Semaphore::new(16)),
-        next_lane: AtomicUsize::new(0),
-        totals: Totals::default(),
-        tasks: std::sync::Mutex::new(Vec::new()),
-        dir_meta: Mutex::new(Vec::new()),
-        stop: CancellationToken::new(),
-    });
+        .unwrap_or(1);
+    let engine = Engine::new(opts, progress, lanes);
     engine.run(sources, target).await;
-    // Every spawned file and directory task, including those spawned by
-    // others while waiting.
-    loop {
-        let batch: Vec<_> = std::mem::take(
-            &mut *engine
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if batch.is_empty() {
-            break;
-        }
-        for t in batch {
-            if t.await.is_err() {
-                engine.fail("a copy task ended unexpectedly".to_owned());
-            }
-        }
+    engine.drain(started).await
+}
+
+/// One file to copy to an exact path (`warren sync` decides the pairs).
+pub struct Pair {
+    pub src: Side,
+    pub src_path: Vec<u8>,
+    /// The source's metadata, as listed.
+    pub meta: Meta,
+    pub dst: Side,
+    pub dst_path: Vec<u8>,
+}
+
+/// Copies each file of `pairs` to its exact target path (no scp rules:
+/// the caller planned them), many at once, each atomic as in [`copy`].
+pub async fn copy_pairs(pairs: Vec<Pair>, opts: Options, progress: Arc<dyn Progress>) -> Summary {
+    let started = Instant::now();
+    let lanes = pairs
+        .iter()
+        .map(|p| p.src.lanes().min(p.dst.lanes()))
+        .min()
+        .unwrap_or(1);
+    let engine = Engine::new(opts, progress, lanes);
+    for p in pairs {
+        engine
+            .clone()
+            .entry(p.src, p.src_path, p.meta, p.dst, p.dst_path, false)
+            .await;
     }
-    let dirs = std::mem::take(&mut *engine.dir_meta.lock().await);
-    for (side, path, meta) in dirs.into_iter().rev() {
-        if let Err(e) = side.set_meta(&path, &meta).await {
-            engine.failed(Failure::at(&side, &path, &e));
-        }
-    }
-    let t = &engine.totals;
-    Summary {
-        files: t.files.load(Ordering::Relaxed),
-        dirs: t.dirs.load(Ordering::Relaxed),
-        links: t.links.load(Ordering::Relaxed),
-        bytes: t.bytes.load(Ordering::Relaxed),
-        failures: t.failures.load(Ordering::Relaxed),
-        elapsed: started.elapsed(),
-    }
+    engine.drain(started).await
 }
 
 impl Engine {
+    fn new(opts: Options, progress: Arc<dyn Progress>, lanes: usize) -> Arc<Engine> {
+        let lanes = lanes.clamp(1, 64);
+        let files_in_flight = match opts.files_in_flight {
+            0 => (lanes * 32).clamp(32, 256),
+            n => n,
+        };
+        Arc::new(Engine {
+            limiter: opts.limit.map(Limiter::new),
+            opts,
+            progress,
+            files: Arc::new(Semaphore::new(files_in_flight)),
+            dirs: Arc::new(Semaphore::new(16)),
+            next_lane: AtomicUsize::new(0),
+            totals: Totals::default(),
+            tasks: std::sync::Mutex::new(Vec::new()),
+            dir_meta: Mutex::new(Vec::new()),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// Waits for every task, gives directories their metadata, and
+    /// totals.
+    async fn drain(self: &Arc<Self>, started: Instant) -> Summary {
+        let engine = self;
+        // Every spawned file and directory task, including those spawned by
+        // others while waiting.
+        loop {
+            let batch: Vec<_> = std::mem::take(
+                &mut *engine
+                    .tasks
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if batch.is_empty() {
+                break;
+            }
+            for t in batch {
+                if t.await.is_err() {
+                    engine.fail("a copy task ended unexpectedly".to_owned());
+                }
+            }
+        }
+        let dirs = std::mem::take(&mut *engine.dir_meta.lock().await);
+        for (side, path, meta) in dirs.into_iter().rev() {
+            if let Err(e) = side.set_meta(&path, &meta).await {
+                engine.failed(Failure::at(&side, &path, &e));
+            }
+        }
+        let t = &engine.totals;
+        Summary {
+            files: t.files.load(Ordering::Relaxed),
+            dirs: t.dirs.load(Ordering::Relaxed),
+            links: t.links.load(Ordering::Relaxed),
+            bytes: t.bytes.load(Ordering::Relaxed),
+            failures: t.failures.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+        }
+    }
+
     fn fail(&self, message: String) {
         self.totals.failures.fetch_add(1, Ordering::Relaxed);
         self.progress.error(&message);

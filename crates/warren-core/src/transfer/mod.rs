@@ -19,6 +19,7 @@ pub mod client;
 pub mod connect;
 pub mod copy;
 pub mod side;
+pub mod sync;
 
 pub use copy::{Options, Summary, copy};
 pub use side::{Remote, Side};

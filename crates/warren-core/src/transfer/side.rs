@@ -419,6 +419,23 @@ impl Side {
         }
     }
 
+    /// Removes an empty directory.
+    pub async fn rmdir(&self, path: &[u8]) -> Result<(), SideError> {
+        match self.lane(0) {
+            None => {
+                let p = path.to_vec();
+                blocking(move || std::fs::remove_dir(os(&p))).await
+            }
+            Some(c) => Ok(c
+                .send(|id| warren_sftp::Request::RmDir {
+                    id,
+                    path: Bytes::copy_from_slice(path),
+                })
+                .ok()
+                .await?),
+        }
+    }
+
     /// Renames `from` onto `to`, replacing it atomically where the side
     /// can.
     pub async fn rename_over(&self, from: &[u8], to: &[u8]) -> Result<(), SideError> {
@@ -560,7 +577,8 @@ pub fn preserve_attrs(m: &Meta) -> Attrs {
     let t = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
     Attrs {
         permissions: Some(m.mode),
-        times: Some((t(m.atime), t(m.mtime))),
+        // A negative atime: the mode only.
+        times: (m.atime >= 0).then(|| (t(m.atime), t(m.mtime))),
         ..Attrs::default()
     }
 }

@@ -31,7 +31,7 @@ use super::connect_args::{self, ConnectArgs, IdentityArgs, Typed};
 use super::settings;
 use crate::logging;
 
-mod progress;
+pub(super) mod progress;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -145,14 +145,14 @@ type HostLines = Vec<(HostKey, CommandLine)>;
 
 /// A host as the operands name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct HostKey {
+pub(super) struct HostKey {
     user: Option<String>,
     host: String,
     port: Option<u16>,
 }
 
 impl HostKey {
-    fn of(r: &RemotePath) -> HostKey {
+    pub(super) fn of(r: &RemotePath) -> HostKey {
         HostKey {
             user: r.user.clone(),
             host: r.host.clone(),
@@ -160,7 +160,7 @@ impl HostKey {
         }
     }
 
-    fn shown(&self) -> String {
+    pub(super) fn shown(&self) -> String {
         match &self.user {
             Some(u) => format!("{u}@{}", self.host),
             None => self.host.clone(),
@@ -182,12 +182,12 @@ fn command_line(r: &RemotePath, at: usize, a: &CpArgs, flags: Vec<Typed>) -> Com
 }
 
 /// A host's connections and its first SFTP session.
-struct Host {
-    key: HostKey,
+pub(super) struct Host {
+    pub(super) key: HostKey,
     resolved: Resolved,
-    sessions: Vec<Session>,
+    pub(super) sessions: Vec<Session>,
     master: Option<PathBuf>,
-    lanes: Vec<Arc<SftpClient>>,
+    pub(super) lanes: Vec<Arc<SftpClient>>,
     rtt: Duration,
 }
 
@@ -231,7 +231,7 @@ async fn copy(
     // one get more.
     let job = job(a, &ends, &connected).await;
     for host in &mut connected {
-        grow(a, host, job).await?;
+        grow(a.channels, a.parallel, host, job).await?;
     }
     let sides: Vec<Side> = connected
         .iter()
@@ -261,7 +261,7 @@ async fn copy(
         files_in_flight: 0,
     };
     let shown = !a.connect.quiet;
-    let progress = Arc::new(progress::Reporter::new(shown));
+    let progress = Arc::new(progress::Reporter::new("warren cp", shown));
     let summary = transfer::copy(
         endpoints,
         target,
@@ -283,7 +283,7 @@ async fn copy(
 
 /// Connects to one host (or finds its ControlMaster) and opens one SFTP
 /// session.
-async fn reach(key: HostKey, resolved: Resolved) -> anyhow::Result<Host> {
+pub(super) async fn reach(key: HostKey, resolved: Resolved) -> anyhow::Result<Host> {
     let master = resolved.config.control_path().map(PathBuf::from);
     if let Some(path) = master.as_deref().filter(|p| p.exists()) {
         match connect::through_master(path).await {
@@ -353,11 +353,15 @@ async fn job(a: &CpArgs, ends: &[(Option<usize>, Vec<u8>, String)], hosts: &[Hos
 
 /// Adds the lanes the job wants: `--channels` per connection (or the
 /// default for the round trip) on `--parallel` connections.
-async fn grow(a: &CpArgs, host: &mut Host, job: Job) -> anyhow::Result<()> {
-    let per_connection = a
-        .channels
-        .map_or_else(|| connect::default_lanes(job, host.rtt), usize::from);
-    let connections = a.parallel.map_or(1, usize::from);
+pub(super) async fn grow(
+    channels: Option<u16>,
+    parallel: Option<u16>,
+    host: &mut Host,
+    job: Job,
+) -> anyhow::Result<()> {
+    let per_connection =
+        channels.map_or_else(|| connect::default_lanes(job, host.rtt), usize::from);
+    let connections = parallel.map_or(1, usize::from);
     tracing::debug!(
         "{}: round trip {:?}, job {job:?}: {connections} connection(s) x {per_connection} SFTP channel(s)",
         host.key.shown(),

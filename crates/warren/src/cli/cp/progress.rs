@@ -24,6 +24,8 @@ pub fn on_terminal() -> bool {
 }
 
 pub struct Reporter {
+    /// The command, before each message ("warren cp").
+    name: &'static str,
     shown: bool,
     bars: Option<Bars>,
     next: AtomicU64,
@@ -37,8 +39,9 @@ struct Bars {
 }
 
 impl Reporter {
-    /// `shown`: bars on a terminal (false for `-q`).
-    pub fn new(shown: bool) -> Reporter {
+    /// `shown`: bars on a terminal (false for `-q`); `name` starts each
+    /// message.
+    pub fn new(name: &'static str, shown: bool) -> Reporter {
         let bars = (shown && on_terminal()).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
             let total = multi.add(ProgressBar::new(0));
@@ -64,6 +67,7 @@ impl Reporter {
             }
         });
         Reporter {
+            name,
             shown,
             bars,
             next: AtomicU64::new(1),
@@ -125,13 +129,13 @@ impl Progress for Reporter {
     }
 
     fn error(&self, message: &str) {
-        self.say(&format!("warren cp: {message}"));
+        self.say(&format!("{}: {message}", self.name));
     }
 
     fn note(&self, message: &str) {
         // -q: errors only, as scp's -q.
         if self.shown {
-            self.say(&format!("warren cp: {message}"));
+            self.say(&format!("{}: {message}", self.name));
         }
     }
 }
