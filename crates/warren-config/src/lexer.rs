@@ -40,9 +40,15 @@ pub(crate) fn strdelim(rest: &mut Option<&str>) -> Option<String> {
     Some(s[..pos].to_owned())
 }
 
+/// Words as OpenSSH splits a command line (quotes and backslashes as
+/// `argv_split`); `None` for unbalanced quotes.
+pub fn split_words(s: &str) -> Option<Vec<String>> {
+    argv_split(s).ok()
+}
+
 /// OpenSSH's `argv_split` with `terminate_on_comment`: `Err(())` means
 /// "invalid quotes".
-pub fn argv_split(s: &str) -> Result<Vec<String>, ()> {
+pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

@@ -49,7 +49,7 @@ pub use error::{ConfigError, LineError, LineErrorKind};
 pub use forward::{Forward, ForwardEndpoint};
 pub use host_config::HostConfig;
 pub use jump::JumpHost;
-pub use lexer::argv_split;
+pub use lexer::split_words;
 pub use pattern::{ListMatch, match_host_pattern_list, match_pattern, match_pattern_list};
 pub use remote_path::{Operand, OperandError, RemotePath};
 pub use system::SystemEnvironment;

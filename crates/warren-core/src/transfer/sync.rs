@@ -21,7 +21,7 @@
 //! Times are whole seconds: SFTP v3 carries no more, so two files are
 //! "the same time" when their seconds are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -156,6 +156,8 @@ type Listing = BTreeMap<Vec<u8>, Meta>;
 
 struct Listed {
     entries: Listing,
+    /// What the filters left out (not entered when a directory).
+    excluded: BTreeSet<Vec<u8>>,
     errors: Vec<String>,
 }
 
@@ -172,10 +174,15 @@ async fn list(
     recursive: bool,
 ) -> Result<Listed, SyncError> {
     let mut entries = Listing::new();
+    let mut excluded = BTreeSet::new();
     let mut errors = Vec::new();
     entries.insert(Vec::new(), top);
     if top.kind != Kind::Dir || !recursive {
-        return Ok(Listed { entries, errors });
+        return Ok(Listed {
+            entries,
+            excluded,
+            errors,
+        });
     }
     let mut queue: Vec<Vec<u8>> = vec![Vec::new()];
     let mut tasks = JoinSet::new();
@@ -209,6 +216,7 @@ async fn list(
             let child = join_rel(&rel, &name);
             let seen = join_rel(root_name, &child);
             if filters.excluded(&seen, meta.kind == Kind::Dir) {
+                excluded.insert(child);
                 continue;
             }
             if meta.kind == Kind::Dir {
@@ -220,7 +228,11 @@ async fn list(
             }
         }
     }
-    Ok(Listed { entries, errors })
+    Ok(Listed {
+        entries,
+        excluded,
+        errors,
+    })
 }
 
 /// `dir/name`, or `name` under the empty root.
@@ -248,7 +260,12 @@ struct Plan {
     attrs: Vec<(Vec<u8>, Meta)>,
     /// Directories whose mode or times to set at the end.
     dir_attrs: Vec<(Vec<u8>, Meta)>,
+    /// Every extraneous entry to delete, directories with their
+    /// contents.
     deletes: Vec<(Vec<u8>, Kind)>,
+    /// Extraneous directories kept: the filters protect something in
+    /// them.
+    kept: Vec<Vec<u8>>,
 }
 
 /// Syncs each root; `itemize` sees each change as it is decided (also
@@ -338,7 +355,7 @@ async fn run_root(
     summary: &mut SyncSummary,
 ) {
     let dst = &root.dst;
-    let dest = match dst.lstat(&root.dst_path).await {
+    let (dest, protected) = match dst.lstat(&root.dst_path).await {
         Ok(top) => match list(
             dst,
             &root.dst_path,
@@ -354,7 +371,7 @@ async fn run_root(
                     progress.error(e);
                     summary.failures += 1;
                 }
-                l.entries
+                (l.entries, l.excluded)
             }
             Err(e) => {
                 progress.error(&e.to_string());
@@ -362,7 +379,7 @@ async fn run_root(
                 return;
             }
         },
-        Err(e) if e.not_found() => Listing::new(),
+        Err(e) if e.not_found() => (Listing::new(), BTreeSet::new()),
         Err(e) => {
             progress.error(&format!("{}: {e}", shown(dst, &root.dst_path)));
             summary.failures += 1;
@@ -374,44 +391,53 @@ async fn run_root(
     } else {
         '>'
     };
-    let plan = compare(root, source, &dest, opts, direction, itemize, summary).await;
+    let mut plan = compare(
+        root, source, &dest, &protected, opts, direction, itemize, summary,
+    )
+    .await;
     if opts.dry_run {
         return;
     }
     let before = summary.failures;
-    apply(root, plan.clone_head(), opts, delta, progress, summary).await;
+    let deletes = std::mem::take(&mut plan.deletes);
+    let mut dirs = std::mem::take(&mut plan.dir_attrs);
+    let kept = std::mem::take(&mut plan.kept);
+    apply(root, plan, opts, delta, progress, summary).await;
     // Deletion only after everything else succeeded.
-    if !plan.deletes.is_empty() {
+    if !deletes.is_empty() {
         if source_errors || summary.failures > before {
             summary.delete_skipped = true;
             progress
                 .error("errors were found: nothing was deleted (run again once they are fixed)");
         } else {
-            delete(root, &plan.deletes, &dest, progress, summary).await;
+            for rel in &kept {
+                progress.note(&format!(
+                    "cannot delete non-empty directory: {}",
+                    Escaped::new(rel)
+                ));
+            }
+            delete(root, &deletes, progress, summary).await;
         }
     }
-}
-
-impl Plan {
-    /// Everything but the deletions.
-    fn clone_head(&self) -> Plan {
-        Plan {
-            replace: self.replace.clone(),
-            mkdirs: self.mkdirs.clone(),
-            files: self.files.clone(),
-            links: self.links.clone(),
-            attrs: self.attrs.clone(),
-            dir_attrs: self.dir_attrs.clone(),
-            deletes: Vec::new(),
+    // Directories last, deepest first: their contents are in and the
+    // extraneous entries gone, so their times stay as set.
+    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    for (rel, meta) in dirs {
+        let path = join_rel(&root.dst_path, &rel);
+        if let Err(e) = dst.set_meta(&path, &keep(meta, opts)).await {
+            summary.failures += 1;
+            progress.error(&format!("{}: {e}", shown(dst, &path)));
         }
     }
 }
 
 /// rsync's quick check and the changes to make, itemized as decided.
+#[allow(clippy::too_many_arguments)]
 async fn compare(
     root: &Root,
     source: &Listing,
     dest: &Listing,
+    protected: &BTreeSet<Vec<u8>>,
     opts: &SyncOptions,
     direction: char,
     itemize: &(dyn Fn(&Itemized) + Send + Sync),
@@ -564,20 +590,23 @@ async fn compare(
         }
     }
     if opts.delete {
-        let mut gone: Vec<&Vec<u8>> = Vec::new();
         for (rel, meta) in dest {
             if source.contains_key(rel) || rel.is_empty() {
                 continue;
             }
-            // Inside a directory already going: deleted with it.
-            if gone.last().is_some_and(|g| under(rel, g)) {
+            let holds_protected = meta.kind == Kind::Dir
+                && protected
+                    .range(rel.clone()..)
+                    .next()
+                    .is_some_and(|p| under(p, rel));
+            if holds_protected {
+                plan.kept.push(rel.clone());
                 continue;
             }
-            gone.push(rel);
             plan.deletes.push((rel.clone(), meta.kind));
             touched.push(parent(rel));
         }
-        // rsync lists the deepest first.
+        // rsync names each entry, the deepest first.
         for (rel, kind) in plan.deletes.iter().rev() {
             itemize(&Itemized {
                 code: "*deleting  ".to_owned(),
@@ -670,7 +699,7 @@ async fn hash(side: &Side, path: &[u8]) -> Result<[u8; 32], SideError> {
     result.map(|()| *h.finalize().as_bytes())
 }
 
-/// Carries out a plan (but its deletions).
+/// Carries out a plan but its deletions and directory attributes.
 async fn apply(
     root: &Root,
     plan: Plan,
@@ -791,15 +820,6 @@ async fn apply(
             fail(e);
         }
     }
-    // Directories last, deepest first: their contents are in.
-    let mut dirs = plan.dir_attrs;
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
-    for (rel, meta) in dirs {
-        let path = at(&rel);
-        if let Err(e) = dst.set_meta(&path, &keep(meta, opts)).await {
-            fail(format!("{}: {e}", shown(dst, &path)));
-        }
-    }
     summary.failures += failures.load(Ordering::Relaxed);
 }
 
@@ -868,25 +888,12 @@ async fn remove_tree(side: &Side, path: &[u8], kind: Kind, recursive: bool) -> R
 async fn delete(
     root: &Root,
     deletes: &[(Vec<u8>, Kind)],
-    dest: &Listing,
     progress: &Arc<dyn Progress>,
     summary: &mut SyncSummary,
 ) {
     // Deepest first: a directory's contents before it.
-    let mut all: Vec<(&Vec<u8>, Kind)> = Vec::new();
-    for (rel, kind) in deletes {
-        if *kind == Kind::Dir {
-            all.extend(
-                dest.range(rel.clone()..)
-                    .take_while(|(r, _)| *r == rel || under(r, rel))
-                    .map(|(r, m)| (r, m.kind)),
-            );
-        } else {
-            all.push((rel, *kind));
-        }
-    }
+    let mut all: Vec<(&Vec<u8>, Kind)> = deletes.iter().map(|(r, k)| (r, *k)).collect();
     all.sort_by(|a, b| b.0.cmp(a.0));
-    all.dedup_by(|a, b| a.0 == b.0);
     // Files at once; directories after, deepest first.
     let (dirs, files): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, k)| *k == Kind::Dir);
     let dst = &root.dst;

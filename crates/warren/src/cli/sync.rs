@@ -397,8 +397,8 @@ fn host_line(a: &SyncArgs, r: &RemotePath) -> anyhow::Result<warren_config::Comm
     let mut flags: Vec<Typed> = Vec::new();
     let mut config = ConfigFile::Default;
     if let Some(rsh) = &a.rsh {
-        let words = warren_config::argv_split(rsh)
-            .map_err(|()| anyhow::anyhow!("-e {rsh:?}: unbalanced quotes"))?;
+        let words = warren_config::split_words(rsh)
+            .with_context(|| format!("-e {rsh:?}: unbalanced quotes"))?;
         let mut words = words.into_iter().peekable();
         match words
             .next()
@@ -731,7 +731,7 @@ fn number(v: u64, human: bool) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
