@@ -595,3 +595,72 @@ fn partial_then_resumed() {
     assert_eq!(std::fs::read(f.path("dst/big.bin")).unwrap(), big);
     assert!(!partial.exists());
 }
+
+/// `--watch` keeps the destination in step: a file written after the
+/// first sync, in a directory created after it, arrives without another
+/// command; a deleted file goes with --delete.
+#[test]
+fn watch_follows_local_changes() {
+    let f = Fixture::start();
+    write(&f.path("src/first.txt"), b"first\n", 0o644, 1_600_000_000);
+    write(
+        &f.path("src/gone.txt"),
+        b"to be deleted\n",
+        0o644,
+        1_600_000_000,
+    );
+    let mut child = warren()
+        .args([
+            "sync",
+            "-a",
+            "--delete",
+            "--watch",
+            "-e",
+            &f.rsh(),
+            "src/",
+            &f.remote("dst/"),
+        ])
+        .current_dir(f.work.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool, child: &mut std::process::Child| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !cond() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("warren sync --watch ended ({status}) before {what}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for(
+        "the first sync",
+        &|| f.path("dst/first.txt").exists(),
+        &mut child,
+    );
+    write(
+        &f.path("src/new/deeper/later.txt"),
+        b"later\n",
+        0o600,
+        1_600_000_100,
+    );
+    std::fs::remove_file(f.path("src/gone.txt")).unwrap();
+    wait_for(
+        "the change to arrive",
+        &|| {
+            std::fs::read(f.path("dst/new/deeper/later.txt")).is_ok_and(|d| d == b"later\n")
+                && !f.path("dst/gone.txt").exists()
+        },
+        &mut child,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let m = std::fs::metadata(f.path("dst/new/deeper/later.txt")).unwrap();
+    assert_eq!((m.mode() & 0o777, m.mtime()), (0o600, 1_600_000_100));
+}

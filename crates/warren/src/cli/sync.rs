@@ -33,6 +33,8 @@ use super::cp::{self, HostKey};
 use super::settings;
 use crate::logging;
 
+mod watch;
+
 /// rsync's exit statuses for the cases warren has.
 mod exit {
     /// Syntax or usage error.
@@ -162,6 +164,9 @@ pub struct SyncArgs {
     /// Delta transfer through a warren helper on the remote: auto, install or never.
     #[arg(long = "remote-helper", value_name = "WHEN", default_value = "auto")]
     remote_helper: RemoteHelper,
+    /// After the first sync, keep the destination in step with local changes until Ctrl-C.
+    #[arg(long = "watch")]
+    watch: bool,
     /// SFTP channels to the remote (default: from the job and the round trip).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     channels: Option<u16>,
@@ -581,7 +586,7 @@ async fn sync(
             ..r
         })
         .collect();
-    let delta = None;
+    let delta: Option<engine::Delta> = None;
     if host.is_some() && a.remote_helper != RemoteHelper::Never {
         tracing::debug!("remote helper: {:?}", a.remote_helper);
     }
@@ -590,31 +595,92 @@ async fn sync(
     let reporter = Arc::new(Reporter::new("warren sync", shown && !per_file));
     let progress: Arc<dyn Progress> = if a.quiet {
         Arc::new(Quiet)
+    } else if per_file {
+        Arc::new(PerFile::default())
     } else {
         reporter.clone()
     };
     let out = Output::new(a);
     let itemize = |i: &Itemized| out.item(i);
-    let result = engine::sync(roots, &job.opts, delta, progress, &itemize).await;
+    let watching = if a.watch {
+        let local: Vec<std::path::PathBuf> = roots
+            .iter()
+            .filter(|r| matches!(r.src, Side::Local))
+            .map(|r| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&r.src_path)))
+            .collect();
+        if local.len() != roots.len() || a.dry_run {
+            eprintln!("warren sync: --watch needs local sources and no --dry-run");
+            return Ok(exit::SYNTAX);
+        }
+        Some(watch::Watcher::start(local)?)
+    } else {
+        None
+    };
+    let result = engine::sync(
+        roots.clone(),
+        &job.opts,
+        delta.clone(),
+        progress.clone(),
+        &itemize,
+    )
+    .await;
     reporter.done();
+    let mut code = match &result {
+        Ok(summary) => {
+            out.end(a, summary);
+            if summary.failures > 0 {
+                exit::PARTIAL
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("warren sync: {e}");
+            exit::PARTIAL
+        }
+    };
+    if let Some(mut w) = watching {
+        if !a.quiet {
+            eprintln!(
+                "warren sync: watching {} director{} for changes (Ctrl-C ends it)",
+                w.watched(),
+                if w.watched() == 1 { "y" } else { "ies" }
+            );
+        }
+        while w.next_burst().await {
+            w.rewatch()?;
+            match engine::sync(
+                roots.clone(),
+                &job.opts,
+                delta.clone(),
+                progress.clone(),
+                &itemize,
+            )
+            .await
+            {
+                Ok(summary) => {
+                    if a.verbose > 0 || a.stats {
+                        out.end(a, &summary);
+                    }
+                    code = if summary.failures > 0 {
+                        exit::PARTIAL
+                    } else {
+                        0
+                    };
+                }
+                Err(e) => {
+                    eprintln!("warren sync: {e}");
+                    code = exit::PARTIAL;
+                }
+            }
+        }
+    }
     if let Some(h) = &host {
         for s in &h.sessions {
             s.close().await;
         }
     }
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("warren sync: {e}");
-            return Ok(exit::PARTIAL);
-        }
-    };
-    out.end(a, &summary);
-    Ok(if summary.failures > 0 {
-        exit::PARTIAL
-    } else {
-        0
-    })
+    Ok(code)
 }
 
 /// Errors only (`-q`).
@@ -630,6 +696,62 @@ impl Progress for Quiet {
         eprintln!("warren sync: {message}");
     }
     fn note(&self, _: &str) {}
+}
+
+/// `--progress`: a line per file as it completes, as rsync's.
+#[derive(Default)]
+struct PerFile {
+    files: std::sync::Mutex<std::collections::HashMap<u64, (String, u64, std::time::Instant)>>,
+    next: std::sync::atomic::AtomicU64,
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for PerFile {
+    fn start(&self, name: &[u8], size: u64, _done: u64) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                id,
+                (
+                    Escaped::new(name).to_string(),
+                    size,
+                    std::time::Instant::now(),
+                ),
+            );
+        id
+    }
+    fn advance(&self, _: u64, _: u64) {}
+    fn finish(&self, id: u64, ok: bool) {
+        let Some((name, size, started)) = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id)
+        else {
+            return;
+        };
+        if !ok {
+            return;
+        }
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let secs = started.elapsed().as_secs_f64();
+        let rate = size as f64 / secs.max(1e-6) / 1e6;
+        println!(
+            "{name}\n{:>15} 100% {rate:>8.2}MB/s {:>4}:{:02}:{:02} (xfr#{n})",
+            number(size, false),
+            (secs as u64) / 3600,
+            (secs as u64) / 60 % 60,
+            (secs as u64) % 60
+        );
+    }
+    fn error(&self, message: &str) {
+        eprintln!("warren sync: {message}");
+    }
+    fn note(&self, message: &str) {
+        eprintln!("warren sync: {message}");
+    }
 }
 
 /// What goes to standard output: names (`-v`), itemized changes (`-i`),
