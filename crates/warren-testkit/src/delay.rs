@@ -56,8 +56,12 @@ pub struct DelayProxy {
     addr: SocketAddr,
     target: SocketAddr,
     one_way: Duration,
+    /// Bytes relayed up (client to target) and down, over all connections.
+    counts: Counts,
     _server: Server,
 }
+
+type Counts = std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>;
 
 impl DelayProxy {
     /// Listens on `listen` (e.g. `"127.0.0.1:0"`) and forwards each
@@ -68,16 +72,20 @@ impl DelayProxy {
             TcpListener::bind(listen).unwrap_or_else(|e| panic!("DelayProxy: bind {listen}: {e}"));
         crate::echo::deep_backlog(&listener);
         let addr = listener.local_addr().expect("DelayProxy local_addr");
+        let counts = Counts::default();
+        let c = counts.clone();
         let server = Server::start("delay-proxy", listener, move |client, tasks| {
             let tasks2 = tasks.clone();
+            let c = c.clone();
             tasks.spawn("delay-connect", move || {
-                connect(client, target, one_way, &tasks2);
+                connect(client, target, one_way, &tasks2, &c);
             });
         });
         DelayProxy {
             addr,
             target,
             one_way,
+            counts,
             _server: server,
         }
     }
@@ -94,11 +102,23 @@ impl DelayProxy {
     pub fn one_way(&self) -> Duration {
         self.one_way
     }
+
+    /// Bytes relayed so far: (up, down), over all connections.
+    pub fn bytes(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.counts[0].load(Relaxed), self.counts[1].load(Relaxed))
+    }
 }
 
 /// Connects upstream and starts both directions; on failure drops the
 /// client (it sees EOF, as with a refused forward).
-fn connect(client: TcpStream, target: SocketAddr, one_way: Duration, tasks: &Tasks) {
+fn connect(
+    client: TcpStream,
+    target: SocketAddr,
+    one_way: Duration,
+    tasks: &Tasks,
+    counts: &Counts,
+) {
     let tracked_client = tasks.track(&client);
     let Ok(upstream) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
         return;
@@ -114,8 +134,22 @@ fn connect(client: TcpStream, target: SocketAddr, one_way: Duration, tasks: &Tas
     // sockets close when both directions have dropped their clones.
     let guards = std::sync::Arc::new((tracked_client, tracked_upstream));
     let g2 = guards.clone();
-    direction(client, upstream2, one_way, tasks, "up", guards);
-    direction(upstream, client2, one_way, tasks, "down", g2);
+    direction(
+        client,
+        upstream2,
+        one_way,
+        tasks,
+        ("up", counts.clone(), 0),
+        guards,
+    );
+    direction(
+        upstream,
+        client2,
+        one_way,
+        tasks,
+        ("down", counts.clone(), 1),
+        g2,
+    );
 }
 
 type Chunk = (Instant, Vec<u8>);
@@ -125,7 +159,7 @@ fn direction<G: Send + Sync + 'static>(
     to: TcpStream,
     one_way: Duration,
     tasks: &Tasks,
-    name: &str,
+    (name, counts, which): (&str, Counts, usize),
     guard: std::sync::Arc<G>,
 ) {
     // The byte budget bounds the queue, so the channel itself needs none.
@@ -134,7 +168,7 @@ fn direction<G: Send + Sync + 'static>(
     let (b_read, b_write) = (budget.clone(), budget);
     let g2 = guard.clone();
     tasks.spawn(&format!("delay-read-{name}"), move || {
-        read_side(from, one_way, &tx, &b_read);
+        read_side(from, one_way, &tx, &b_read, &counts[which]);
         drop(g2);
     });
     tasks.spawn(&format!("delay-write-{name}"), move || {
@@ -145,12 +179,19 @@ fn direction<G: Send + Sync + 'static>(
 
 /// Reads chunks and queues them with their release time; blocks (and so
 /// stops reading) while the queue is full. Dropping `tx` signals EOF.
-fn read_side(mut from: TcpStream, one_way: Duration, tx: &Sender<Chunk>, budget: &Budget) {
+fn read_side(
+    mut from: TcpStream,
+    one_way: Duration,
+    tx: &Sender<Chunk>,
+    budget: &Budget,
+    count: &std::sync::atomic::AtomicU64,
+) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 budget.take(n);
                 let release = Instant::now() + one_way;
                 if tx.send((release, buf[..n].to_vec())).is_err() {

@@ -1,7 +1,8 @@
-//! `warren-delay-proxy LISTEN TARGET ONE_WAY_MS`: the testkit's
-//! [`DelayProxy`] as a process, for benchmark scripts. Prints the bound
-//! address on stdout once listening (so `LISTEN` may use port 0), then
-//! runs until killed.
+//! `warren-delay-proxy LISTEN TARGET ONE_WAY_MS [COUNT_FILE]`: the
+//! testkit's [`DelayProxy`] as a process, for benchmark scripts. Prints
+//! the bound address on stdout once listening (so `LISTEN` may use port
+//! 0), then runs until killed. With `COUNT_FILE`, keeps "UP DOWN" (bytes
+//! relayed each way so far) in that file, rewritten every 100 ms.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -15,14 +16,18 @@ use std::time::Duration;
 
 use warren_testkit::DelayProxy;
 
-const USAGE: &str = "usage: warren-delay-proxy LISTEN TARGET ONE_WAY_MS\n  \
+const USAGE: &str = "usage: warren-delay-proxy LISTEN TARGET ONE_WAY_MS [COUNT_FILE]\n  \
     e.g. warren-delay-proxy 127.0.0.1:0 127.0.0.1:22 25  (RTT +50 ms)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, target, ms] = args.as_slice() else {
-        eprintln!("{USAGE}");
-        std::process::exit(2);
+    let (listen, target, ms, count) = match args.as_slice() {
+        [l, t, m] => (l, t, m, None),
+        [l, t, m, c] => (l, t, m, Some(c.clone())),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
     };
     let target: SocketAddr = target
         .to_socket_addrs()
@@ -42,7 +47,16 @@ fn main() {
         proxy.addr()
     );
     loop {
-        std::thread::park();
+        match &count {
+            Some(path) => {
+                let (up, down) = proxy.bytes();
+                let tmp = format!("{path}.tmp");
+                std::fs::write(&tmp, format!("{up} {down}\n")).expect("write the count file");
+                std::fs::rename(&tmp, path).expect("rename the count file");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            None => std::thread::park(),
+        }
     }
 }
 
