@@ -180,6 +180,7 @@ pub(crate) fn apply_flags(
 ) -> Result<(), ConfigError> {
     let mut debug_flag = 0;
     for flag in &cli.flags {
+        reader.record_flag(flag);
         match flag {
             Flag::Option(text) => reader.command_line_option(opts, text)?,
             Flag::Verbose => verbose(opts, &mut debug_flag),

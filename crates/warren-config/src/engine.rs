@@ -18,7 +18,7 @@ use crate::error::{ConfigError, LineError, LineErrorKind as E};
 use crate::expand::{
     ConnInfo, ExpandError, connection_hash, percent_expand, short_hostname, tilde_expand,
 };
-use crate::host_config::HostConfig;
+use crate::host_config::{HostConfig, SetAt};
 use crate::jump::{valid_hostname, valid_remote_user};
 use crate::keyword::{self, Keyword as K};
 use crate::lexer::{Args, argv_split, strdelim, trim_line_end};
@@ -56,6 +56,7 @@ pub fn resolve(
         reader.process_config_files(&mut opts, &cli.config)?;
     }
     HostConfig::finish(opts, cli, &host, env, algorithms, reader.warnings)
+        .map(|c| c.with_set_at(reader.set_at))
 }
 
 /// Debian's backport (CVE-2025-61984, CVE-2026-35386): names typed on the
@@ -250,6 +251,8 @@ pub(crate) struct Reader<'a> {
     final_pass: bool,
     want_final_pass: bool,
     pub(crate) warnings: Vec<String>,
+    /// Every line that applied, in order (for `warren doctor`).
+    pub(crate) set_at: Vec<SetAt>,
 }
 
 impl<'a> Reader<'a> {
@@ -262,6 +265,7 @@ impl<'a> Reader<'a> {
             final_pass: false,
             want_final_pass: false,
             warnings: Vec::new(),
+            set_at: Vec::new(),
         }
     }
 
@@ -271,6 +275,37 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn algorithms(&self) -> &'a Algorithms {
         self.algorithms
+    }
+
+    /// Records that a flag set an option (for [`HostConfig::set_at`]).
+    pub(crate) fn record_flag(&mut self, flag: &crate::cli::Flag) {
+        use crate::cli::Flag as F;
+        let mut keywords: Vec<&'static str> = Vec::new();
+        match flag {
+            F::Port(_) => keywords.push("Port"),
+            F::User(_) => keywords.push("User"),
+            F::Identity(_) => keywords.push("IdentityFile"),
+            F::ProxyJump(_) => keywords.push("ProxyJump"),
+            F::LocalForward(_) => keywords.push("LocalForward"),
+            F::RemoteForward(_) => keywords.push("RemoteForward"),
+            F::DynamicForward(_) => keywords.push("DynamicForward"),
+            F::Destination { user, port } => {
+                if user.is_some() {
+                    keywords.push("User");
+                }
+                if port.is_some() {
+                    keywords.push("Port");
+                }
+            }
+            _ => {}
+        }
+        for keyword in keywords {
+            self.set_at.push(SetAt {
+                keyword,
+                file: None,
+                line: 0,
+            });
+        }
     }
 
     /// Apply one `-o` option.
@@ -490,6 +525,22 @@ impl<'a> Reader<'a> {
                 } else {
                     Origin::System
                 };
+                if *active {
+                    let s = ctx.source;
+                    let at = SetAt {
+                        keyword: keyword::canonical_name(opcode),
+                        file: if s.command_line {
+                            None
+                        } else {
+                            Some(s.file.to_owned())
+                        },
+                        line: s.line,
+                    };
+                    // The final pass reads the same lines again.
+                    if !self.set_at.contains(&at) {
+                        self.set_at.push(at);
+                    }
+                }
                 let line = Line {
                     keyword: ctx.keyword,
                     raw: ctx.raw,
@@ -997,6 +1048,29 @@ mod tests {
         assert_eq!(c.map(|c| c.port()), Some(2));
         assert_eq!(c.map(|c| c.compression()), Some(true));
         assert_eq!(c.map(|c| c.server_alive_interval().as_secs()), Some(7));
+    }
+
+    /// Each line that applied is recorded with its file and line, once
+    /// even when the final pass reads it again; inactive blocks are not.
+    #[test]
+    fn where_each_value_was_set() {
+        let env = FakeEnv::default().file("/inc/a.conf", "Host h\n HostName real.example\n");
+        let config = "Include /inc/a.conf\nHost nope\n User skipped\nHost *\n User first\n User second\n IdentityFile k1\n IdentityFile k2\nMatch final\n Port 2\n";
+        let flags = [Flag::Option("User=cli".into()), Flag::Port("7".into())];
+        let c = run_in(env, config, "h", &flags).unwrap();
+        let at = |k: &str| -> Vec<String> { c.set_at(k).iter().map(|s| s.to_string()).collect() };
+        assert_eq!(at("hostname"), ["/inc/a.conf:2"]);
+        assert_eq!(
+            at("User"),
+            ["the command line", "/cfg:5", "/cfg:6"],
+            "the -o first, then the file's lines in order, not the inactive one"
+        );
+        assert_eq!(at("IdentityFile"), ["/cfg:7", "/cfg:8"]);
+        assert_eq!(
+            at("Port"),
+            ["the command line", "/cfg:10"],
+            "-p first; read twice (final pass), recorded once"
+        );
     }
 
     #[test]

@@ -58,6 +58,27 @@ pub struct HostConfig {
     algorithms: ResolvedAlgorithms,
     conn: ConnInfo,
     warnings: Vec<String>,
+    set_at: Vec<SetAt>,
+}
+
+/// Where an option's value was read: a config file's line, or the
+/// command line (a flag or `-o`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAt {
+    /// The keyword's canonical spelling (`HostName`).
+    pub keyword: &'static str,
+    /// The file; `None` for the command line.
+    pub file: Option<String>,
+    pub line: usize,
+}
+
+impl std::fmt::Display for SetAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{}:{}", warren_wire::escape_str(file), self.line),
+            None => f.write_str("the command line"),
+        }
+    }
 }
 
 fn expand_err(e: ExpandError) -> ConfigError {
@@ -93,6 +114,7 @@ impl HostConfig {
             algorithms,
             conn,
             warnings,
+            set_at: Vec::new(),
         };
         config.expand_paths(env)?;
         Ok(config)
@@ -365,6 +387,21 @@ impl HostConfig {
     }
     /// Messages OpenSSH prints without stopping (unsupported options,
     /// missing `-i` files).
+    pub(crate) fn with_set_at(mut self, set_at: Vec<SetAt>) -> Self {
+        self.set_at = set_at;
+        self
+    }
+
+    /// The lines that set `keyword` (case-insensitive) and applied to
+    /// this host, in the order they were read (the command line first).
+    /// For a single-valued option the first one gave the value.
+    pub fn set_at(&self, keyword: &str) -> Vec<&SetAt> {
+        self.set_at
+            .iter()
+            .filter(|s| s.keyword.eq_ignore_ascii_case(keyword))
+            .collect()
+    }
+
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }

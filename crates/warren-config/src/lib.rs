@@ -47,7 +47,7 @@ pub use engine::resolve;
 pub use env::Environment;
 pub use error::{ConfigError, LineError, LineErrorKind};
 pub use forward::{Forward, ForwardEndpoint};
-pub use host_config::HostConfig;
+pub use host_config::{HostConfig, SetAt};
 pub use jump::JumpHost;
 pub use lexer::split_words;
 pub use pattern::{ListMatch, match_host_pattern_list, match_pattern, match_pattern_list};

@@ -999,7 +999,7 @@ fn assert_checklist(name: &str, stdout: &str) {
         (r"\(\d+ ms\)", "([MS] ms)"),
         (r"in \d+ ms", "in [MS] ms"),
         (r"logged in as \S+", "logged in as [USER]"),
-        (r"User [^\s,]+,", "User [USER],"),
+        (r"User [^\s,]+( |,)", "User [USER]$1"),
         (r"\S+@127\.0\.0\.1", "[USER]@127.0.0.1"),
         (r"OpenSSH_\S+( \S+)?", "OpenSSH_[VERSION]"),
     ];

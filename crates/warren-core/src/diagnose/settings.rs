@@ -32,7 +32,27 @@ pub struct Settings {
     pub server_alive_interval: Option<Duration>,
     /// How many keys the agent holds, when asked (IdentitiesOnly no).
     pub agent_keys: Option<usize>,
+    /// Where each shown setting came from (`~/.ssh/config:12`, `the
+    /// command line`): the first line that set it.
+    pub set_at: Vec<(&'static str, String)>,
 }
+
+/// The settings whose origin the checks name.
+const TRACED: [&str; 13] = [
+    "HostName",
+    "User",
+    "Port",
+    "IdentityFile",
+    "IdentitiesOnly",
+    "ProxyJump",
+    "ProxyCommand",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+    "ForwardAgent",
+    "LocalForward",
+    "RemoteForward",
+    "DynamicForward",
+];
 
 impl Settings {
     /// From the resolved host and its route.
@@ -62,7 +82,19 @@ impl Settings {
                 + host.dynamic_forwards().len(),
             server_alive_interval: opts.server_alive_interval,
             agent_keys: None,
+            set_at: TRACED
+                .iter()
+                .filter_map(|k| host.set_at(k).first().map(|at| (*k, at.to_string())))
+                .collect(),
         }
+    }
+
+    /// ` (FILE:LINE)` for a setting that was read somewhere, else empty.
+    fn at(&self, keyword: &str) -> String {
+        self.set_at
+            .iter()
+            .find(|(k, _)| *k == keyword)
+            .map_or_else(String::new, |(_, at)| format!(" ({at})"))
     }
 }
 
@@ -76,8 +108,11 @@ pub fn checks(s: &Settings) -> Vec<Check> {
         out.push(
             Check::warn(
                 "config StrictHostKeyChecking",
-                "StrictHostKeyChecking no: an unknown host key is accepted without asking, \
-                 so a man in the middle on the first connection goes unnoticed",
+                format!(
+                    "StrictHostKeyChecking no{}: an unknown host key is accepted without asking, \
+                     so a man in the middle on the first connection goes unnoticed",
+                    s.at("StrictHostKeyChecking")
+                ),
             )
             .fix("remove `StrictHostKeyChecking no` (accept-new records new hosts and still refuses changed keys)"),
         );
@@ -89,8 +124,11 @@ pub fn checks(s: &Settings) -> Vec<Check> {
         out.push(
             Check::warn(
                 "config UserKnownHostsFile",
-                "UserKnownHostsFile /dev/null: no host key is ever recorded, so every connection \
-                 trusts whatever key the server shows",
+                format!(
+                    "UserKnownHostsFile /dev/null{}: no host key is ever recorded, so every connection \
+                     trusts whatever key the server shows",
+                    s.at("UserKnownHostsFile")
+                ),
             )
             .fix("remove `UserKnownHostsFile /dev/null` for this host"),
         );
@@ -100,7 +138,8 @@ pub fn checks(s: &Settings) -> Vec<Check> {
             Check::warn(
                 "config ForwardAgent",
                 format!(
-                    "ForwardAgent yes: whoever is root on {} can use your agent's keys while you are connected",
+                    "ForwardAgent yes{}: whoever is root on {} can use your agent's keys while you are connected",
+                    s.at("ForwardAgent"),
                     escape_str(&s.hostname)
                 ),
             )
@@ -138,9 +177,9 @@ pub fn checks(s: &Settings) -> Vec<Check> {
 
 fn summary(s: &Settings) -> String {
     let mut parts = vec![
-        format!("HostName {}", escape_str(&s.hostname)),
-        format!("User {}", escape_str(&s.user)),
-        format!("Port {}", s.port),
+        format!("HostName {}{}", escape_str(&s.hostname), s.at("HostName")),
+        format!("User {}{}", escape_str(&s.user), s.at("User")),
+        format!("Port {}{}", s.port, s.at("Port")),
     ];
     let keys: Vec<String> = s
         .identity_files
@@ -151,16 +190,34 @@ fn summary(s: &Settings) -> String {
     if keys.is_empty() {
         parts.push("IdentityFile (none found)".to_owned());
     } else {
-        parts.push(format!("IdentityFile {}", keys.join(", ")));
+        parts.push(format!(
+            "IdentityFile {}{}",
+            keys.join(", "),
+            s.at("IdentityFile")
+        ));
     }
     if s.identities_only {
-        parts.push("IdentitiesOnly yes".to_owned());
+        parts.push(format!("IdentitiesOnly yes{}", s.at("IdentitiesOnly")));
     }
     if !s.jumps.is_empty() {
-        parts.push(format!("ProxyJump {}", escape_str(&s.jumps.join(","))));
+        parts.push(format!(
+            "ProxyJump {}{}",
+            escape_str(&s.jumps.join(",")),
+            s.at("ProxyJump")
+        ));
     }
     if let Some(c) = &s.proxy_command {
-        parts.push(format!("ProxyCommand {}", escape_str(c)));
+        parts.push(format!(
+            "ProxyCommand {}{}",
+            escape_str(c),
+            s.at("ProxyCommand")
+        ));
+    }
+    for k in ["LocalForward", "RemoteForward", "DynamicForward"] {
+        let at = s.at(k);
+        if !at.is_empty() {
+            parts.push(format!("{k}{at}"));
+        }
     }
     parts.join(", ")
 }
@@ -184,6 +241,7 @@ mod tests {
             forwards: 0,
             server_alive_interval: None,
             agent_keys: None,
+            set_at: Vec::new(),
         }
     }
 
@@ -247,6 +305,35 @@ mod tests {
             change(&mut s);
             assert_eq!(names(&s), want, "case {i}");
         }
+    }
+
+    /// Each setting names the line it came from.
+    #[test]
+    fn summary_names_where_each_setting_came_from() {
+        let mut s = plain();
+        s.set_at = vec![
+            ("HostName", "/home/u/.ssh/config:3".to_owned()),
+            ("Port", "the command line".to_owned()),
+            ("LocalForward", "/home/u/.ssh/config:5".to_owned()),
+        ];
+        s.forward_agent = true;
+        let c = checks(&s);
+        assert_eq!(
+            c[0].summary,
+            "HostName example.com (/home/u/.ssh/config:3), User bob, Port 22 (the command line), \
+             IdentityFile (none found), LocalForward (/home/u/.ssh/config:5)"
+        );
+        s.set_at
+            .push(("ForwardAgent", "/etc/ssh/ssh_config:9".to_owned()));
+        let agent = checks(&s)
+            .into_iter()
+            .find(|c| c.name == "config ForwardAgent");
+        assert!(
+            agent.is_some_and(|c| c
+                .summary
+                .starts_with("ForwardAgent yes (/etc/ssh/ssh_config:9):")),
+            "the risky setting names its line"
+        );
     }
 
     #[test]
