@@ -56,8 +56,17 @@ fn run(mut c: Command, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    // Written from a thread while the output is read: a large input
+    // echoed back never fills both pipes. A client that fails early stops
+    // reading; its status tells why.
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    out
 }
 
 fn echo_once(port: u16, data: &[u8]) -> Vec<u8> {

@@ -373,12 +373,12 @@ impl Proxy {
                 }
             }
             Down::Other(kind) => debug!(kind, "proxy client message ignored"),
-            msg => self.to_channel(msg)?,
+            msg => self.route(msg)?,
         }
         Ok(())
     }
 
-    fn to_channel(&mut self, msg: Down) -> std::io::Result<()> {
+    fn route(&mut self, msg: Down) -> std::io::Result<()> {
         let Some(id) = msg.recipient() else {
             return Ok(());
         };
@@ -879,8 +879,12 @@ mod tests {
 
     #[test]
     fn terminal_modes_stop_at_the_end_marker() {
-        // VINTR=3, an unknown opcode 90, TTY_OP_END, then junk.
-        let encoded = [1, 0, 0, 0, 3, 90, 0, 0, 0, 1, 0, 7, 7];
-        assert_eq!(terminal_modes(&encoded), vec![(Pty::VINTR, 3)]);
+        // VINTR=3, opcode 100 (unknown to russh, skipped), CS8=1,
+        // TTY_OP_END, then junk.
+        let encoded = [1, 0, 0, 0, 3, 100, 0, 0, 0, 1, 91, 0, 0, 0, 1, 0, 7, 7];
+        assert_eq!(
+            terminal_modes(&encoded),
+            vec![(Pty::VINTR, 3), (Pty::CS8, 1)]
+        );
     }
 }
