@@ -92,8 +92,10 @@ fn dash_f_through_a_symlink_named_ssh_forwards_and_returns() {
 
 #[test]
 fn rsync_scp_and_git_drive_warren_named_ssh() {
-    // Checks warren as `ssh` under the real tools' own argument lists
-    // (scp's -x -oForwardAgent=no ... -s sftp, rsync's and git's commands).
+    // Pins warren as `ssh` under the real tools' own argument lists
+    // (scp's -x -oForwardAgent=no ... -s sftp, rsync's and git's
+    // commands). None of them uses -f, so this held before the -f fix too:
+    // it guards the name-based dispatch those tools depend on.
     let sshd = Sshd::start();
     let (dir, ssh) = ssh_symlink();
     let config = sshd.client_config();

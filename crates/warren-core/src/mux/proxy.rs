@@ -877,6 +877,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_message_survives_framing(msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300)) {
+            let mut buf = BytesMut::from(&encode_packet(&msg)[..]);
+            let back = decode_packet(&mut buf).unwrap().unwrap();
+            proptest::prop_assert_eq!(&back[..], &msg[..]);
+            proptest::prop_assert!(buf.is_empty());
+            let _ = Down::decode(&back);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(msg)) = decode_packet(&mut buf) {
+                let _ = Down::decode(&msg);
+            }
+            let _ = terminal_modes(&bytes);
+        }
+    }
+
     #[test]
     fn terminal_modes_stop_at_the_end_marker() {
         // VINTR=3, opcode 100 (unknown to russh, skipped), CS8=1,
