@@ -544,6 +544,18 @@ fn dash_f_with_control_persist_returns_and_the_master_persists() {
     let again = run(openssh(&sshd, &ctl), &["test", "echo again"], b"");
     assert_eq!(text(&again.stdout), "again\n", "{}", text(&again.stderr));
     assert_eq!(logins(&sshd), 1);
+    // -O stop ends a ControlPersist=yes master with no client left (it
+    // would persist forever otherwise), as ssh's.
+    let stop = run(openssh(&sshd, &ctl), &["-O", "stop", "test"], b"");
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "a stopped persistent master still runs after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
