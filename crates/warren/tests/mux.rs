@@ -14,7 +14,7 @@ use common::{free_port, text, warren};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use warren_testkit::{Sshd, TcpEcho};
@@ -56,8 +56,17 @@ fn run(mut c: Command, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    // Written from a thread while the output is read: a large input
+    // echoed back never fills both pipes. A client that fails early stops
+    // reading; its status tells why.
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    out
 }
 
 fn echo_once(port: u16, data: &[u8]) -> Vec<u8> {
@@ -461,4 +470,267 @@ fn control_master_ask_confirms_each_session() {
         prompts.lines().collect::<Vec<_>>(),
         ["Allow shared connection to test? "; 3]
     );
+}
+
+/// The pid `-O check` reports for the master at `ctl`.
+fn master_pid(sshd: &Sshd, ctl: &Path) -> u32 {
+    let check = run(openssh(sshd, ctl), &["-O", "check", "test"], b"");
+    let err = text(&check.stderr);
+    assert!(check.status.success(), "{err}");
+    err.split("pid=")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in: {err}"))
+}
+
+/// Whether process `pid` still runs (a zombie has ended).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+        .is_some_and(|state| !state.starts_with('Z'))
+}
+
+/// Waits for `child` at most `limit`; one that never returns fails the
+/// test (and is killed) instead of hanging it.
+fn wait_bounded(mut child: std::process::Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not return within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn dash_f_with_control_persist_returns_and_the_master_persists() {
+    // Broke: the persistent master inherited the launcher's readiness pipe
+    // and never wrote on it, so `-f ... ControlPersist=yes HOST cmd` hung.
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = dir.path().join("cm");
+    let out = dir.path().join("out");
+    let launcher = warren_ssh(&sshd, &ctl)
+        .args(["-f", "-o", "ControlMaster=yes", "-o", "ControlPersist=yes"])
+        .args(["test", "echo ran"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _master = Master {
+        ctl: ctl.clone(),
+        config: sshd.client_config(),
+    };
+    let status = wait_bounded(
+        launcher,
+        Duration::from_secs(60),
+        "ssh -f with ControlPersist",
+    );
+    assert!(status.success(), "{status}");
+    wait_for("the command's output", || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s == "ran\n")
+    });
+    // The master persists after its first client, as ssh's does.
+    let pid = master_pid(&sshd, &ctl);
+    assert!(running(pid));
+    let again = run(openssh(&sshd, &ctl), &["test", "echo again"], b"");
+    assert_eq!(text(&again.stdout), "again\n", "{}", text(&again.stderr));
+    assert_eq!(logins(&sshd), 1);
+    // -O stop ends a ControlPersist=yes master with no client left (it
+    // would persist forever otherwise), as ssh's.
+    let stop = run(openssh(&sshd, &ctl), &["-O", "stop", "test"], b"");
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "a stopped persistent master still runs after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn o_stop_ends_a_dash_n_master_once_its_last_session_ends() {
+    // Broke: after -O stop a -N master removed its socket and lived on.
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (n, stopper) in [
+        ("openssh", openssh as fn(&Sshd, &Path) -> Command),
+        ("warren", warren_ssh),
+    ] {
+        let ctl = dir.path().join(n);
+        let _master = start_master(&sshd, &ctl, warren_ssh(&sshd, &ctl));
+        let pid = master_pid(&sshd, &ctl);
+        // A session through the master keeps it until the session ends.
+        let flag = dir.path().join(format!("{n}-go"));
+        let sessions = sshd.log().matches("Starting session").count();
+        let session = openssh(&sshd, &ctl)
+            .args([
+                "test",
+                &format!(
+                    "while [ ! -e {} ]; do sleep 0.1; done; echo finished",
+                    flag.display()
+                ),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the session to start", || {
+            sshd.log().matches("Starting session").count() > sessions
+        });
+        let stop = run(stopper(&sshd, &ctl), &["-O", "stop", "test"], b"");
+        assert!(stop.status.success(), "{n}: {}", text(&stop.stderr));
+        assert!(text(&stop.stderr).contains("Stop listening request sent."));
+        wait_for("the socket to go", || !ctl.exists());
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            running(pid),
+            "{n}: the master ended under a running session"
+        );
+        std::fs::write(&flag, "").unwrap();
+        let out = session.wait_with_output().unwrap();
+        assert_eq!(
+            text(&out.stdout),
+            "finished\n",
+            "{n}: {}",
+            text(&out.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "{n}: a stopped -N master still runs 20 s after its last session"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A copy of the fixture's client config where `test` uses the master at
+/// `ctl` (ControlMaster no) and `inner`, the same server, jumps through
+/// `test`.
+fn jump_config(sshd: &Sshd, ctl: &Path, dir: &Path) -> PathBuf {
+    let base = std::fs::read_to_string(sshd.client_config()).unwrap();
+    let config = format!(
+        "{base}  ControlMaster no\n  ControlPath {}\n{}  ProxyJump test\n",
+        ctl.display(),
+        base.replace("Host test", "Host inner")
+    );
+    let path = dir.join("jump_config");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn openssh_proxy_mode_and_proxyjump_through_a_warren_master() {
+    // Broke: -O proxy (MUX_C_PROXY) was answered "unsupported request".
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = dir.path().join("ctl");
+    let _master = start_master(&sshd, &ctl, warren_ssh(&sshd, &ctl));
+
+    // ssh -O proxy: stdin, stdout, stderr and the exit status.
+    let data = common::pattern(3_000_000, 3);
+    let out = run(
+        openssh(&sshd, &ctl),
+        &["-O", "proxy", "test", "cat; echo on-stderr >&2; exit 5"],
+        &data,
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        out.stdout == data,
+        "{} of {} bytes back",
+        out.stdout.len(),
+        data.len()
+    );
+    assert!(
+        text(&out.stderr).contains("on-stderr"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A PTY, and a -L forward the proxy client serves itself.
+    let out = run(
+        openssh(&sshd, &ctl),
+        &["-O", "proxy", "-tt", "test", "tty"],
+        b"",
+    );
+    assert!(
+        text(&out.stdout).contains("/dev/pts/"),
+        "{}",
+        text(&out.stderr)
+    );
+    let echo = TcpEcho::start("127.0.0.1:0");
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.addr().port());
+    let forwarder = openssh(&sshd, &ctl)
+        .args(["-O", "proxy", "-N", "-L", &spec, "test"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let forwarder = scopeguard(forwarder);
+    drop(common::connect_when_up(&format!("127.0.0.1:{port}")));
+    assert_eq!(echo_once(port, b"proxied forward"), b"proxied forward");
+    drop(forwarder);
+
+    // ProxyJump whose jump host has the master: ssh's `-W` for the jump
+    // goes through it (no login for the jump), the target logs in.
+    let config = jump_config(&sshd, &ctl, dir.path());
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&config)
+        .args(["inner", "echo through-the-jump"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "through-the-jump\n");
+    assert_eq!(logins(&sshd), 2, "the jump logged in instead of sharing");
+}
+
+#[test]
+fn warren_o_proxy_runs_through_warren_and_openssh_masters() {
+    // Broke: warren refused `-O proxy` ("not supported").
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (n, launcher) in [
+        ("openssh", openssh as fn(&Sshd, &Path) -> Command),
+        ("warren", warren_ssh),
+    ] {
+        let ctl = dir.path().join(n);
+        let _master = start_master(&sshd, &ctl, launcher(&sshd, &ctl));
+        let out = run(
+            warren_ssh(&sshd, &ctl),
+            &["-O", "proxy", "test", "cat; exit 4"],
+            b"through the master",
+        );
+        assert_eq!(out.status.code(), Some(4), "{n}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "through the master");
+    }
+    assert_eq!(logins(&sshd), 2, "one login per master, none for -O proxy");
+    // No master: an error, not a connection of its own.
+    let out = run(
+        warren_ssh(&sshd, &dir.path().join("none")),
+        &["-O", "proxy", "test", "true"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("Control socket connect("),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(logins(&sshd), 2);
 }

@@ -129,12 +129,14 @@ impl MuxClient {
     }
 
     /// Runs a session through the master on our stdin, stdout and stderr;
-    /// `on_tty_fail` runs if the master reports the PTY was refused. Ends
-    /// when the master closes the connection.
+    /// `on_open` runs once the master has opened it, `on_tty_fail` if the
+    /// master reports the PTY was refused. Ends when the master closes the
+    /// connection.
     pub async fn session(
         mut self,
         req: SessionRequest,
         stdio: [BorrowedFd<'_>; 3],
+        on_open: impl FnOnce(),
         on_tty_fail: impl FnOnce(),
     ) -> Result<SessionEnd, MuxError> {
         let pid = self.alive().await?;
@@ -159,6 +161,7 @@ impl MuxClient {
             other => return Err(unexpected(other)),
         };
         debug!(session, master = pid, "multiplexed session open");
+        on_open();
         let relay = tokio::spawn(relay_window_changes(pid));
         let mut on_tty_fail = Some(on_tty_fail);
         let mut end = SessionEnd::NoStatus;

@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::fdpass::recv_fd;
 use super::proto::{self, Reply, Request, read_packet, write_packet};
-use super::{MuxError, check_path, from_mux, passed};
+use super::{MuxError, check_path, from_mux, passed, proxy};
 use crate::exec::{self, Exit, RunOptions, Stdio};
 use crate::forward::manage::Forwards;
 use crate::forward::pump::{Counters, pump};
@@ -148,6 +148,13 @@ impl Master {
     /// Stops accepting clients (and removes the socket); open ones go on.
     pub fn stop_listening(&self) {
         self.stop.cancel();
+    }
+
+    /// Cancelled once the master stops listening (`-O stop`, or its own
+    /// end): a master with no session of its own then ends with its last
+    /// client, as ssh's.
+    pub fn stopped(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     /// Accepts clients until told to stop; removes the socket then.
@@ -288,6 +295,19 @@ impl Master {
                 }
                 Request::StdioForward { id, host, port } => {
                     return self.stdio_forward(stream, id, host, port).await;
+                }
+                Request::Proxy { id } => {
+                    if !self.permitted().await {
+                        let reason = "Permission denied".to_owned();
+                        write_packet(stream, &Reply::PermissionDenied { id, reason }.encode())
+                            .await?;
+                        continue;
+                    }
+                    write_packet(stream, &Reply::Proxy { id }.encode()).await?;
+                    info!("multiplexing client in proxy mode");
+                    return Ok(
+                        proxy::serve(self.handle.clone(), stream, self.opts.forward_agent).await?,
+                    );
                 }
                 Request::Other { kind, id } => {
                     debug!("unsupported multiplexing request 0x{kind:08x}");

@@ -7,13 +7,16 @@
 //! passes its stdin/stdout/stderr and has the master run a session for it
 //! over the existing connection: no TCP handshake, no key exchange, no
 //! login. Forwards are added and removed the same way (`-O forward`,
-//! `-O cancel`).
+//! `-O cancel`). A client may instead put its connection in proxy mode
+//! ([`proxy`], `ssh -O proxy`) and speak the SSH connection protocol
+//! through it.
 
 pub mod client;
 pub mod fdpass;
 pub mod master;
 pub mod passed;
 pub mod proto;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 

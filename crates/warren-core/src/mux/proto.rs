@@ -28,6 +28,7 @@ pub const S_ALIVE: u32 = 0x8000_0005;
 pub const S_SESSION_OPENED: u32 = 0x8000_0006;
 pub const S_REMOTE_PORT: u32 = 0x8000_0007;
 pub const S_TTY_ALLOC_FAIL: u32 = 0x8000_0008;
+pub const S_PROXY: u32 = 0x8000_000f;
 
 pub const FWD_LOCAL: u32 = 1;
 pub const FWD_REMOTE: u32 = 2;
@@ -95,7 +96,12 @@ pub enum Request {
     StopListening {
         id: u32,
     },
-    /// Anything else (proxy mode included): answered with a failure.
+    /// Proxy mode: from here on the connection carries SSH connection
+    /// protocol messages (see [`super::proxy`]).
+    Proxy {
+        id: u32,
+    },
+    /// Anything else: answered with a failure.
     Other {
         kind: u32,
         id: u32,
@@ -105,15 +111,43 @@ pub enum Request {
 /// What a master answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    Hello { version: u32 },
-    Ok { id: u32 },
-    PermissionDenied { id: u32, reason: String },
-    Failure { id: u32, reason: String },
-    ExitMessage { session: u32, status: u32 },
-    Alive { id: u32, pid: u32 },
-    SessionOpened { id: u32, session: u32 },
-    RemotePort { id: u32, port: u32 },
-    TtyAllocFail { session: u32 },
+    Hello {
+        version: u32,
+    },
+    Ok {
+        id: u32,
+    },
+    PermissionDenied {
+        id: u32,
+        reason: String,
+    },
+    Failure {
+        id: u32,
+        reason: String,
+    },
+    ExitMessage {
+        session: u32,
+        status: u32,
+    },
+    Alive {
+        id: u32,
+        pid: u32,
+    },
+    SessionOpened {
+        id: u32,
+        session: u32,
+    },
+    RemotePort {
+        id: u32,
+        port: u32,
+    },
+    TtyAllocFail {
+        session: u32,
+    },
+    /// The connection is in proxy mode from the next byte on.
+    Proxy {
+        id: u32,
+    },
 }
 
 /// A message that does not parse.
@@ -171,6 +205,9 @@ impl Request {
             }
             Request::StopListening { id } => {
                 w.u32(C_STOP_LISTENING).u32(*id);
+            }
+            Request::Proxy { id } => {
+                w.u32(C_PROXY).u32(*id);
             }
             Request::Other { kind, id } => {
                 w.u32(*kind).u32(*id);
@@ -238,6 +275,7 @@ impl Request {
                 }
             }
             C_STOP_LISTENING => Request::StopListening { id },
+            C_PROXY => Request::Proxy { id },
             kind => Request::Other { kind, id },
         })
     }
@@ -276,6 +314,9 @@ impl Reply {
             Reply::TtyAllocFail { session } => {
                 w.u32(S_TTY_ALLOC_FAIL).u32(*session);
             }
+            Reply::Proxy { id } => {
+                w.u32(S_PROXY).u32(*id);
+            }
         }
         w.0
     }
@@ -311,6 +352,7 @@ impl Reply {
                 port: r.u32()?,
             },
             S_TTY_ALLOC_FAIL => Reply::TtyAllocFail { session: r.u32()? },
+            S_PROXY => Reply::Proxy { id: r.u32()? },
             _ => return Err(Malformed("unknown reply type")),
         })
     }
@@ -347,25 +389,36 @@ pub async fn write_packet<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> std:
     w.flush().await
 }
 
+/// SSH wire encoding into a buffer (shared with proxy mode).
 #[derive(Default)]
-struct Writer(Vec<u8>);
+pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
-    fn u32(&mut self, v: u32) -> &mut Self {
+    pub(super) fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    pub(super) fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    fn string(&mut self, s: &[u8]) -> &mut Self {
+    pub(super) fn string(&mut self, s: &[u8]) -> &mut Self {
         self.u32(s.len() as u32);
         self.0.extend_from_slice(s);
         self
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// SSH wire decoding from a buffer (shared with proxy mode).
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn u32(&mut self) -> Result<u32, Malformed> {
+    pub(super) fn u8(&mut self) -> Result<u8, Malformed> {
+        let (head, rest) = self.0.split_first().ok_or(Malformed("truncated byte"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    pub(super) fn u32(&mut self) -> Result<u32, Malformed> {
         let (head, rest) = self
             .0
             .split_first_chunk::<4>()
@@ -373,7 +426,7 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Ok(u32::from_be_bytes(*head))
     }
-    fn string(&mut self) -> Result<&'a [u8], Malformed> {
+    pub(super) fn string(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.u32()? as usize;
         if len > self.0.len() {
             return Err(Malformed("truncated string"));
@@ -382,7 +435,7 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Ok(s)
     }
-    fn text(&mut self) -> Result<String, Malformed> {
+    pub(super) fn text(&mut self) -> Result<String, Malformed> {
         Ok(String::from_utf8_lossy(self.string()?).into_owned())
     }
 }
@@ -495,6 +548,7 @@ mod tests {
                 Request::CloseForward { id, forward: fwd },
                 Request::StdioForward { id, host: text, port: id },
                 Request::StopListening { id },
+                Request::Proxy { id },
             ];
             for req in all {
                 prop_assert_eq!(Request::decode(&req.encode()), Ok(req));
@@ -513,6 +567,7 @@ mod tests {
                 Reply::SessionOpened { id, session: n },
                 Reply::RemotePort { id, port: n },
                 Reply::TtyAllocFail { session: id },
+                Reply::Proxy { id },
             ];
             for reply in all {
                 prop_assert_eq!(Reply::decode(&reply.encode()), Ok(reply));

@@ -101,7 +101,10 @@ pub async fn through_master(control: &Path) -> Result<SftpClient, OpenError> {
     tokio::spawn(async move {
         let fd = theirs.as_fd();
         let stderr = process_stdio()[2];
-        match client.session(request, [fd, fd, stderr], || {}).await {
+        match client
+            .session(request, [fd, fd, stderr], || {}, || {})
+            .await
+        {
             Ok(end) => debug!("multiplexed SFTP session ended: {end:?}"),
             Err(e) => debug!("multiplexed SFTP session: {}", warren_wire::Chain(&e)),
         }

@@ -2,26 +2,37 @@
 //! (and, under ExitOnForwardFailure, once the forwards are up), like ssh.
 //!
 //! Design choice: a multi-threaded async runtime cannot fork safely, so
-//! warren re-executes itself instead. The first process ("launcher")
-//! starts the real client with a pipe; the client writes one byte on it
-//! when it is ready and detaches (setsid), and the launcher exits 0. If the
-//! client fails first, the pipe closes and the launcher exits with the
-//! client's status, its error already printed.
+//! warren re-executes itself instead, under the name it was run by (as
+//! `ssh` or `warren-ssh` the subcommand is the name). The first process
+//! ("launcher") starts the real client with the write end of a pipe as
+//! its stdin (`-f` implies `-n`); the client takes it over at once,
+//! close-on-exec, and puts /dev/null in its place, so nothing it starts
+//! later (a ControlPersist master, a ProxyCommand) holds it. The client
+//! writes one byte on it when it is ready and detaches (setsid), and the
+//! launcher exits 0. If the client ends first, the pipe closes and the
+//! launcher exits with the client's status, its error already printed.
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
-const READY_FD: &str = "WARREN_BACKGROUND_READY_FD";
+/// Set to the launcher's pid in the client it starts: a process whose
+/// parent is not that launcher (a ProxyCommand the client ran, say)
+/// ignores it.
+const READY: &str = "WARREN_BACKGROUND_READY";
 
 /// Set in a background master started for ControlPersist.
 const PERSISTENT_MASTER: &str = "WARREN_PERSISTENT_MASTER";
+
+/// The launcher's pipe, once taken over from stdin.
+static READY_PIPE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
 /// In the launcher (asked for `-f`, not yet the background client): runs
 /// the client and returns the exit code to leave with. `None`: carry on in
 /// this process (no `-f`, or this is the background client).
 pub fn launch_if_requested(fork: bool) -> Option<u8> {
-    if !fork || std::env::var_os(READY_FD).is_some() {
+    if adopt_ready_pipe() || !fork {
         return None;
     }
     Some(launch().unwrap_or_else(|e| {
@@ -56,13 +67,20 @@ pub fn detach_persistent_master() {
 fn launch_with(env: &[(&str, &str)]) -> std::io::Result<u8> {
     let (read, write) = rustix::pipe::pipe()?;
     rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(std::env::args_os().skip(1))
-        .env(READY_FD, write.as_raw_fd().to_string())
+    let mut args = std::env::args_os();
+    let mut command = Command::new(std::env::current_exe()?);
+    if let Some(name) = args.next() {
+        // As `ssh`, the client's arguments have no subcommand.
+        command.arg0(name);
+    }
+    let mut child = command
+        .args(args)
+        .env(READY, std::process::id().to_string())
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(write))
         .spawn()?;
-    drop(write);
+    // Drops the write end that `command` still holds.
+    drop(command);
     let mut byte = [0u8; 1];
     let mut read = std::fs::File::from(read);
     match read.read(&mut byte) {
@@ -74,13 +92,44 @@ fn launch_with(env: &[(&str, &str)]) -> std::io::Result<u8> {
     }
 }
 
+/// In the client a launcher started: takes the readiness pipe from stdin
+/// and puts /dev/null there. False in any other process.
+fn adopt_ready_pipe() -> bool {
+    let Some(launcher) = std::env::var_os(READY) else {
+        return false;
+    };
+    let parent = rustix::process::Pid::as_raw(rustix::process::getppid()).to_string();
+    if launcher.to_str() != Some(parent.as_str()) {
+        return false;
+    }
+    let Ok(mut slot) = READY_PIPE.lock() else {
+        return false;
+    };
+    if slot.is_some() {
+        return true;
+    }
+    // A new descriptor for the same pipe, close-on-exec like every file
+    // std opens; then stdin becomes /dev/null, closing the inherited one.
+    let Ok(pipe) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/fd/0")
+    else {
+        return false;
+    };
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdin(&null);
+    }
+    *slot = Some(pipe);
+    true
+}
+
 /// In the background client, once ready: leaves the terminal's session
 /// and releases the launcher. Without a remote command (-N) nothing is
 /// ever written to stdout, so it is let go (`$(warren ssh -fN ...)` then
 /// returns, unlike with ssh), and stderr too unless `keep_stderr` (debug
 /// logging there): whoever started us may be waiting for its end.
 pub fn detach(no_command: bool, keep_stderr: bool) {
-    let Some(fd) = std::env::var_os(READY_FD) else {
+    let Some(mut ready) = READY_PIPE.lock().ok().and_then(|mut p| p.take()) else {
         return;
     };
     if no_command && let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
@@ -89,11 +138,6 @@ pub fn detach(no_command: bool, keep_stderr: bool) {
             let _ = rustix::stdio::dup2_stderr(&null);
         }
     }
-    // Reopen the inherited pipe through /proc rather than adopting a raw
-    // descriptor (no unsafe code).
-    let path = format!("/proc/self/fd/{}", fd.to_string_lossy());
     let _ = rustix::process::setsid();
-    if let Ok(mut ready) = std::fs::OpenOptions::new().write(true).open(path) {
-        let _ = ready.write_all(b"R");
-    }
+    let _ = ready.write_all(b"R");
 }

@@ -53,6 +53,11 @@ pub async fn control_command(settings: &Settings, command: ControlCommand) -> an
             client.stop_listening().await?;
             eprint!("Stop listening request sent.\r\n");
         }
+        // ssh's client speaks the connection protocol through the master
+        // here (proxy mode, which a warren master serves too); warren's
+        // has the master run the session and forwards for it, which does
+        // the same over the same connection.
+        ControlCommand::Proxy => return passenger(client, settings, true).await,
         ControlCommand::Forward | ControlCommand::Cancel => {
             let open = command == ControlCommand::Forward;
             for spec in &settings.forwards {
@@ -190,7 +195,16 @@ async fn passenger(
     } else {
         None
     });
-    let session = client.session(request, stdio, || {
+    let detach = || {
+        // -f: as ssh's multiplexed client, background once the master
+        // runs the session (a ControlPersist master started for this run
+        // included).
+        if settings.fork {
+            let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
+            super::background::detach(false, debugging);
+        }
+    };
+    let session = client.session(request, stdio, detach, || {
         raw.borrow_mut().take();
     });
     let end = tokio::select! {

@@ -68,6 +68,8 @@ pub enum ControlCommand {
     Cancel,
     Exit,
     Stop,
+    /// Run through the master, never over a connection of our own.
+    Proxy,
 }
 
 impl ControlCommand {
@@ -78,7 +80,8 @@ impl ControlCommand {
             "cancel" => ControlCommand::Cancel,
             "exit" => ControlCommand::Exit,
             "stop" => ControlCommand::Stop,
-            "proxy" | "conninfo" | "channels" => {
+            "proxy" => ControlCommand::Proxy,
+            "conninfo" | "channels" => {
                 anyhow::bail!("-O {s} is not supported by this version of warren")
             }
             _ => anyhow::bail!("Invalid multiplex command."),

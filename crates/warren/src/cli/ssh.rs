@@ -128,16 +128,22 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
     ));
     tunnels::start(&forwards, &settings.forwards).await?;
     let (master, listening) = start_master(&session, &forwards, &settings, prompter).unzip();
-    if settings.fork {
-        let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
-        background::detach(settings.no_session, debugging);
-    }
     if persistent_child {
         background::detach_persistent_master();
+    } else if settings.fork {
+        let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
+        background::detach(settings.no_session, debugging);
     }
     let terminated = master
         .as_ref()
         .map_or_else(CancellationToken::new, |m| m.terminated());
+    let stopped = master
+        .as_ref()
+        .map_or_else(CancellationToken::new, |m| m.stopped());
+    // `-O stop` ends a master that only serves others (-N, or
+    // ControlPersist's) once its last client is gone, as ssh.
+    let serves_only_others =
+        persistent_child || (settings.no_session && settings.stdio_forward.is_none());
     let own = async {
         if persistent_child {
             Ok(persist(&session, master.as_deref(), &settings).await)
@@ -148,6 +154,7 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
     let code = tokio::select! {
         code = own => code,
         () = terminated.cancelled() => Ok(if settings.no_session { 0 } else { FAILURE }),
+        () = stopped.cancelled(), if serves_only_others => Ok(0),
     };
     if let Some(m) = &master {
         // Multiplexed sessions still running keep the connection. The
