@@ -66,6 +66,10 @@ impl LaterFlags {
     name = "warren ssh",
     disable_version_flag = true,
     disable_help_flag = true,
+    // A repeated single-value flag is not an error in ssh; which one wins
+    // is warren-config's business (the typed order reaches it through
+    // `settings::ordered_flags`), and clap keeps the last (-E, -F, as ssh).
+    args_override_self = true,
     about = "OpenSSH-compatible client: same flags, same ~/.ssh/config"
 )]
 pub struct SshArgs {
