@@ -440,13 +440,15 @@ impl HostConfig {
             .map(Some)
             .map_err(expand_err)
     }
-    /// LocalCommand with the client tokens expanded (`%T` is not known
-    /// here and is rejected).
+    /// LocalCommand with the client tokens expanded, `%T` (the tun
+    /// device) being `NONE` as ssh has it without `-w`.
     pub fn local_command(&self) -> Result<Option<String>, ConfigError> {
         let Some(command) = &self.opts.local_command else {
             return Ok(None);
         };
-        percent_expand(command, &self.conn.tokens())
+        let mut tokens = self.conn.tokens().to_vec();
+        tokens.push(('T', "NONE"));
+        percent_expand(command, &tokens)
             .map(Some)
             .map_err(expand_err)
     }

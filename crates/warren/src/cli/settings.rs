@@ -45,6 +45,8 @@ pub struct Settings {
     pub dump: String,
     /// ControlMaster / ControlPath / ControlPersist and `-O`.
     pub mux: MuxSettings,
+    /// LocalCommand, expanded; only when PermitLocalCommand is yes.
+    pub local_command: Option<String>,
 }
 
 /// Connection sharing, as resolved.
@@ -116,7 +118,12 @@ impl Settings {
         // Only the destination gets the agent; jump hosts never see it.
         hop.opts.forward_agent = route::forward_agent(host, env, &hop.opts.auth);
         let forward_agent = hop.opts.forward_agent.is_some();
+        // Expanded whether or not it may run: a bad token fails as in ssh.
+        let local_command = host
+            .local_command()?
+            .filter(|_| host.permit_local_command());
         Ok(Settings {
+            local_command,
             hop,
             forwards: forwards(host),
             forward_options: forward_options(host),

@@ -128,6 +128,9 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
     ));
     tunnels::start(&forwards, &settings.forwards).await?;
     let (master, listening) = start_master(&session, &forwards, &settings, prompter).unzip();
+    if let Some(command) = &settings.local_command {
+        super::local_command::run(command).await;
+    }
     if settings.fork {
         let debugging = settings.verbosity > crate::logging::Verbosity::Normal;
         background::detach(settings.no_session, debugging);
