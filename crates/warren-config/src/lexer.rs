@@ -43,6 +43,16 @@ pub(crate) fn strdelim(rest: &mut Option<&str>) -> Option<String> {
 /// OpenSSH's `argv_split` with `terminate_on_comment`: `Err(())` means
 /// "invalid quotes".
 pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
+    split_words(s, true)
+}
+
+/// OpenSSH's `argv_split` without `terminate_on_comment` (a `#` is an
+/// ordinary character, as for KnownHostsCommand).
+pub(crate) fn argv_split_all(s: &str) -> Result<Vec<String>, ()> {
+    split_words(s, false)
+}
+
+fn split_words(s: &str, terminate_on_comment: bool) -> Result<Vec<String>, ()> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -51,7 +61,7 @@ pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
             i += 1;
             continue;
         }
-        if b[i] == b'#' {
+        if terminate_on_comment && b[i] == b'#' {
             break;
         }
         let (word, end) = split_word(b, i)?;

@@ -100,6 +100,8 @@ pub struct HostKeyOptions {
     pub visual_host_key: bool,
     /// RevokedHostKeys: a KRL or a list of keys that are never accepted.
     pub revoked_host_keys: Option<PathBuf>,
+    /// KnownHostsCommand: more known_hosts lines, from a program's output.
+    pub known_hosts_command: Option<warren_config::KnownHostsCommand>,
 }
 
 /// Authentication settings.

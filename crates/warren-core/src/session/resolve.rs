@@ -171,6 +171,7 @@ fn host_key_options(host: &HostConfig, env: &dyn Environment) -> HostKeyOptions 
         check_host_ip: host.check_host_ip(),
         visual_host_key: host.visual_host_key(),
         revoked_host_keys: host.revoked_host_keys().map(|f| tilde(f, env)),
+        known_hosts_command: host.known_hosts_command(),
     }
 }
 

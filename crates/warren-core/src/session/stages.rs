@@ -190,7 +190,7 @@ where
         let start = Instant::now();
         let mut config = client_config(opts)?;
         let verifier = HostKeyVerifier::new(opts, self.peer_ip, prompter.clone());
-        verifier.tune_preferred(&mut config.preferred);
+        verifier.tune_preferred(&mut config.preferred)?;
         log_offer(&config.preferred);
         let remote = Arc::new(RemoteForwards::default());
         let rtt = Arc::new(window::RoundTrip::default());

@@ -135,6 +135,7 @@ impl Lab {
                 check_host_ip: false,
                 visual_host_key: false,
                 revoked_host_keys: None,
+                known_hosts_command: None,
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
