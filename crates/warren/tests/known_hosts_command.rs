@@ -118,3 +118,19 @@ fn failing_known_hosts_command_stops_the_connection() {
         "warren: {err}"
     );
 }
+
+/// A command that never stops writing is cut off at the output bound and
+/// the connection refused, instead of being read forever (ssh would hang
+/// here, so there is no oracle). Broke: the command never ran and the
+/// host was refused as unknown, without naming the command.
+#[test]
+fn endless_known_hosts_command_is_bounded() {
+    let sshd = Sshd::start();
+    let ours = login("warren", &sshd, "/usr/bin/yes %h");
+    let err = text(&ours.stderr);
+    assert_eq!(ours.status.code(), Some(255), "warren: {err}");
+    assert!(
+        err.contains("wrote more than") && err.contains("KnownHostsCommand failed"),
+        "warren: {err}"
+    );
+}
