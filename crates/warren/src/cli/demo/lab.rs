@@ -154,6 +154,7 @@ impl Lab {
             },
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
+            rekey: Default::default(),
         }
     }
 
