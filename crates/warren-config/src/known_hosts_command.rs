@@ -104,11 +104,19 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// Config, invocation, whether the key is known, and the argv or error.
+    type Case = (
+        &'static str,
+        &'static str,
+        bool,
+        Result<Vec<String>, String>,
+    );
+
     /// Each lookup's tokens, as ssh_config(5) lists them for the keyword.
     #[test]
     fn known_hosts_command_tokens() {
         let s = |v: &[&str]| Ok(v.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>());
-        let cases: Vec<(&str, &str, bool, Result<Vec<String>, String>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "Port 2222\nUser u\nKnownHostsCommand /kh %H %I %t %f %K %h %p %r %n %%",
                 "HOSTNAME",

@@ -87,8 +87,7 @@ pub fn options_in_order(args: &[String]) -> (Vec<Opt>, usize) {
         if index >= before_words {
             before.get_or_insert(out.len());
         }
-        let mut letters = word.char_indices().skip(1);
-        while let Some((pos, letter)) = letters.next() {
+        for (pos, letter) in word.char_indices().skip(1) {
             if takes_value(letter) != Some(true) {
                 out.push((letter, None));
                 continue;
