@@ -137,6 +137,9 @@ fn dash_g_repeated_and_attached_flags_agree_with_openssh() {
         &["-F", "none", "-vvp1", "-T", "-t", "h"],
         &["-F", "none", "-4", "-6", "-g", "h"],
         &["-F", "none", "-M", "-M", "-qv", "h"],
+        // 9.2's -P takes no value (deprecated, ignored): h is the destination.
+        &["-F", "none", "-P", "h"],
+        &["-F", "none", "-Pp1", "h"],
     ];
     for args in cases {
         let ours = dump(env!("CARGO_BIN_EXE_warren"), &["ssh", "-G"], args);

@@ -10,7 +10,7 @@
 //! destination's `user@` and `:port`, in that order.
 
 /// ssh(1)'s getopt string (OpenSSH 9.2): a letter followed by ':' takes a value.
-const OPTSTRING: &str = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy";
+const OPTSTRING: &str = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:PQ:R:S:TVw:W:XYy";
 
 fn takes_value(c: char) -> Option<bool> {
     let i = OPTSTRING.find(c)?;
