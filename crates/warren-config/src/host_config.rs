@@ -477,13 +477,23 @@ impl HostConfig {
             .map(Some)
             .map_err(expand_err)
     }
-    /// LocalCommand with the client tokens expanded (`%T` is not known
-    /// here and is rejected).
+    /// KnownHostsCommand (`None` for unset or `none`), to be expanded for
+    /// each lookup once the server's key is known.
+    pub fn known_hosts_command(&self) -> Option<crate::KnownHostsCommand> {
+        self.opts
+            .known_hosts_command
+            .clone()
+            .map(|template| crate::KnownHostsCommand::new(template, self.conn.clone()))
+    }
+    /// LocalCommand with the client tokens expanded, `%T` (the tun
+    /// device) being `NONE` as ssh has it without `-w`.
     pub fn local_command(&self) -> Result<Option<String>, ConfigError> {
         let Some(command) = &self.opts.local_command else {
             return Ok(None);
         };
-        percent_expand(command, &self.conn.tokens())
+        let mut tokens = self.conn.tokens().to_vec();
+        tokens.push(('T', "NONE"));
+        percent_expand(command, &tokens)
             .map(Some)
             .map_err(expand_err)
     }
@@ -743,8 +753,6 @@ impl HostConfig {
         bind_interface => bind_interface;
         /// IgnoreUnknown patterns.
         ignore_unknown => ignored_unknown;
-        /// KnownHostsCommand (unexpanded).
-        known_hosts_command => known_hosts_command;
         /// RevokedHostKeys.
         revoked_host_keys => revoked_host_keys;
         /// PKCS11Provider (`-I`; `None` for unset or `none`).

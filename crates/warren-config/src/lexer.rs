@@ -41,14 +41,25 @@ pub(crate) fn strdelim(rest: &mut Option<&str>) -> Option<String> {
 }
 
 /// Words as OpenSSH splits a command line (quotes and backslashes as
-/// `argv_split`); `None` for unbalanced quotes.
-pub fn split_words(s: &str) -> Option<Vec<String>> {
-    argv_split(s).ok()
+/// `argv_split`, `#` an ordinary character); `None` for unbalanced
+/// quotes.
+pub fn command_words(s: &str) -> Option<Vec<String>> {
+    argv_split_all(s).ok()
 }
 
 /// OpenSSH's `argv_split` with `terminate_on_comment`: `Err(())` means
 /// "invalid quotes".
 pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
+    split_words(s, true)
+}
+
+/// OpenSSH's `argv_split` without `terminate_on_comment` (a `#` is an
+/// ordinary character, as for KnownHostsCommand).
+pub(crate) fn argv_split_all(s: &str) -> Result<Vec<String>, ()> {
+    split_words(s, false)
+}
+
+fn split_words(s: &str, terminate_on_comment: bool) -> Result<Vec<String>, ()> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -57,7 +68,7 @@ pub(crate) fn argv_split(s: &str) -> Result<Vec<String>, ()> {
             i += 1;
             continue;
         }
-        if b[i] == b'#' {
+        if terminate_on_comment && b[i] == b'#' {
             break;
         }
         let (word, end) = split_word(b, i)?;

@@ -210,6 +210,10 @@ pub enum HostKeyError {
 
     #[error("Host key verification failed: the server's key could not be read: {reason}")]
     Malformed { reason: String },
+
+    /// KnownHostsCommand could not run, failed, or said too much.
+    #[error("{reason}\nKnownHostsCommand failed")]
+    KnownHostsCommand { reason: String },
 }
 
 impl HostKeyError {

@@ -1,18 +1,19 @@
 //! Host key verification against known_hosts (warren-knownhosts), with
 //! StrictHostKeyChecking, HostKeyAlias, CheckHostIP, @revoked and
-//! @cert-authority, and the first-connection prompt.
+//! @cert-authority, KnownHostsCommand, and the first-connection prompt.
 //!
 //! Design choice: a changed or revoked key never connects, whatever
 //! StrictHostKeyChecking says; the error names the file:line of the old
 //! entry and the command that removes it.
 
-use std::io::{BufReader, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+use warren_config::{KnownHostsCommand, PresentedKey, SystemEnvironment};
 use warren_knownhosts::{HostKey, HostNames, IpStatus, KnownHosts, KnownHostsFile, Verdict};
 use warren_wire::escape_str;
 
@@ -57,24 +58,119 @@ impl HostKeyVerifier {
         }
     }
 
-    fn load(&self) -> KnownHosts {
+    /// The known_hosts files, then KnownHostsCommand's lines: for the
+    /// algorithm order (`key` absent: ORDER), or for the server's key
+    /// (HOSTNAME, and ADDRESS when CheckHostIP applies), as ssh runs it.
+    fn load(&self, key: Option<&PublicKeyOrCertificate>) -> Result<KnownHosts, HostKeyError> {
         let files = self
             .opts
             .user_known_hosts
             .iter()
             .chain(&self.opts.global_known_hosts);
-        KnownHosts::new(
-            files
-                .filter_map(|p| read_known_hosts(p, &self.names))
-                .collect(),
-        )
+        let mut files: Vec<KnownHostsFile> = files
+            .filter_map(|p| read_known_hosts(p, &self.names))
+            .collect();
+        if let Some(command) = &self.opts.known_hosts_command {
+            let presented = key.map(presented_key).transpose()?;
+            let presented = presented
+                .as_ref()
+                .map(|(name, fingerprint, base64)| PresentedKey {
+                    name,
+                    fingerprint,
+                    base64,
+                });
+            // ssh gives ORDER the bare host name as %H (no alias, no
+            // port), and HOSTNAME the name known_hosts lines must match.
+            let mut lookups = vec![match key {
+                Some(_) => ("HOSTNAME", self.lookup_name.clone()),
+                None => ("ORDER", self.host.to_ascii_lowercase()),
+            }];
+            if let Some(ip) = self.names.ip().filter(|_| key.is_some()) {
+                lookups.push(("ADDRESS", ip));
+            }
+            for (invocation, name) in lookups {
+                files.extend(self.run_command(command, invocation, &name, presented)?);
+            }
+        }
+        Ok(KnownHosts::new(files))
+    }
+
+    /// Runs KnownHostsCommand for one lookup and reads its output as a
+    /// known_hosts file, at most [`COMMAND_OUTPUT_LIMIT`] bytes of it. A
+    /// command that cannot start, fails, or says more than that stops the
+    /// connection, as in ssh; a relative path is reported and skipped, as
+    /// ssh's `subprocess` does.
+    fn run_command(
+        &self,
+        command: &KnownHostsCommand,
+        invocation: &str,
+        lookup_name: &str,
+        key: Option<PresentedKey<'_>>,
+    ) -> Result<Option<KnownHostsFile>, HostKeyError> {
+        let fail = |reason: String| HostKeyError::KnownHostsCommand { reason };
+        let tag = format!("KnownHostsCommand-{invocation}");
+        let argv = command
+            .argv(invocation, lookup_name, key, &SystemEnvironment::new())
+            .map_err(|e| fail(e.to_string()))?;
+        let shown = escape_str(&argv.join(" ")).into_owned();
+        let Some((program, args)) = argv.split_first() else {
+            return Ok(None);
+        };
+        if !Path::new(program).is_absolute() {
+            error!("{tag} path is not absolute");
+            return Ok(None);
+        }
+        debug!("{tag}: running \"{shown}\"");
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("{tag}: exec({}): {e}", escape_str(program))))?;
+        let Some(out) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!("{tag}: no pipe to its output")));
+        };
+        let mut limited = BufReader::new(out.take(COMMAND_OUTPUT_LIMIT));
+        let file = KnownHostsFile::read(&tag, &mut limited, |e| self.names.wants(e));
+        // Anything left past the limit means it said too much.
+        let mut more = [0u8; 1];
+        let over = limited
+            .into_inner()
+            .into_inner()
+            .read(&mut more)
+            .unwrap_or(0)
+            > 0;
+        if over {
+            let _ = child.kill();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| fail(format!("{tag} \"{shown}\": wait: {e}")))?;
+        if over {
+            return Err(fail(format!(
+                "{tag} \"{shown}\" wrote more than {COMMAND_OUTPUT_LIMIT} bytes"
+            )));
+        }
+        if !status.success() {
+            return Err(fail(match status.code() {
+                Some(code) => format!("{tag} \"{shown}\" failed, status {code}"),
+                None => format!("{tag} \"{shown}\" exited abnormally ({status})"),
+            }));
+        }
+        let file = file.map_err(|e| fail(format!("{tag} \"{shown}\": reading its output: {e}")))?;
+        for bad in file.bad_lines() {
+            info!("{bad}; line skipped");
+        }
+        Ok(Some(file))
     }
 
     /// Orders HostKeyAlgorithms as OpenSSH does: algorithms whose key is
     /// already recorded for the host first (so a multi-key server does not
     /// look "changed"), and certificates offered when a CA is trusted.
-    pub fn tune_preferred(&self, preferred: &mut russh::Preferred) {
-        let known = self.load();
+    pub fn tune_preferred(&self, preferred: &mut russh::Preferred) -> Result<(), HostKeyError> {
+        let known = self.load(None)?;
         let configured: Vec<&str> = preferred.key.iter().map(|a| a.as_str()).collect();
         let ordered = known.order_host_key_algorithms(&self.names, &configured);
         let mut keys: Vec<russh::keys::Algorithm> = Vec::with_capacity(preferred.key.len());
@@ -96,6 +192,7 @@ impl HostKeyVerifier {
             );
             preferred.host_key_certificates = preferred.key.clone();
         }
+        Ok(())
     }
 
     /// Accepts the key or says why not.
@@ -103,7 +200,7 @@ impl HostKeyVerifier {
         if let Some(path) = &self.opts.revoked_host_keys {
             super::revoked::check(path, key)?;
         }
-        let known = self.load();
+        let known = self.load(Some(key))?;
         match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => self.verify_key(&known, key),
             PublicKeyOrCertificate::Certificate(cert) => self.verify_certificate(&known, cert),
@@ -354,6 +451,31 @@ fn read_known_hosts(path: &Path, names: &HostNames) -> Option<KnownHostsFile> {
             None
         }
     }
+}
+
+/// The most output read from KnownHostsCommand: far more than any host's
+/// keys, and a bound on what a runaway command costs.
+const COMMAND_OUTPUT_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// `%t`, `%f` and `%K` for the key the server presented: its SSH name, the
+/// fingerprint of its plain key, and its base64 blob (a certificate's
+/// whole blob), as ssh fills them.
+fn presented_key(key: &PublicKeyOrCertificate) -> Result<(String, String, String), HostKeyError> {
+    let malformed = |reason: String| HostKeyError::Malformed { reason };
+    let (openssh, plain) = match key {
+        PublicKeyOrCertificate::PublicKey { key, .. } => (key.to_openssh(), key.clone()),
+        PublicKeyOrCertificate::Certificate(cert) => (
+            cert.to_openssh(),
+            PublicKey::from(cert.public_key().clone()),
+        ),
+    };
+    let openssh = openssh.map_err(|e| malformed(e.to_string()))?;
+    let mut fields = openssh.split_whitespace();
+    let (Some(name), Some(base64)) = (fields.next(), fields.next()) else {
+        return Err(malformed("no key text".into()));
+    };
+    let fingerprint = plain.fingerprint(HashAlg::Sha256).to_string();
+    Ok((name.to_owned(), fingerprint, base64.to_owned()))
 }
 
 fn to_host_key(key: &PublicKey) -> Result<HostKey, HostKeyError> {

@@ -19,6 +19,7 @@ pub mod stages;
 pub mod window;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use russh::client::Handle;
 use tracing::info;
@@ -26,7 +27,8 @@ use tracing::info;
 pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, SessionError};
 pub use handler::ClientHandler;
 pub use options::{
-    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, StrictHostKeyChecking,
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,
+    StrictHostKeyChecking,
 };
 pub use resolve::{ResolveError, Resolved, resolve};
 
@@ -84,8 +86,19 @@ pub fn client_config(opts: &ConnectOptions) -> Result<russh::client::Config, Ses
         // unanswered interval. One is the closest russh can do.
         keepalive_max: (opts.server_alive_count_max as usize).max(1),
         inactivity_timeout: None,
+        limits: rekey_limits(opts.rekey),
         ..Default::default()
     })
+}
+
+/// RekeyLimit as russh's limits: the data limit for both directions (as
+/// ssh counts each), capped at 1 GiB, which russh requires (more often
+/// than asked is always safe); no interval means never for time alone.
+fn rekey_limits(rekey: options::RekeyLimits) -> russh::Limits {
+    const MOST: u64 = 1 << 30;
+    let data = rekey.data.map_or(MOST, |d| d.min(MOST));
+    let data = usize::try_from(data).unwrap_or(1 << 30);
+    russh::Limits::new(data, data, rekey.interval.unwrap_or(Duration::MAX))
 }
 
 /// How to reach a host: directly, through a ProxyCommand, or through a

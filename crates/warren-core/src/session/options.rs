@@ -52,6 +52,18 @@ pub struct ConnectOptions {
     /// ForwardAgent: the local agent socket that agent channels opened by
     /// the server are connected to. `None`: such channels are refused.
     pub forward_agent: Option<PathBuf>,
+    /// RekeyLimit.
+    pub rekey: RekeyLimits,
+}
+
+/// RekeyLimit: a new key exchange after this much data in either
+/// direction, or after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RekeyLimits {
+    /// Bytes; `None` for the transport's default (1 GiB).
+    pub data: Option<u64>,
+    /// `None`: never for time alone (ssh's default).
+    pub interval: Option<Duration>,
 }
 
 impl ConnectOptions {
@@ -74,6 +86,7 @@ impl ConnectOptions {
             auth: AuthOptions::default(),
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
+            rekey: RekeyLimits::default(),
         }
     }
 }
@@ -100,6 +113,8 @@ pub struct HostKeyOptions {
     pub visual_host_key: bool,
     /// RevokedHostKeys: a KRL or a list of keys that are never accepted.
     pub revoked_host_keys: Option<PathBuf>,
+    /// KnownHostsCommand: more known_hosts lines, from a program's output.
+    pub known_hosts_command: Option<warren_config::KnownHostsCommand>,
 }
 
 /// Authentication settings.

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 
 use warren_config::{self as config, CommandLine, ConfigError, Environment, Flag, HostConfig};
 
-use super::options::{AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions};
+use super::options::{
+    AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,
+};
 use super::options::{DEFAULT_WINDOW, StrictHostKeyChecking};
 use super::{Hop, Route};
 use crate::algorithms::{self as algos, AlgorithmOptions};
@@ -145,6 +147,11 @@ pub fn connect_options(
     c.host_keys = host_key_options(host, env);
     c.auth = auth_options(host, env)?;
     c.window_size = window_size(env);
+    let (data, interval) = host.rekey_limit();
+    c.rekey = RekeyLimits {
+        data: (data > 0).then_some(data),
+        interval: (!interval.is_zero()).then_some(interval),
+    };
     Ok(c)
 }
 
@@ -171,6 +178,7 @@ fn host_key_options(host: &HostConfig, env: &dyn Environment) -> HostKeyOptions 
         check_host_ip: host.check_host_ip(),
         visual_host_key: host.visual_host_key(),
         revoked_host_keys: host.revoked_host_keys().map(|f| tilde(f, env)),
+        known_hosts_command: host.known_hosts_command(),
     }
 }
 

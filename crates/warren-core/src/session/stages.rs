@@ -189,8 +189,15 @@ where
     ) -> Result<Handshake, SessionError> {
         let start = Instant::now();
         let mut config = client_config(opts)?;
-        let verifier = HostKeyVerifier::new(opts, self.peer_ip, prompter.clone());
-        verifier.tune_preferred(&mut config.preferred);
+        let verifier = Arc::new(HostKeyVerifier::new(opts, self.peer_ip, prompter.clone()));
+        // Reads known_hosts and may run KnownHostsCommand: off the runtime.
+        let tuning = verifier.clone();
+        let mut preferred = config.preferred.clone();
+        config.preferred = tokio::task::spawn_blocking(move || {
+            tuning.tune_preferred(&mut preferred).map(|()| preferred)
+        })
+        .await
+        .map_err(|e| SessionError::Io(std::io::Error::other(e)))??;
         log_offer(&config.preferred);
         let remote = Arc::new(RemoteForwards::default());
         let rtt = Arc::new(window::RoundTrip::default());
@@ -239,7 +246,7 @@ where
             rest: Rest {
                 opts: opts.clone(),
                 prompter,
-                verifier: Arc::new(verifier),
+                verifier,
                 task,
                 negotiated,
                 remote,

@@ -3,10 +3,14 @@
 //! after the destination starts the command, whose own dashes are its own.
 //!
 //! `reorder` rewrites argv into `options... -- destination command...` so
-//! clap parses it with a plain positional destination and command.
+//! clap parses it with a plain positional destination and command;
+//! `options_in_order` lists the options as ssh's getopt returns them, in
+//! every spelling (`-p1`, `-p 1`, `-oUser=x`, `-vvp1`), and where the
+//! destination stood among them: ssh applies each one, and the
+//! destination's `user@` and `:port`, in that order.
 
 /// ssh(1)'s getopt string (OpenSSH 9.2): a letter followed by ':' takes a value.
-const OPTSTRING: &str = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy";
+const OPTSTRING: &str = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:PQ:R:S:TVw:W:XYy";
 
 fn takes_value(c: char) -> Option<bool> {
     let i = OPTSTRING.find(c)?;
@@ -23,6 +27,15 @@ pub fn reorder(args: &[String]) -> Vec<String> {
 /// typed before the destination: options after it apply after it (for
 /// `-l`, `user@host` wins only when it comes first).
 pub fn reorder_marking_destination(args: &[String]) -> (Vec<String>, usize) {
+    let (mut options, positional, before) = split(args);
+    options.push("--".to_owned());
+    options.extend(positional);
+    (options, before)
+}
+
+/// The option words, the destination and command words, and how many
+/// option words were typed before the destination.
+fn split(args: &[String]) -> (Vec<String>, Vec<String>, usize) {
     let mut before_destination = None;
     let mut options = Vec::new();
     let mut positional = Vec::new();
@@ -57,9 +70,41 @@ pub fn reorder_marking_destination(args: &[String]) -> (Vec<String>, usize) {
         i += 1;
     }
     let before = before_destination.unwrap_or(options.len());
-    options.push("--".to_owned());
-    options.extend(positional);
-    (options, before)
+    (options, positional, before)
+}
+
+/// One option as getopt returns it: the letter and its value, if it takes one.
+pub type Opt = (char, Option<String>);
+
+/// The options of `args` in the order ssh's getopt returns them, and how
+/// many of them came before the destination.
+pub fn options_in_order(args: &[String]) -> (Vec<Opt>, usize) {
+    let (option_words, _, before_words) = split(args);
+    let mut out = Vec::new();
+    let mut before = None;
+    let mut words = option_words.iter().enumerate();
+    while let Some((index, word)) = words.next() {
+        if index >= before_words {
+            before.get_or_insert(out.len());
+        }
+        for (pos, letter) in word.char_indices().skip(1) {
+            if takes_value(letter) != Some(true) {
+                out.push((letter, None));
+                continue;
+            }
+            let attached = &word[pos + letter.len_utf8()..];
+            let value = if attached.is_empty() {
+                // The value is the next word (reorder kept it there).
+                words.next().map(|(_, v)| v.clone())
+            } else {
+                Some(attached.to_owned())
+            };
+            out.push((letter, value));
+            break;
+        }
+    }
+    let before = before.unwrap_or(out.len());
+    (out, before)
 }
 
 /// After the destination, options continue only while arguments start with
@@ -104,6 +149,45 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(r(input), want, "argv: {input}");
+        }
+    }
+
+    /// Every spelling gives the same options, and the destination's place
+    /// among them counts options, not words (`-oUser=x` and `-o User=x`
+    /// are one option each; clap's indices counted them differently).
+    #[test]
+    fn options_in_order_table() {
+        let o = |l: char, v: Option<&str>| (l, v.map(str::to_owned));
+        let cases: Vec<(&str, Vec<Opt>, usize)> = vec![
+            ("host", vec![], 0),
+            ("-oUser=foo baz@h", vec![o('o', Some("User=foo"))], 1),
+            ("-o User=foo baz@h", vec![o('o', Some("User=foo"))], 1),
+            ("-lbar baz@h", vec![o('l', Some("bar"))], 1),
+            ("-p1 ssh://h:5", vec![o('p', Some("1"))], 1),
+            (
+                "-vvp1 -G h -l x",
+                vec![
+                    o('v', None),
+                    o('v', None),
+                    o('p', Some("1")),
+                    o('G', None),
+                    o('l', Some("x")),
+                ],
+                4,
+            ),
+            ("-p 1 -p 2 h", vec![o('p', Some("1")), o('p', Some("2"))], 2),
+            ("h -p 3 ls -p 4", vec![o('p', Some("3"))], 0),
+            (
+                "-fNL5432:db:5432 h",
+                vec![o('f', None), o('N', None), o('L', Some("5432:db:5432"))],
+                3,
+            ),
+            ("-- h -p 1", vec![], 0),
+            ("-p", vec![o('p', None)], 1),
+        ];
+        for (line, want, before) in cases {
+            let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+            assert_eq!(options_in_order(&args), (want, before), "argv: {line}");
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cp;
 mod demo;
 pub mod doctor;
 pub mod keygen;
+mod local_command;
 mod mux;
 pub mod serve;
 mod settings;

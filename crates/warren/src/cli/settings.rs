@@ -5,14 +5,13 @@
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, FromArgMatches};
 use warren_config::{self as config, Flag, HostConfig, SystemEnvironment};
 use warren_core::exec::RunOptions;
 use warren_core::forward::{Endpoint, ForwardOptions, ForwardSpec};
 use warren_core::session::Hop;
 use warren_core::session::resolve::{self as route, Resolved};
 
-use super::connect_args::{self, ConnectArgs, ForwardArgs, IdentityArgs, LoginPortArgs, Typed};
+use super::connect_args::{self, Typed};
 use super::ssh_args::{SshArgs, join_command};
 use crate::logging::Verbosity;
 
@@ -46,6 +45,8 @@ pub struct Settings {
     pub dump: String,
     /// ControlMaster / ControlPath / ControlPersist and `-O`.
     pub mux: MuxSettings,
+    /// LocalCommand, expanded; only when PermitLocalCommand is yes.
+    pub local_command: Option<String>,
 }
 
 /// Connection sharing, as resolved.
@@ -120,7 +121,12 @@ impl Settings {
         // Only the destination gets the agent; jump hosts never see it.
         hop.opts.forward_agent = route::forward_agent(host, env, &hop.opts.auth);
         let forward_agent = hop.opts.forward_agent.is_some();
+        // Expanded whether or not it may run: a bad token fails as in ssh.
+        let local_command = host
+            .local_command()?
+            .filter(|_| host.permit_local_command());
         Ok(Settings {
+            local_command,
             hop,
             forwards: forwards(host),
             forward_options: forward_options(host),
@@ -179,45 +185,81 @@ pub fn resolve_host(
     Ok(resolved)
 }
 
-/// The flags in the order they were typed: ssh applies them in argv order,
-/// and for most of them the first one wins. Also where the destination
-/// stood among them: options after it apply after it.
+/// The flags in the order they were typed, one per getopt option in any
+/// spelling: ssh applies them in argv order, and each flag's own rule
+/// (first `-p`/`-l` wins, last `-c`/`-S`/`-b` wins, `-i`/`-L` append,
+/// a second `-J`/`-W`/`-O` is refused) lives in warren-config's
+/// `apply_flags`. Also where the destination stood among them: options
+/// after it apply after it.
 fn ordered_flags(argv: &[String]) -> anyhow::Result<(Vec<Typed>, usize)> {
-    let mut full = vec!["warren ssh".to_owned()];
-    let (reordered, before_destination) = super::argv::reorder_marking_destination(argv);
-    full.extend(reordered);
-    let m = SshArgs::command().try_get_matches_from(full)?;
-    // Make sure the derive still agrees (it does: same command).
-    let _ = SshArgs::from_arg_matches(&m)?;
-    let mut flags = ConnectArgs::typed(&m);
-    flags.extend(LoginPortArgs::typed(&m));
-    flags.extend(IdentityArgs::typed(&m));
-    flags.extend(ForwardArgs::typed(&m));
-    connect_args::values(&m, "macs", Flag::Macs, &mut flags);
-    connect_args::values(&m, "bind_address", Flag::BindAddress, &mut flags);
-    connect_args::values(&m, "escape_char", Flag::EscapeChar, &mut flags);
-    connect_args::values(&m, "stdio_forward", Flag::StdioForward, &mut flags);
-    connect_args::values(&m, "control_path", Flag::ControlPath, &mut flags);
-    let switches: [(&str, Flag); 12] = [
-        ("forward_agent", Flag::ForwardAgent),
-        ("no_tty", Flag::NoTty),
-        ("tty", Flag::Tty),
-        ("stdin_null", Flag::StdinNull),
-        ("no_command", Flag::NoCommand),
-        ("subsystem", Flag::Subsystem),
-        ("no_gssapi_delegation", Flag::NoGssapiDelegation),
-        ("gssapi", Flag::Gssapi),
-        ("no_x11", Flag::NoX11),
-        ("background", Flag::Background),
-        ("master", Flag::Master),
-        ("no_agent_forwarding", Flag::NoForwardAgent),
-    ];
-    for (id, flag) in switches {
-        connect_args::switch(&m, id, flag, &mut flags);
+    let (opts, before_destination) = super::argv::options_in_order(argv);
+    let mut flags = Vec::new();
+    let mut mux_command = false;
+    let mut stdio_forward = false;
+    for (index, (letter, value)) in opts.into_iter().enumerate() {
+        // ssh.c's own getopt-time checks, in its order and words.
+        match letter {
+            '1' => anyhow::bail!("SSH protocol v.1 is no longer supported"),
+            'O' if stdio_forward => anyhow::bail!("Cannot specify multiplexing command with -W"),
+            'O' if mux_command => anyhow::bail!("Multiplexing command already specified"),
+            'W' if mux_command => anyhow::bail!("Cannot specify stdio forward with -O"),
+            _ => {}
+        }
+        mux_command |= letter == 'O';
+        stdio_forward |= letter == 'W';
+        // The destination takes position `before_destination` itself.
+        let at = index + usize::from(index >= before_destination);
+        if let Some(flag) = flag_of(letter, value) {
+            flags.push((at, flag));
+        }
     }
-    // clap's indices count argv[0]; the destination stood after the first
-    // `before_destination` arguments.
     Ok((flags, before_destination))
+}
+
+/// The configuration flag an ssh option letter stands for; `None` for the
+/// letters that do not shape the configuration (-E -F -G -O -Q -V ...).
+fn flag_of(letter: char, value: Option<String>) -> Option<Flag> {
+    let with_value = |make: fn(String) -> Flag| value.clone().map(make);
+    Some(match letter {
+        'o' => return with_value(Flag::Option),
+        'p' => return with_value(Flag::Port),
+        'l' => return with_value(Flag::User),
+        'i' => return with_value(Flag::Identity),
+        'c' => return with_value(Flag::Ciphers),
+        'm' => return with_value(Flag::Macs),
+        'b' => return with_value(Flag::BindAddress),
+        'B' => return with_value(Flag::BindInterface),
+        'e' => return with_value(Flag::EscapeChar),
+        'J' => return with_value(Flag::ProxyJump),
+        'L' => return with_value(Flag::LocalForward),
+        'R' => return with_value(Flag::RemoteForward),
+        'D' => return with_value(Flag::DynamicForward),
+        'S' => return with_value(Flag::ControlPath),
+        'W' => return with_value(Flag::StdioForward),
+        'w' => return with_value(Flag::TunnelDevice),
+        'I' => return with_value(Flag::Pkcs11),
+        '4' => Flag::Ipv4,
+        '6' => Flag::Ipv6,
+        'C' => Flag::Compression,
+        'v' => Flag::Verbose,
+        'q' => Flag::Quiet,
+        'A' => Flag::ForwardAgent,
+        'a' => Flag::NoForwardAgent,
+        'T' => Flag::NoTty,
+        't' => Flag::Tty,
+        'n' => Flag::StdinNull,
+        'N' => Flag::NoCommand,
+        's' => Flag::Subsystem,
+        'f' => Flag::Background,
+        'M' => Flag::Master,
+        'g' => Flag::GatewayPorts,
+        'k' => Flag::NoGssapiDelegation,
+        'K' => Flag::Gssapi,
+        'x' => Flag::NoX11,
+        'X' => Flag::X11,
+        'Y' => Flag::TrustedX11,
+        _ => return None,
+    })
 }
 
 fn endpoint(e: &config::ForwardEndpoint) -> Endpoint {

@@ -128,6 +128,9 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
     ));
     tunnels::start(&forwards, &settings.forwards).await?;
     let (master, listening) = start_master(&session, &forwards, &settings, prompter).unzip();
+    if let Some(command) = &settings.local_command {
+        super::local_command::run(command).await;
+    }
     if persistent_child {
         background::detach_persistent_master();
     } else if settings.fork {

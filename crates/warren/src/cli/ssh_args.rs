@@ -39,22 +39,21 @@ pub struct LaterFlags {
     pub bind_interface: Option<String>,
     #[arg(short = 'Q', value_name = "QUERY")]
     pub query: Option<String>,
-    #[arg(short = 'P', value_name = "TAG")]
-    pub tag: Option<String>,
+    /// Deprecated in OpenSSH 9.2 and ignored (no value; `-P tag` is 9.8's).
+    #[arg(short = 'P', hide = true)]
+    pub deprecated_p: bool,
 }
 
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 8] = [
+        let checks: [(bool, &'static str); 6] = [
             (self.x11, "-X (X11 forwarding)"),
             (self.x11_trusted, "-Y (X11 forwarding)"),
             (self.tunnel.is_some(), "-w (tun forwarding)"),
             (self.pkcs11.is_some(), "-I (PKCS#11)"),
             (self.bind_interface.is_some(), "-B (bind interface)"),
             (self.query.is_some(), "-Q (query)"),
-            (self.tag.is_some(), "-P (tag)"),
-            (false, ""),
         ];
         checks.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
     }
@@ -66,6 +65,10 @@ impl LaterFlags {
     name = "warren ssh",
     disable_version_flag = true,
     disable_help_flag = true,
+    // A repeated single-value flag is not an error in ssh; which one wins
+    // is warren-config's business (the typed order reaches it through
+    // `settings::ordered_flags`), and clap keeps the last (-E, -F, as ssh).
+    args_override_self = true,
     about = "OpenSSH-compatible client: same flags, same ~/.ssh/config"
 )]
 pub struct SshArgs {

@@ -402,7 +402,7 @@ fn host_line(a: &SyncArgs, r: &RemotePath) -> anyhow::Result<warren_config::Comm
     let mut flags: Vec<Typed> = Vec::new();
     let mut config = ConfigFile::Default;
     if let Some(rsh) = &a.rsh {
-        let words = warren_config::split_words(rsh)
+        let words = warren_config::command_words(rsh)
             .with_context(|| format!("-e {rsh:?}: unbalanced quotes"))?;
         let mut words = words.into_iter().peekable();
         match words

@@ -135,6 +135,7 @@ impl Lab {
                 check_host_ip: false,
                 visual_host_key: false,
                 revoked_host_keys: None,
+                known_hosts_command: None,
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
@@ -153,6 +154,7 @@ impl Lab {
             },
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
+            rekey: Default::default(),
         }
     }
 
