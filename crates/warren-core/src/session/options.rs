@@ -52,6 +52,9 @@ pub struct ConnectOptions {
     /// ForwardAgent: the local agent socket that agent channels opened by
     /// the server are connected to. `None`: such channels are refused.
     pub forward_agent: Option<PathBuf>,
+    /// Whether the server's Banner (SSH_MSG_USERAUTH_BANNER) is printed
+    /// on stderr: ssh shows it unless LogLevel is QUIET, FATAL or ERROR.
+    pub show_banner: bool,
 }
 
 impl ConnectOptions {
@@ -74,6 +77,7 @@ impl ConnectOptions {
             auth: AuthOptions::default(),
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
+            show_banner: true,
         }
     }
 }

@@ -145,6 +145,7 @@ pub fn connect_options(
     c.host_keys = host_key_options(host, env);
     c.auth = auth_options(host, env)?;
     c.window_size = window_size(env);
+    c.show_banner = host.log_level() > config::LogLevel::Error;
     Ok(c)
 }
 

@@ -153,6 +153,7 @@ impl Lab {
             },
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
+            show_banner: false,
         }
     }
 
