@@ -159,8 +159,11 @@ fn agent_key_is_picked_by_its_public_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("k");
     std::fs::copy(sshd.client_key(), &key).expect("copy key");
-    std::fs::copy(sshd.client_key().with_extension("pub"), key.with_extension("pub"))
-        .expect("copy pub");
+    std::fs::copy(
+        sshd.client_key().with_extension("pub"),
+        key.with_extension("pub"),
+    )
+    .expect("copy pub");
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     agent.add(&key);

@@ -20,11 +20,11 @@ use russh::keys::ssh_key::{Algorithm, EcdsaCurve, Kdf};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 pub use cert::certificate_problem;
+pub(crate) use file::with_suffix;
 pub use file::{
     MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, public_lines,
     read_key_text, read_private, read_public_for, replace_file, write_key_pair, write_private,
 };
-pub(crate) use file::with_suffix;
 pub use fingerprint::{FingerprintHash, fingerprint, randomart};
 
 /// Errors about keys and key files. Messages name the file and the fix;
@@ -196,8 +196,7 @@ pub fn decrypt(key: &PrivateKey, path: &str, passphrase: &str) -> Result<Private
 /// key comes back still encrypted; see [`decrypt_openssh`].
 pub fn parse_openssh(text: &str) -> Result<PrivateKey, russh::keys::ssh_key::Error> {
     let text = text.trim();
-    PrivateKey::from_openssh(text)
-        .or_else(|e| short_scalar::parse_padded(text, None).ok_or(e))
+    PrivateKey::from_openssh(text).or_else(|e| short_scalar::parse_padded(text, None).ok_or(e))
 }
 
 /// Decrypts `key`, parsed from `text`, with `passphrase`; an ECDSA key

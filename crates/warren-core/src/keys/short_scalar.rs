@@ -107,7 +107,11 @@ fn padded_section(plain: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let mut full = Zeroizing::new(vec![0u8; size + 1]);
     full[size + 1 - digits.len()..].copy_from_slice(digits);
     // An mpint keeps one leading zero only when the top bit is set.
-    let mpint = if full[1] & 0x80 != 0 { &full[..] } else { &full[1..] };
+    let mpint = if full[1] & 0x80 != 0 {
+        &full[..]
+    } else {
+        &full[1..]
+    };
     let mut out = Zeroizing::new(check.to_vec());
     for field in [key_type, curve, point, mpint, comment] {
         put_string(&mut out, field);
@@ -194,14 +198,17 @@ mod tests {
             put_string(&mut raw, field);
         }
         raw.extend_from_slice(&1u32.to_be_bytes());
-        put_string(
-            &mut raw,
-            &key.public_key().to_bytes().expect("public blob"),
-        );
+        put_string(&mut raw, &key.public_key().to_bytes().expect("public blob"));
         put_string(&mut raw, &section);
         use base64ct::Encoding as _;
-        let text = format!("{BEGIN}\n{}\n{END}\n", base64ct::Base64::encode_string(&raw));
-        assert!(PrivateKey::from_openssh(&text).is_err(), "ssh-key refuses it");
+        let text = format!(
+            "{BEGIN}\n{}\n{END}\n",
+            base64ct::Base64::encode_string(&raw)
+        );
+        assert!(
+            PrivateKey::from_openssh(&text).is_err(),
+            "ssh-key refuses it"
+        );
         let back = parse_padded(&text, None).expect("repaired");
         assert_eq!(back.key_data(), key.key_data());
         assert_eq!(back.comment().as_str_lossy(), "short");

@@ -403,12 +403,11 @@ async fn offer_certificate(
         }
     }
     info!("Offering public key: {}", describe(id));
-    let what = match &id.file {
-        Some(f) => format!(
-            "the certificate {}",
-            warren_wire::escape_str(&f.display().to_string())
-        ),
-        None => format!(
+    let shown = |p: &Path| warren_wire::escape_str(&p.display().to_string()).into_owned();
+    let what = match (&id.key_file, &id.file) {
+        (Some(key), _) => format!("the certificate of {}", shown(key)),
+        (None, Some(f)) => format!("the certificate {}", shown(f)),
+        (None, None) => format!(
             "the agent's certificate for {}",
             PublicKey::from(cert.public_key().clone()).fingerprint(HashAlg::Sha256)
         ),
@@ -497,7 +496,10 @@ async fn offer_key_file(
     let opts = ctx.opts;
     if !path.exists() {
         // Only KEY.pub is here and the agent does not hold the key.
-        info!("no such identity: {}: No such file or directory", path.display());
+        info!(
+            "no such identity: {}: No such file or directory",
+            path.display()
+        );
         return Ok(false);
     }
     if let Some(public) = public

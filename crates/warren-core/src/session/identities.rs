@@ -107,7 +107,10 @@ pub(super) enum CertSigner<'a> {
 /// The identities the files name: each IdentityFile, its `KEY-cert.pub`,
 /// then each CertificateFile (host certificates and unreadable files are
 /// skipped, as ssh does).
-pub(super) fn from_files(identity_files: &[PathBuf], certificate_files: &[PathBuf]) -> Vec<Identity> {
+pub(super) fn from_files(
+    identity_files: &[PathBuf],
+    certificate_files: &[PathBuf],
+) -> Vec<Identity> {
     let mut out = Vec::new();
     for path in identity_files {
         out.push(Identity {
@@ -146,7 +149,10 @@ pub(super) fn from_files(identity_files: &[PathBuf], certificate_files: &[PathBu
 /// A user certificate read from `path`, if it holds one.
 fn user_certificate(path: &Path) -> Option<Certificate> {
     let text = read_key_text(path).ok()?;
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
     let cert = Certificate::from_openssh(line).ok()?;
     cert.cert_type().is_user().then_some(cert)
 }
@@ -189,7 +195,11 @@ pub(super) fn merge_agent(
 /// it certifies (the agent's before a file's, in offering order), else
 /// the agent holding the certificate itself, else the key file it sits
 /// beside. `None`: nothing here holds its key.
-pub(super) fn signer_for<'a>(all: &'a [Identity], this: &'a Identity, cert: &Certificate) -> Option<CertSigner<'a>> {
+pub(super) fn signer_for<'a>(
+    all: &'a [Identity],
+    this: &'a Identity,
+    cert: &Certificate,
+) -> Option<CertSigner<'a>> {
     let holders = all.iter().filter_map(|id| match &id.shown {
         Some(Shown::Key(k)) if k.key_data() == cert.public_key() => Some((id, k)),
         _ => None,
