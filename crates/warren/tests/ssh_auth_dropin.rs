@@ -429,6 +429,42 @@ fn ecdsa_key_with_a_short_scalar_is_read_and_logs_in() {
     let out = run(&cfg, &["test", "echo short-scalar"]);
     assert_ran(&out, "short-scalar\n", &sshd);
 
+    // ssh-add sends the scalar to an agent as an mpint too: warren's agent
+    // takes it and signs with it.
+    let sock = dir.path().join("warren-agent.sock");
+    let mut agent = warren()
+        .args(["agent", "-D", "-a"])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("warren agent");
+    for _ in 0..250 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    let via_agent = config(
+        &sshd,
+        "cfg_short_scalar_agent",
+        &format!(
+            "  IdentityAgent {}\n  IdentityFile {}",
+            sock.display(),
+            key.with_extension("pub").display()
+        ),
+        &["IdentityFile", "IdentityAgent"],
+    );
+    let out = run(&via_agent, &["test", "echo short-scalar-agent"]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(added.status.success(), "ssh-add: {}", text(&added.stderr));
+    assert_ran(&out, "short-scalar-agent\n", &sshd);
+
     // The same key encrypted (ssh-keygen -p): decrypted and read as well.
     let changed = Command::new("ssh-keygen")
         .args(["-q", "-p", "-P", "", "-N", "pw", "-f"])
