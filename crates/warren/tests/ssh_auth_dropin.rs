@@ -43,6 +43,17 @@ fn run(cfg: &Path, args: &[&str]) -> Output {
         .expect("run warren")
 }
 
+/// OpenSSH's own ssh with the same config, the oracle for what should log in.
+fn openssh(cfg: &Path, args: &[&str]) -> Output {
+    Command::new("ssh")
+        .arg("-F")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh is required (openssh-client)")
+}
+
 fn assert_ran(out: &Output, want: &str, sshd: &Sshd) {
     assert!(
         out.status.success(),
@@ -174,6 +185,15 @@ fn agent_key_is_picked_by_its_public_file() {
     // -i k.pub with IdentitiesOnly: the agent's key matching k.pub signs.
     let cfg = config(&sshd, "cfg_pub_only", &agent_line, &drop);
     let public = key.with_extension("pub");
+    let by_pub = [
+        "-i",
+        public.to_str().expect("utf-8 path"),
+        "-o",
+        "IdentitiesOnly=yes",
+    ];
+    let mut args = by_pub.to_vec();
+    args.extend(["test", "echo by-pub"]);
+    assert_ran(&openssh(&cfg, &args), "by-pub\n", &sshd);
     let out = run(
         &cfg,
         &[
@@ -232,15 +252,23 @@ fn each_certificate_file_pairs_with_the_key_it_certifies() {
     );
     let out = run(&cfg, &["-v", "test", "echo second-cert"]);
     assert_ran(&out, "second-cert\n", &sshd);
+    let log = sshd.log();
     assert!(
-        sshd.log().contains("ECDSA-CERT"),
-        "B logged in with its own certificate:\n{}",
-        sshd.log()
+        log.contains("Accepted publickey") && log.contains("ECDSA-CERT"),
+        "B logged in with its own certificate:\n{log}"
     );
+    // ssh offers A's certificate too (sshd refuses it before any
+    // signature is due); warren does not offer a certificate whose key
+    // nothing it holds can sign for, which spares one of MaxAuthTries.
     assert!(
-        !sshd.log().contains("ED25519-CERT"),
-        "A's certificate is never offered (no key of A is held):\n{}",
-        sshd.log()
+        !log.contains("ED25519-CERT"),
+        "A's certificate is never offered with another key:\n{log}"
+    );
+    // The oracle: OpenSSH's ssh logs in with the same files.
+    assert_ran(
+        &openssh(&cfg, &["test", "echo second-cert"]),
+        "second-cert\n",
+        &sshd,
     );
 }
 
@@ -266,6 +294,11 @@ fn certificate_beside_an_agent_key_is_signed_by_the_agent() {
             key.display()
         ),
         &["IdentityFile", "IdentityAgent"],
+    );
+    assert_ran(
+        &openssh(&cfg, &["test", "echo agent-cert"]),
+        "agent-cert\n",
+        &sshd,
     );
     let out = run(&cfg, &["test", "echo agent-cert"]);
     assert_ran(&out, "agent-cert\n", &sshd);
@@ -295,7 +328,13 @@ fn certificate_beside_an_agent_key_is_signed_by_the_agent() {
 fn banner_is_shown_escaped_unless_quiet() {
     let dir = tempfile::tempdir().expect("tmp");
     let banner = dir.path().join("banner");
-    std::fs::write(&banner, b"Authorized use only\n\tsecond\x1b[31m line\n").expect("banner");
+    // A Latin-1 byte too: sshd sends the file as it is (russh ended the
+    // connection on a banner that was not UTF-8).
+    std::fs::write(
+        &banner,
+        b"Authorized use only\n\tsecond\x1b[31m line\ncaf\xe9\n",
+    )
+    .expect("banner");
     let sshd = Sshd::builder()
         .config(format!("Banner {}", banner.display()))
         .start();
@@ -304,7 +343,7 @@ fn banner_is_shown_escaped_unless_quiet() {
     assert_ran(&out, "hi\n", &sshd);
     let err = text(&out.stderr);
     assert!(
-        err.contains("Authorized use only\n\tsecond\\e[31m line\n"),
+        err.contains("Authorized use only\n\tsecond\\e[31m line\ncaf\u{fffd}\n"),
         "banner on stderr, newline and tab kept, escape escaped: {err:?}"
     );
     // ssh's -q and LogLevel ERROR hide it.
