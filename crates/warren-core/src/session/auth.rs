@@ -1,6 +1,8 @@
 //! Authentication in PreferredAuthentications order, as OpenSSH does it:
-//! agent identities, then IdentityFile keys (certificates beside them),
-//! then keyboard-interactive and password on the terminal.
+//! public-key identities in ssh's order (`identities`: the agent's, then
+//! the files', each certificate signed by whoever holds its key, RSA with
+//! the SHA-2 hash the server's server-sig-algs names), then
+//! keyboard-interactive and password on the terminal.
 //!
 //! Design choice: a key file is loaded (and its passphrase asked) only when
 //! its turn comes, and keys readable by group or others are refused with
