@@ -154,36 +154,45 @@ mod tests {
     use russh::keys::ssh_key::LineEnding;
     use russh::keys::ssh_key::private::{EcdsaKeypair, KeypairData};
 
-    #[test]
-    fn a_p256_scalar_with_leading_zeros_is_padded() {
-        // Keys are random: build one whose scalar begins with zero bytes
-        // by looking for one (1 in 256 tries on average, bounded).
-        let key = (0..20_000)
-            .map(|_| generate(KeyType::Ecdsa, Some(256), "short").expect("key"))
-            .find(|k| {
-                matches!(k.key_data(),
-                    KeypairData::Ecdsa(EcdsaKeypair::NistP256 { private, .. })
-                    if private.as_slice()[0] == 0)
-            })
-            .expect("a scalar with a leading zero byte in 20000 keys");
-        // OpenSSH's encoding of that scalar: 31 bytes (or fewer).
-        let digits = match key.key_data() {
+    /// A generated key of `bits` whose scalar starts with a zero byte
+    /// (1 in 256 on average; bounded), and its scalar as OpenSSH's mpint
+    /// writes it: without the leading zeros.
+    fn key_with_short_scalar(bits: u32) -> (PrivateKey, Vec<u8>) {
+        let scalar = |k: &PrivateKey| match k.key_data() {
             KeypairData::Ecdsa(EcdsaKeypair::NistP256 { private, .. }) => {
-                strip_zeros(private.as_slice()).to_vec()
+                private.as_slice().to_vec()
             }
-            _ => unreachable!(),
+            KeypairData::Ecdsa(EcdsaKeypair::NistP384 { private, .. }) => {
+                private.as_slice().to_vec()
+            }
+            KeypairData::Ecdsa(EcdsaKeypair::NistP521 { private, .. }) => {
+                private.as_slice().to_vec()
+            }
+            other => panic!("{other:?}"),
         };
-        assert!(digits.len() < 32);
-        let mut section = vec![1, 2, 3, 4, 1, 2, 3, 4];
+        (0..20_000)
+            .map(|_| generate(KeyType::Ecdsa, Some(bits), "short").expect("key"))
+            .find_map(|k| {
+                let s = scalar(&k);
+                (s[0] == 0).then(|| (k, strip_zeros(&s).to_vec()))
+            })
+            .expect("a scalar with a leading zero byte in 20000 keys")
+    }
+
+    /// The key file OpenSSH writes for `key` with the mpint `digits`.
+    fn openssh_file(key: &PrivateKey, digits: &[u8]) -> String {
         let public = match key.public_key().key_data() {
-            russh::keys::ssh_key::public::KeyData::Ecdsa(p) => p.as_sec1_bytes().to_vec(),
-            _ => unreachable!(),
+            russh::keys::ssh_key::public::KeyData::Ecdsa(p) => p.clone(),
+            other => panic!("{other:?}"),
         };
+        let name = public.algorithm().as_str().to_owned();
+        let curve = public.curve().as_str().to_owned();
+        let mut section = vec![1, 2, 3, 4, 1, 2, 3, 4];
         for field in [
-            b"ecdsa-sha2-nistp256".as_slice(),
-            b"nistp256",
-            &public,
-            &digits,
+            name.as_bytes(),
+            curve.as_bytes(),
+            public.as_sec1_bytes(),
+            digits,
             b"short",
         ] {
             put_string(&mut section, field);
@@ -201,17 +210,39 @@ mod tests {
         put_string(&mut raw, &key.public_key().to_bytes().expect("public blob"));
         put_string(&mut raw, &section);
         use base64ct::Encoding as _;
-        let text = format!(
+        format!(
             "{BEGIN}\n{}\n{END}\n",
             base64ct::Base64::encode_string(&raw)
-        );
-        assert!(
-            PrivateKey::from_openssh(&text).is_err(),
-            "ssh-key refuses it"
-        );
-        let back = parse_padded(&text, None).expect("repaired");
-        assert_eq!(back.key_data(), key.key_data());
-        assert_eq!(back.comment().as_str_lossy(), "short");
+        )
+    }
+
+    // Regression: ssh-key refused a P-256 scalar under 32 bytes ("length
+    // invalid"); OpenSSH reads every curve's short scalars, clear or
+    // encrypted.
+    #[test]
+    fn scalars_with_leading_zeros_are_read_for_every_curve() {
+        for bits in [256, 384, 521] {
+            let (key, digits) = key_with_short_scalar(bits);
+            let text = openssh_file(&key, &digits);
+            if bits == 256 {
+                assert!(
+                    PrivateKey::from_openssh(&text).is_err(),
+                    "ssh-key refuses it"
+                );
+            }
+            let back = crate::keys::parse_openssh(&text).expect("read");
+            assert_eq!(back.key_data(), key.key_data(), "{bits}");
+            assert_eq!(back.comment().as_str_lossy(), "short");
+
+            // Encrypted as ssh-keygen does it, around the same section.
+            let sealed = crate::keys::encrypt(&back, "pw", 1).expect("encrypt");
+            let sealed_text = sealed.to_openssh(LineEnding::LF).expect("encode");
+            let sealed = crate::keys::parse_openssh(&sealed_text).expect("read sealed");
+            let opened =
+                crate::keys::decrypt_openssh(&sealed, &sealed_text, b"pw").expect("decrypt");
+            assert_eq!(opened.key_data(), key.key_data(), "{bits}");
+            assert!(crate::keys::decrypt_openssh(&sealed, &sealed_text, b"no").is_err());
+        }
     }
 
     #[test]
