@@ -182,7 +182,7 @@ mod tests {
     /// The key file OpenSSH writes for `key` with the mpint `digits`.
     fn openssh_file(key: &PrivateKey, digits: &[u8]) -> String {
         let public = match key.public_key().key_data() {
-            russh::keys::ssh_key::public::KeyData::Ecdsa(p) => p.clone(),
+            russh::keys::ssh_key::public::KeyData::Ecdsa(p) => *p,
             other => panic!("{other:?}"),
         };
         let name = public.algorithm().as_str().to_owned();
