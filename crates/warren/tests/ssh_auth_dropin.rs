@@ -157,6 +157,73 @@ fn rsa_user_certificate_is_offered_with_sha2() {
         log.contains("rsa-sha2-512-cert-v01@openssh.com") && log.contains("RSA-CERT"),
         "sshd saw an RSA certificate signed with SHA-512:\n{log}"
     );
+    // PubkeyAcceptedAlgorithms names the certificate's algorithm.
+    let out = run(
+        &cfg,
+        &[
+            "-o",
+            "PubkeyAcceptedAlgorithms=rsa-sha2-256-cert-v01@openssh.com",
+            "test",
+            "echo rsa-cert-256",
+        ],
+    );
+    assert_ran(&out, "rsa-cert-256\n", &sshd);
+    assert!(
+        sshd.log().contains("rsa-sha2-256-cert-v01@openssh.com"),
+        "{}",
+        sshd.log()
+    );
+}
+
+// Item 6: PubkeyAcceptedAlgorithms was ignored: an RSA key signed with
+// rsa-sha2-512 whatever it said, and keys of types it leaves out were
+// offered anyway.
+#[test]
+fn pubkey_accepted_algorithms_picks_the_signature_as_ssh_does() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rsa = keygen(dir.path(), "rsa_key", "rsa", "");
+    let sshd = Sshd::builder()
+        .client_key(&rsa)
+        .config("LogLevel DEBUG")
+        .start();
+    let cfg = sshd.client_config();
+    let out = run(
+        &cfg,
+        &[
+            "-o",
+            "PubkeyAcceptedAlgorithms=rsa-sha2-256",
+            "test",
+            "echo sha256",
+        ],
+    );
+    assert_ran(&out, "sha256\n", &sshd);
+    let log = sshd.log();
+    assert!(
+        log.contains("pkalg rsa-sha2-256") && !log.contains("pkalg rsa-sha2-512"),
+        "{log}"
+    );
+    // A list without RSA: the key is skipped, as ssh skips it.
+    let out = run(
+        &cfg,
+        &[
+            "-v",
+            "-o",
+            "PubkeyAcceptedAlgorithms=ssh-ed25519",
+            "test",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Skipping ssh-rsa key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let theirs = openssh(
+        &cfg,
+        &["-o", "PubkeyAcceptedAlgorithms=ssh-ed25519", "test", "true"],
+    );
+    assert_eq!(theirs.status.code(), Some(255), "ssh refuses too");
 }
 
 // Item 7: `-i k.pub` with the private half only in the agent was refused

@@ -178,19 +178,24 @@ pub async fn authenticate(
         "Authentications that can continue: {}",
         seen.offered.join(",")
     );
-    let rsa_hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
+    // The signature algorithms the server verifies (RFC 8308), which
+    // decide how RSA keys sign.
+    let server_sigs = handle.server_sig_algs().await.ok().flatten();
     for method in &opts.preferred {
         if !seen.offered.iter().any(|m| m == method) {
             continue;
         }
         let done = match method.as_str() {
             "publickey" if opts.pubkey => {
-                publickey(handle, opts, user, rsa_hash, prompter, &mut seen).await?
+                publickey(
+                    handle,
+                    opts,
+                    user,
+                    server_sigs.as_deref(),
+                    prompter,
+                    &mut seen,
+                )
+                .await?
             }
             "keyboard-interactive" if opts.kbd_interactive && !opts.batch_mode => {
                 keyboard_interactive(handle, opts, user, prompter, &mut seen).await?
@@ -253,7 +258,7 @@ async fn publickey(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
-    rsa_hash: Option<HashAlg>,
+    server_sigs: Option<&[russh::keys::Algorithm]>,
     prompter: &dyn Prompter,
     seen: &mut Attempts<'_>,
 ) -> Result<bool, AuthError> {
@@ -271,7 +276,7 @@ async fn publickey(
     let ctx = Offer {
         opts,
         user,
-        rsa_hash,
+        server_sigs,
         prompter,
     };
     for id in &ids {
@@ -304,18 +309,35 @@ async fn publickey(
 struct Offer<'a> {
     opts: &'a AuthOptions,
     user: &'a str,
-    rsa_hash: Option<HashAlg>,
+    /// The server's server-sig-algs; `None` when it sent none.
+    server_sigs: Option<&'a [russh::keys::Algorithm]>,
     prompter: &'a dyn Prompter,
 }
 
 impl Offer<'_> {
-    /// The hash an RSA key (or certificate) signs with; `None` for others.
-    fn hash_for(&self, algorithm: &russh::keys::Algorithm) -> Option<HashAlg> {
-        if matches!(algorithm, russh::keys::Algorithm::Rsa { .. }) {
-            self.rsa_hash
-        } else {
-            None
+    /// The hash a key of `algorithm` (a certificate if `cert`) signs
+    /// with, `Some(None)` for its own algorithm; `None` when no signature
+    /// algorithm is both in PubkeyAcceptedAlgorithms and one the server
+    /// verifies, which ssh answers by skipping the key (logged here).
+    fn hash_for(
+        &self,
+        algorithm: &russh::keys::Algorithm,
+        cert: bool,
+        name: &str,
+    ) -> Option<Option<HashAlg>> {
+        let hash = identities::signature_hash(
+            algorithm,
+            cert,
+            &self.opts.pubkey_algorithms,
+            self.server_sigs,
+        );
+        if hash.is_none() {
+            info!(
+                "Skipping {} key {name}: no signature algorithm both in PubkeyAcceptedAlgorithms and accepted by the server",
+                signature_name(algorithm, cert, None)
+            );
         }
+        hash
     }
 }
 
@@ -339,6 +361,9 @@ async fn offer_agent_key(
     held: &AgentIdentity,
     agent: &mut AgentConn,
 ) -> Result<bool, AuthError> {
+    let Some(hash) = ctx.hash_for(&key.algorithm(), false, &id.name()) else {
+        return Ok(false);
+    };
     info!("Offering public key: {}", describe(id));
     seen.tried.push(match &id.file {
         Some(f) => format!("publickey ({}, agent)", f.display()),
@@ -349,7 +374,6 @@ async fn offer_agent_key(
         ),
     });
     seen.keys_offered += 1;
-    let hash = ctx.hash_for(&key.algorithm());
     let result = match held {
         AgentIdentity::PublicKey { key, .. } => {
             handle
@@ -393,7 +417,9 @@ async fn offer_certificate(
         );
         return Ok(false);
     };
-    let hash = ctx.hash_for(&cert.algorithm());
+    let Some(hash) = ctx.hash_for(&cert.algorithm(), true, &id.name()) else {
+        return Ok(false);
+    };
     if let CertSigner::File(path) = signer {
         if let Err(e) = crate::keys::check_permissions(path) {
             refuse_loose(&e, path, seen);
@@ -511,7 +537,17 @@ async fn offer_key_file(
         // passphrase only once the server says it would accept the key.
         return query_then_unlock(handle, ctx, seen, path, public).await;
     }
+    if let Some(public) = public
+        && ctx
+            .hash_for(&public.algorithm(), false, &path.display().to_string())
+            .is_none()
+    {
+        return Ok(false);
+    }
     let Some(key) = load_private(path, opts, ctx.prompter, seen)? else {
+        return Ok(false);
+    };
+    let Some(hash) = ctx.hash_for(&key.algorithm(), false, &path.display().to_string()) else {
         return Ok(false);
     };
     let label = format!("publickey ({})", path.display());
@@ -519,7 +555,6 @@ async fn offer_key_file(
     seen.tried.push(label);
     seen.keys_offered += 1;
     let key = Arc::new(key);
-    let hash = ctx.hash_for(&key.algorithm());
     let r = handle
         .authenticate_publickey(ctx.user, PrivateKeyWithHashAlg::new(key.clone(), hash))
         .await;
@@ -576,6 +611,9 @@ async fn query_then_unlock(
     public: &PublicKey,
 ) -> Result<bool, AuthError> {
     let opts = ctx.opts;
+    let Some(hash) = ctx.hash_for(&public.algorithm(), false, &path.display().to_string()) else {
+        return Ok(false);
+    };
     if let Err(e) = crate::keys::check_permissions(path) {
         refuse_loose(&e, path, seen);
         return Ok(false);
@@ -591,7 +629,6 @@ async fn query_then_unlock(
     );
     seen.tried.push(format!("publickey ({})", path.display()));
     seen.keys_offered += 1;
-    let hash = ctx.hash_for(&public.algorithm());
     let mut signer = FileSigner {
         path,
         tries: opts.number_of_password_prompts.max(1),

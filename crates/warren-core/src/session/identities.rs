@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use russh::keys::agent::AgentIdentity;
-use russh::keys::{Certificate, HashAlg, PublicKey};
+use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey};
 
 use crate::keys::{read_key_text, read_public_for};
 
@@ -222,6 +222,54 @@ pub(super) fn signer_for<'a>(
     this.key_file.as_deref().map(CertSigner::File)
 }
 
+/// The hash an identity of `algorithm` (a certificate if `cert`) signs
+/// with, as ssh's `key_sig_algorithm` picks it: an RSA key, when the
+/// server sent server-sig-algs, takes the first RSA signature algorithm in
+/// `accepted` (PubkeyAcceptedAlgorithms; empty: rsa-sha2-512, then -256)
+/// that the server names; any other key (and RSA without server-sig-algs,
+/// meaning SHA-1 `ssh-rsa`) signs with its own algorithm if `accepted`
+/// allows it. `Some(None)`: its own algorithm; `None`: no mutual one.
+pub(super) fn signature_hash(
+    algorithm: &Algorithm,
+    cert: bool,
+    accepted: &[String],
+    server: Option<&[Algorithm]>,
+) -> Option<Option<HashAlg>> {
+    let is_rsa = matches!(algorithm, Algorithm::Rsa { .. });
+    let name = |hash: Option<HashAlg>| {
+        let a = if is_rsa {
+            Algorithm::Rsa { hash }
+        } else {
+            algorithm.clone()
+        };
+        if cert {
+            a.to_certificate_type()
+        } else {
+            a.to_string()
+        }
+    };
+    match server {
+        Some(server) if is_rsa => {
+            let rsa = [Some(HashAlg::Sha512), Some(HashAlg::Sha256), None];
+            let order: Vec<Option<HashAlg>> = if accepted.is_empty() {
+                rsa[..2].to_vec()
+            } else {
+                accepted
+                    .iter()
+                    .filter_map(|a| rsa.into_iter().find(|h| name(*h) == *a))
+                    .collect()
+            };
+            order
+                .into_iter()
+                .find(|h| server.contains(&Algorithm::Rsa { hash: *h }))
+        }
+        _ => {
+            let own = name(None);
+            (accepted.is_empty() || accepted.contains(&own)).then_some(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +300,65 @@ mod tests {
 
     fn names(ids: &[Identity]) -> Vec<(String, bool)> {
         ids.iter().map(|i| (i.name(), i.agent.is_some())).collect()
+    }
+
+    #[test]
+    fn signature_hash_as_ssh_picks_it() {
+        use russh::keys::ssh_key::EcdsaCurve;
+        let rsa = Algorithm::Rsa { hash: None };
+        let ed = Algorithm::Ed25519;
+        let ec = Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        };
+        let list = |s: &str| s.split(',').map(str::to_owned).collect::<Vec<_>>();
+        let server = [
+            Algorithm::Ed25519,
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha256),
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+        ];
+        let (s512, s256) = (Some(HashAlg::Sha512), Some(HashAlg::Sha256));
+        let default = list(
+            "ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
+        );
+        type Case<'a> = (
+            &'a Algorithm,
+            bool,
+            Vec<String>,
+            Option<&'a [Algorithm]>,
+            Option<Option<HashAlg>>,
+        );
+        let cases: [Case<'_>; 10] = [
+            (&rsa, false, default.clone(), Some(&server), Some(s512)),
+            (&rsa, true, default.clone(), Some(&server), Some(s512)),
+            (&rsa, false, list("rsa-sha2-256"), Some(&server), Some(s256)),
+            (
+                &rsa,
+                true,
+                list("rsa-sha2-256-cert-v01@openssh.com"),
+                Some(&server),
+                Some(s256),
+            ),
+            // The certificate's own name must be listed, not the key's.
+            (&rsa, true, list("rsa-sha2-256"), Some(&server), None),
+            (&rsa, false, list("rsa-sha2-512"), Some(&server[..2]), None),
+            // No server-sig-algs: RSA means ssh-rsa, which must be allowed.
+            (&rsa, false, default.clone(), None, None),
+            (&rsa, false, list("ssh-rsa"), None, Some(None)),
+            (&ed, false, default.clone(), Some(&server), Some(None)),
+            (&ec, false, default.clone(), Some(&server), None),
+        ];
+        for (alg, cert, accepted, server, want) in cases {
+            assert_eq!(
+                signature_hash(alg, cert, &accepted, server),
+                want,
+                "{alg:?} cert={cert} {accepted:?}"
+            );
+        }
+        assert_eq!(signature_hash(&rsa, false, &[], Some(&server)), Some(s512));
     }
 
     #[test]

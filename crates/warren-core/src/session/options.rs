@@ -129,6 +129,9 @@ pub struct AuthOptions {
     pub add_keys_to_agent: AddKeys,
     /// Its lifetime in seconds (`AddKeysToAgent 1h`).
     pub add_keys_lifetime: Option<u32>,
+    /// PubkeyAcceptedAlgorithms, in order: the signature algorithms keys
+    /// and certificates may be offered with. Empty: no restriction.
+    pub pubkey_algorithms: Vec<String>,
 }
 
 /// `AddKeysToAgent`.
@@ -164,6 +167,7 @@ impl Default for AuthOptions {
             number_of_password_prompts: 3,
             add_keys_to_agent: AddKeys::No,
             add_keys_lifetime: None,
+            pubkey_algorithms: Vec::new(),
         }
     }
 }

@@ -212,6 +212,7 @@ fn auth_options(host: &HostConfig, env: &dyn Environment) -> Result<AuthOptions,
             config::AddKeysToAgent::Confirm => AddKeys::Confirm,
         },
         add_keys_lifetime: (add_keys_life > 0).then_some(add_keys_life),
+        pubkey_algorithms: host.pubkey_accepted_algorithms().to_vec(),
     })
 }
 
