@@ -66,7 +66,8 @@ pub fn load_or_generate(path: &Path) -> Result<HostKey, ServerError> {
 }
 
 fn parse(path: &Path, text: &str) -> Result<PrivateKey, ServerError> {
-    let key = PrivateKey::from_openssh(text).map_err(|e| ServerError::HostKeyParse {
+    // As OpenSSH reads it: an ECDSA scalar shorter than its curve included.
+    let key = warren_core::keys::parse_openssh(text).map_err(|e| ServerError::HostKeyParse {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
@@ -146,6 +147,32 @@ mod tests {
         assert!(!second.generated);
         assert_eq!(first.fingerprint(), second.fingerprint());
         assert!(public_path(&path).exists());
+    }
+
+    // Regression: one ssh-keygen ECDSA key in ~256 has a 31-byte scalar,
+    // which ssh-key refuses ("length invalid"); sshd reads such host keys.
+    #[test]
+    fn ecdsa_host_key_with_a_short_scalar_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host_key");
+        let found = (0..4000).any(|_| {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(public_path(&path));
+            let made = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+                .arg(&path)
+                .status()
+                .expect("ssh-keygen is required (openssh-client)");
+            assert!(made.success());
+            let text = std::fs::read_to_string(&path).unwrap();
+            PrivateKey::from_openssh(&text).is_err()
+        });
+        assert!(found, "no key ssh-key refuses in 4000 from ssh-keygen");
+        let key = load_or_generate(&path).unwrap();
+        assert!(!key.generated);
+        let public = std::fs::read_to_string(public_path(&path)).unwrap();
+        let public = russh::keys::PublicKey::from_openssh(public.trim()).unwrap();
+        assert_eq!(key.key.public_key().key_data(), public.key_data());
     }
 
     #[test]

@@ -149,7 +149,11 @@ impl Identity {
         let mut peek = *r;
         let name = String::decode(&mut peek).map_err(malformed)?;
         if !name.ends_with(CERT_SUFFIX) {
-            let data = KeypairData::decode(r).map_err(malformed)?;
+            let data = if name.starts_with("ecdsa-sha2-") {
+                ecdsa_keypair(r)?
+            } else {
+                KeypairData::decode(r).map_err(malformed)?
+            };
             return PrivateKey::new(data, "")
                 .map(Identity::Key)
                 .map_err(malformed);
@@ -166,19 +170,19 @@ impl Identity {
             KeyData::Ecdsa(EcdsaPublicKey::NistP256(public)) => {
                 KeypairData::from(EcdsaKeypair::NistP256 {
                     public: *public,
-                    private: EcdsaPrivateKey::<32>::decode(r).map_err(malformed)?,
+                    private: ecdsa_scalar::<32>(r)?,
                 })
             }
             KeyData::Ecdsa(EcdsaPublicKey::NistP384(public)) => {
                 KeypairData::from(EcdsaKeypair::NistP384 {
                     public: *public,
-                    private: EcdsaPrivateKey::<48>::decode(r).map_err(malformed)?,
+                    private: ecdsa_scalar::<48>(r)?,
                 })
             }
             KeyData::Ecdsa(EcdsaPublicKey::NistP521(public)) => {
                 KeypairData::from(EcdsaKeypair::NistP521 {
                     public: *public,
-                    private: EcdsaPrivateKey::<66>::decode(r).map_err(malformed)?,
+                    private: ecdsa_scalar::<66>(r)?,
                 })
             }
             _ => return Err(malformed(format!("unsupported certificate type {name}"))),
@@ -192,6 +196,47 @@ impl Identity {
             key,
         })
     }
+}
+
+/// An ECDSA key as ssh-add sends it: name, curve, public point, scalar.
+fn ecdsa_keypair(r: &mut &[u8]) -> Result<KeypairData, ProtoError> {
+    let name = String::decode(r).map_err(malformed)?;
+    let _curve = String::decode(r).map_err(malformed)?;
+    let point = Vec::<u8>::decode(r).map_err(malformed)?;
+    let public = EcdsaPublicKey::from_sec1_bytes(&point).map_err(malformed)?;
+    if public.algorithm().as_str() != name {
+        return Err(malformed(format!("{name} with a point of another curve")));
+    }
+    Ok(KeypairData::from(match public {
+        EcdsaPublicKey::NistP256(public) => EcdsaKeypair::NistP256 {
+            public,
+            private: ecdsa_scalar::<32>(r)?,
+        },
+        EcdsaPublicKey::NistP384(public) => EcdsaKeypair::NistP384 {
+            public,
+            private: ecdsa_scalar::<48>(r)?,
+        },
+        EcdsaPublicKey::NistP521(public) => EcdsaKeypair::NistP521 {
+            public,
+            private: ecdsa_scalar::<66>(r)?,
+        },
+    }))
+}
+
+/// An ECDSA scalar as ssh-add sends it, an mpint, left-padded to the
+/// curve size `N`: the mpint drops leading zeros, so about one P-256 key
+/// in 256 arrives shorter than 32 bytes, which ssh-key's own decoder
+/// refuses.
+fn ecdsa_scalar<const N: usize>(r: &mut &[u8]) -> Result<EcdsaPrivateKey<N>, ProtoError> {
+    let mpint = zeroize::Zeroizing::new(Vec::<u8>::decode(r).map_err(malformed)?);
+    let start = mpint.iter().position(|&b| b != 0).unwrap_or(mpint.len());
+    let digits = &mpint[start..];
+    if digits.len() > N {
+        return Err(malformed(format!("an ECDSA scalar longer than {N} bytes")));
+    }
+    let mut full = zeroize::Zeroizing::new([0u8; N]);
+    full[N - digits.len()..].copy_from_slice(digits);
+    Ok(EcdsaPrivateKey::from(*full))
 }
 
 /// `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`: the name a
@@ -516,6 +561,45 @@ mod tests {
             let mut buf = BytesMut::from(&resp.encode()[..]);
             let body = decode_frame(&mut buf).expect("ok").expect("frame");
             assert_eq!(Response::decode(&body).expect("decode"), resp);
+        }
+    }
+
+    // Regression: ssh-add sends an ECDSA scalar as an mpint, which drops
+    // leading zeros; a 31-byte P-256 scalar (one key in 256) was refused.
+    #[test]
+    fn ecdsa_scalar_shorter_than_its_curve_is_padded() {
+        use russh::keys::ssh_key::private::{EcdsaKeypair, KeypairData};
+        let (key, private) = (0..20_000)
+            .find_map(|_| {
+                let key = generate(KeyType::Ecdsa, Some(256), "").expect("key");
+                match key.key_data() {
+                    KeypairData::Ecdsa(EcdsaKeypair::NistP256 { private, .. })
+                        if private.as_slice()[0] == 0 =>
+                    {
+                        let p = private.as_slice().to_vec();
+                        Some((key, p))
+                    }
+                    _ => None,
+                }
+            })
+            .expect("a scalar with a leading zero byte in 20000 keys");
+        let public = match key.public_key().key_data() {
+            KeyData::Ecdsa(p) => p.as_sec1_bytes().to_vec(),
+            other => panic!("{other:?}"),
+        };
+        let mut body = vec![ADD_IDENTITY];
+        for field in [&b"ecdsa-sha2-nistp256"[..], b"nistp256", &public] {
+            field.encode(&mut body).expect("enc");
+        }
+        // The mpint as OpenSSH writes it: no leading zero bytes.
+        let start = private.iter().position(|&b| b != 0).expect("nonzero");
+        private[start..].encode(&mut body).expect("enc");
+        "c".encode(&mut body).expect("enc");
+        match Request::decode(&body).expect("decode") {
+            Request::Add { identity, .. } => {
+                assert_eq!(identity.private_key().key_data(), key.key_data());
+            }
+            other => panic!("{other:?}"),
         }
     }
 

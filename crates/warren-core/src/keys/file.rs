@@ -81,7 +81,7 @@ fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyError> {
 pub fn read_private(path: &Path) -> Result<PrivateKey, KeyError> {
     check_permissions(path)?;
     let text = read_text(path)?;
-    match PrivateKey::from_openssh(text.trim()) {
+    match super::parse_openssh(&text) {
         Ok(k) => Ok(k),
         Err(openssh) => russh::keys::decode_secret_key(&text, None).map_err(|_| KeyError::Format {
             path: path.display().to_string(),
@@ -95,7 +95,7 @@ pub fn read_private(path: &Path) -> Result<PrivateKey, KeyError> {
 pub fn is_encrypted_file(path: &Path) -> bool {
     read_text(path)
         .ok()
-        .and_then(|t| PrivateKey::from_openssh(t.trim()).ok())
+        .and_then(|t| super::parse_openssh(&t).ok())
         .is_some_and(|k| k.is_encrypted())
 }
 
@@ -113,7 +113,7 @@ pub fn read_public_for(path: &Path) -> Result<PublicKey, KeyError> {
     if let Some((k, _)) = public_lines(&text).into_iter().next() {
         return Ok(k);
     }
-    match PrivateKey::from_openssh(text.trim()) {
+    match super::parse_openssh(&text) {
         Ok(k) => Ok(k.public_key().clone()),
         Err(e) => Err(KeyError::Format {
             path: path.display().to_string(),

@@ -12,6 +12,7 @@
 mod cert;
 mod file;
 mod fingerprint;
+mod short_scalar;
 
 use russh::keys::ssh_key::private::{EcdsaKeypair, KeypairData, RsaKeypair};
 use russh::keys::ssh_key::public::KeyData;
@@ -19,6 +20,7 @@ use russh::keys::ssh_key::{Algorithm, EcdsaCurve, Kdf};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 pub use cert::certificate_problem;
+pub(crate) use file::with_suffix;
 pub use file::{
     MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, public_lines,
     read_key_text, read_private, read_public_for, replace_file, write_key_pair, write_private,
@@ -175,10 +177,37 @@ pub fn encrypt(key: &PrivateKey, passphrase: &str, rounds: u32) -> Result<Privat
 
 /// Decrypts `key` (read from `path`) with `passphrase`.
 pub fn decrypt(key: &PrivateKey, path: &str, passphrase: &str) -> Result<PrivateKey, KeyError> {
-    key.decrypt(passphrase.as_bytes())
-        .map_err(|_| KeyError::BadPassphrase {
-            path: path.to_owned(),
-        })
+    let bad = || KeyError::BadPassphrase {
+        path: path.to_owned(),
+    };
+    match key.decrypt(passphrase.as_bytes()) {
+        Ok(k) => Ok(k),
+        Err(_) => {
+            // A short ECDSA scalar inside: read the file again to repair it.
+            let text = read_key_text(std::path::Path::new(path)).map_err(|_| bad())?;
+            decrypt_openssh(key, &text, passphrase.as_bytes()).map_err(|_| bad())
+        }
+    }
+}
+
+/// An OpenSSH-format private key from its file's text, as OpenSSH reads
+/// it: an ECDSA scalar shorter than the curve size (which the mpint
+/// encoding makes of about one P-256 key in 256) included. An encrypted
+/// key comes back still encrypted; see [`decrypt_openssh`].
+pub fn parse_openssh(text: &str) -> Result<PrivateKey, russh::keys::ssh_key::Error> {
+    let text = text.trim();
+    PrivateKey::from_openssh(text).or_else(|e| short_scalar::parse_padded(text, None).ok_or(e))
+}
+
+/// Decrypts `key`, parsed from `text`, with `passphrase`; an ECDSA key
+/// with a short scalar included (see [`parse_openssh`]).
+pub fn decrypt_openssh(
+    key: &PrivateKey,
+    text: &str,
+    passphrase: &[u8],
+) -> Result<PrivateKey, russh::keys::ssh_key::Error> {
+    key.decrypt(passphrase)
+        .or_else(|e| short_scalar::parse_padded(text.trim(), Some(passphrase)).ok_or(e))
 }
 
 /// The key size in bits as ssh-keygen prints it (256 for ed25519, the

@@ -1,6 +1,8 @@
 //! Authentication in PreferredAuthentications order, as OpenSSH does it:
-//! agent identities, then IdentityFile keys (certificates beside them),
-//! then keyboard-interactive and password on the terminal.
+//! public-key identities in ssh's order (`identities`: the agent's, then
+//! the files', each certificate signed by whoever holds its key, RSA with
+//! the SHA-2 hash the server's server-sig-algs names), then
+//! keyboard-interactive and password on the terminal.
 //!
 //! Design choice: a key file is loaded (and its passphrase asked) only when
 //! its turn comes, and keys readable by group or others are refused with
@@ -8,7 +10,6 @@
 //! connection is gone ends the run, with what the server said when it
 //! hung up (sshd's "Too many authentication failures").
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::error::{AuthError, DenialNotes};
 use super::handler::{ClientHandler, FarewellReceiver};
+use super::identities::{self, CertSigner, Identity, Shown};
 use super::options::AuthOptions;
 use crate::keys::read_key_text;
 use crate::prompt::Prompter;
@@ -99,9 +101,9 @@ impl Attempts<'_> {
         }
     }
 
-    /// A key (or certificate) the server refused, signed as `hash` says.
-    fn refused(&mut self, key: &PublicKey, hash: Option<HashAlg>) {
-        let name = signature_name(key, hash);
+    /// A key (or certificate) the server refused, by the signature
+    /// algorithm it was offered with.
+    fn refused(&mut self, name: String) {
         if !self.notes.refused_types.contains(&name) {
             self.notes.refused_types.push(name);
         }
@@ -176,19 +178,24 @@ pub async fn authenticate(
         "Authentications that can continue: {}",
         seen.offered.join(",")
     );
-    let rsa_hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
+    // The signature algorithms the server verifies (RFC 8308), which
+    // decide how RSA keys sign.
+    let server_sigs = handle.server_sig_algs().await.ok().flatten();
     for method in &opts.preferred {
         if !seen.offered.iter().any(|m| m == method) {
             continue;
         }
         let done = match method.as_str() {
             "publickey" if opts.pubkey => {
-                publickey(handle, opts, user, rsa_hash, prompter, &mut seen).await?
+                publickey(
+                    handle,
+                    opts,
+                    user,
+                    server_sigs.as_deref(),
+                    prompter,
+                    &mut seen,
+                )
+                .await?
             }
             "keyboard-interactive" if opts.kbd_interactive && !opts.batch_mode => {
                 keyboard_interactive(handle, opts, user, prompter, &mut seen).await?
@@ -213,16 +220,18 @@ pub async fn authenticate(
     })
 }
 
-/// The signature algorithm a key is offered with: RSA keys by the hash
-/// the server supports (`ssh-rsa` means SHA-1), others by their type.
-fn signature_name(key: &PublicKey, hash: Option<HashAlg>) -> String {
-    if !key.algorithm().is_rsa() {
-        return key.algorithm().to_string();
-    }
-    match hash {
-        Some(HashAlg::Sha256) => "rsa-sha2-256".to_owned(),
-        Some(HashAlg::Sha512) => "rsa-sha2-512".to_owned(),
-        _ => "ssh-rsa".to_owned(),
+/// The signature algorithm a key (or its certificate, `cert`) is offered
+/// with: RSA by the hash the server supports (`ssh-rsa` means SHA-1),
+/// others by their type.
+fn signature_name(algorithm: &russh::keys::Algorithm, cert: bool, hash: Option<HashAlg>) -> String {
+    let algorithm = match algorithm {
+        russh::keys::Algorithm::Rsa { .. } => russh::keys::Algorithm::Rsa { hash },
+        other => other.clone(),
+    };
+    if cert {
+        algorithm.to_certificate_type()
+    } else {
+        algorithm.to_string()
     }
 }
 
@@ -249,146 +258,313 @@ async fn publickey(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
-    rsa_hash: Option<HashAlg>,
+    server_sigs: Option<&[russh::keys::Algorithm]>,
     prompter: &dyn Prompter,
     seen: &mut Attempts<'_>,
 ) -> Result<bool, AuthError> {
-    let files = identity_files(opts);
-    let file_keys: Vec<Option<PublicKey>> = files.iter().map(|f| read_public(f)).collect();
-    let mut offered: HashSet<Vec<u8>> = HashSet::new();
-    if let Some(mut agent) = connect_agent(opts).await {
-        let identities = agent.request_identities().await.unwrap_or_default();
-        debug!(count = identities.len(), "agent identities");
-        for id in identities {
-            let key = identity_public(&id);
-            if opts.identities_only
-                && !file_keys
-                    .iter()
-                    .flatten()
-                    .any(|k| k.key_data() == key.key_data())
-            {
-                continue;
-            }
-            offered.insert(key_bytes(&key));
-            let label = format!(
-                "publickey (agent: {} {})",
-                key.algorithm(),
-                key.fingerprint(HashAlg::Sha256)
-            );
-            info!("Offering public key: {label}");
-            seen.tried.push(label);
-            seen.keys_offered += 1;
-            let hash = if key.algorithm().is_rsa() {
-                rsa_hash
-            } else {
-                None
-            };
-            let certificate = match &id {
-                AgentIdentity::Certificate { certificate, .. } => Some(certificate.clone()),
-                AgentIdentity::PublicKey { .. } => None,
-            };
-            let result = match id {
-                AgentIdentity::PublicKey { key, .. } => {
-                    handle
-                        .authenticate_publickey_with(user, key, hash, &mut agent)
-                        .await
-                }
-                AgentIdentity::Certificate { certificate, .. } => {
-                    handle
-                        .authenticate_certificate_with(user, certificate, hash, &mut agent)
-                        .await
-                }
-            };
-            match result {
-                Ok(r) => {
-                    if settle(r, seen) {
-                        return Ok(true);
-                    }
-                    seen.refused(&key, hash);
-                    if let Some(cert) = &certificate {
-                        let what = format!(
-                            "the agent's certificate for {}",
-                            key.fingerprint(HashAlg::Sha256)
-                        );
-                        seen.refused_certificate(&what, cert, user);
-                    }
-                }
-                Err(e) => debug!(error = %e, "agent signature failed"),
-            }
-            seen.still_open(handle).await?;
-        }
+    let from_files = identities::from_files(&identity_files(opts), &opts.certificate_files);
+    let mut agent = connect_agent(opts).await;
+    let held = match &mut agent {
+        Some(a) => a.request_identities().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    debug!(count = held.len(), "agent identities");
+    let ids = identities::merge_agent(from_files, held, opts.identities_only);
+    for id in &ids {
+        debug!("Will attempt key: {}", describe(id));
     }
-    for (path, public) in files.iter().zip(&file_keys) {
-        if public
-            .as_ref()
-            .is_some_and(|k| offered.contains(&key_bytes(k)))
-        {
-            continue;
-        }
-        if let Some(public) = public
-            && is_encrypted(path)
-            && certificate_for(path, opts).is_none()
-        {
-            // As OpenSSH: offer the public half first and ask for the
-            // passphrase only once the server says it would accept the key.
-            if query_then_unlock(handle, opts, user, rsa_hash, prompter, seen, path, public).await?
-            {
-                return Ok(true);
+    let ctx = Offer {
+        opts,
+        user,
+        server_sigs,
+        prompter,
+    };
+    for id in &ids {
+        let done = match (&id.shown, &id.agent, &mut agent) {
+            (Some(Shown::Cert(cert)), _, agent) => {
+                offer_certificate(handle, &ctx, seen, &ids, id, cert, agent.as_mut()).await?
             }
-            continue;
-        }
-        let Some(key) = load_private(path, opts, prompter, seen)? else {
-            continue;
-        };
-        let label = format!("publickey ({})", path.display());
-        info!("Trying private key: {}", path.display());
-        seen.tried.push(label);
-        seen.keys_offered += 1;
-        let key = Arc::new(key);
-        let hash = if key.algorithm().is_rsa() {
-            rsa_hash
-        } else {
-            None
-        };
-        if let Some(cert) = certificate_for(path, opts) {
-            let r = handle
-                .authenticate_openssh_cert(user, key.clone(), cert.clone())
-                .await;
-            if settle(seen.answer(r).await?, seen) {
-                add_to_agent(opts, &key, path, prompter).await;
-                return Ok(true);
+            (Some(Shown::Key(key)), Some(held), Some(agent)) => {
+                offer_agent_key(handle, &ctx, seen, id, key, held, agent).await?
             }
-            let what = format!(
-                "the certificate of {}",
-                warren_wire::escape_str(&path.display().to_string())
-            );
-            seen.refused_certificate(&what, &cert, user);
-            seen.still_open(handle).await?;
-        }
-        let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
-            .await;
-        if settle(seen.answer(r).await?, seen) {
-            add_to_agent(opts, &key, path, prompter).await;
+            (shown, _, _) => match &id.file {
+                Some(path) => {
+                    let public = match shown {
+                        Some(Shown::Key(k)) => Some(k),
+                        _ => None,
+                    };
+                    offer_key_file(handle, &ctx, seen, path, public).await?
+                }
+                None => false,
+            },
+        };
+        if done {
             return Ok(true);
         }
-        seen.refused(key.public_key(), hash);
-        seen.still_open(handle).await?;
     }
     Ok(false)
 }
 
-fn identity_public(id: &AgentIdentity) -> PublicKey {
-    match id {
-        AgentIdentity::PublicKey { key, .. } => key.clone(),
-        AgentIdentity::Certificate { certificate, .. } => {
-            PublicKey::from(certificate.public_key().clone())
+/// What every public-key attempt of one login shares.
+struct Offer<'a> {
+    opts: &'a AuthOptions,
+    user: &'a str,
+    /// The server's server-sig-algs; `None` when it sent none.
+    server_sigs: Option<&'a [russh::keys::Algorithm]>,
+    prompter: &'a dyn Prompter,
+}
+
+impl Offer<'_> {
+    /// The hash a key of `algorithm` (a certificate if `cert`) signs
+    /// with, `Some(None)` for its own algorithm; `None` when no signature
+    /// algorithm is both in PubkeyAcceptedAlgorithms and one the server
+    /// verifies, which ssh answers by skipping the key (logged here).
+    fn hash_for(
+        &self,
+        algorithm: &russh::keys::Algorithm,
+        cert: bool,
+        name: &str,
+    ) -> Option<Option<HashAlg>> {
+        let hash = identities::signature_hash(
+            algorithm,
+            cert,
+            &self.opts.pubkey_algorithms,
+            self.server_sigs,
+        );
+        if hash.is_none() {
+            info!(
+                "Skipping {} key {name}: no signature algorithm both in PubkeyAcceptedAlgorithms and accepted by the server",
+                signature_name(algorithm, cert, None)
+            );
         }
+        hash
     }
 }
 
-fn key_bytes(k: &PublicKey) -> Vec<u8> {
-    k.to_bytes().unwrap_or_default()
+/// `NAME TYPE SHA256:... [agent]`, as ssh's `-v` names an identity.
+fn describe(id: &Identity) -> String {
+    let shown = id
+        .shown
+        .as_ref()
+        .map_or_else(|| "(public key unread)".to_owned(), Shown::describe);
+    let agent = if id.agent.is_some() { " agent" } else { "" };
+    format!("{} {shown}{agent}", id.name())
+}
+
+/// An identity the agent holds (a plain key) signed by the agent.
+async fn offer_agent_key(
+    handle: &mut Handle<ClientHandler>,
+    ctx: &Offer<'_>,
+    seen: &mut Attempts<'_>,
+    id: &Identity,
+    key: &PublicKey,
+    held: &AgentIdentity,
+    agent: &mut AgentConn,
+) -> Result<bool, AuthError> {
+    let Some(hash) = ctx.hash_for(&key.algorithm(), false, &id.name()) else {
+        return Ok(false);
+    };
+    info!("Offering public key: {}", describe(id));
+    seen.tried.push(match &id.file {
+        Some(f) => format!("publickey ({}, agent)", f.display()),
+        None => format!(
+            "publickey (agent: {} {})",
+            key.algorithm(),
+            key.fingerprint(HashAlg::Sha256)
+        ),
+    });
+    seen.keys_offered += 1;
+    let result = match held {
+        AgentIdentity::PublicKey { key, .. } => {
+            handle
+                .authenticate_publickey_with(ctx.user, key.clone(), hash, agent)
+                .await
+        }
+        AgentIdentity::Certificate { certificate, .. } => {
+            handle
+                .authenticate_certificate_with(ctx.user, certificate.clone(), hash, agent)
+                .await
+        }
+    };
+    match result {
+        Ok(r) => {
+            if settle(r, seen) {
+                return Ok(true);
+            }
+            seen.refused(signature_name(&key.algorithm(), false, hash));
+        }
+        Err(e) => debug!(error = %e, "agent signature failed"),
+    }
+    seen.still_open(handle).await?;
+    Ok(false)
+}
+
+/// A certificate, signed by whoever holds the key it certifies; not
+/// offered when nothing does.
+async fn offer_certificate(
+    handle: &mut Handle<ClientHandler>,
+    ctx: &Offer<'_>,
+    seen: &mut Attempts<'_>,
+    all: &[Identity],
+    id: &Identity,
+    cert: &russh::keys::Certificate,
+    agent: Option<&mut AgentConn>,
+) -> Result<bool, AuthError> {
+    let Some(signer) = identities::signer_for(all, id, cert) else {
+        debug!(
+            "certificate {}: no private key for it here, not offered",
+            describe(id)
+        );
+        return Ok(false);
+    };
+    let Some(hash) = ctx.hash_for(&cert.algorithm(), true, &id.name()) else {
+        return Ok(false);
+    };
+    if let CertSigner::File(path) = signer {
+        if let Err(e) = crate::keys::check_permissions(path) {
+            refuse_loose(&e, path, seen);
+            return Ok(false);
+        }
+        if ctx.opts.batch_mode && is_encrypted(path) {
+            seen.locked(path);
+            return Ok(false);
+        }
+    }
+    info!("Offering public key: {}", describe(id));
+    let shown = |p: &Path| warren_wire::escape_str(&p.display().to_string()).into_owned();
+    let what = match (&id.key_file, &id.file) {
+        (Some(key), _) => format!("the certificate of {}", shown(key)),
+        (None, Some(f)) => format!("the certificate {}", shown(f)),
+        (None, None) => format!(
+            "the agent's certificate for {}",
+            PublicKey::from(cert.public_key().clone()).fingerprint(HashAlg::Sha256)
+        ),
+    };
+    seen.tried.push(format!("publickey ({})", id.name()));
+    seen.keys_offered += 1;
+    let user = ctx.user;
+    let cert_owned = cert.clone();
+    let result: Result<AuthResult, String> = match (signer, agent) {
+        (CertSigner::AgentKey(key), Some(agent)) => {
+            let mut signer = AgentKeySigner { agent, key };
+            handle
+                .authenticate_certificate_with(user, cert_owned, hash, &mut signer)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        (CertSigner::AgentCert, Some(agent)) => handle
+            .authenticate_certificate_with(user, cert_owned, hash, agent)
+            .await
+            .map_err(|e| e.to_string()),
+        (CertSigner::File(path), _) => {
+            let mut signer = FileSigner {
+                path,
+                tries: ctx.opts.number_of_password_prompts.max(1),
+                prompter: ctx.prompter,
+                expect: Some(cert.public_key().clone()),
+                unlocked: None,
+            };
+            let r = handle
+                .authenticate_certificate_with(user, cert_owned, hash, &mut signer)
+                .await
+                .map_err(|e| e.to_string());
+            if let (Ok(AuthResult::Success), Some(key)) = (&r, &signer.unlocked) {
+                add_to_agent(ctx.opts, key, path, ctx.prompter).await;
+            }
+            r
+        }
+        (_, None) => Err("the agent is gone".to_owned()),
+    };
+    match result {
+        Ok(r) => {
+            if settle(r, seen) {
+                return Ok(true);
+            }
+            seen.refused(signature_name(&cert.algorithm(), true, hash));
+            seen.refused_certificate(&what, cert, user);
+        }
+        Err(e) => debug!(error = %e, "certificate not used"),
+    }
+    seen.still_open(handle).await?;
+    Ok(false)
+}
+
+/// Signs for a certificate with the plain key it certifies, held by the
+/// agent (which may hold the key without the certificate).
+struct AgentKeySigner<'a> {
+    agent: &'a mut AgentConn,
+    key: &'a PublicKey,
+}
+
+impl russh::Signer for AgentKeySigner<'_> {
+    type Error = russh::AgentAuthError;
+
+    async fn auth_sign(
+        &mut self,
+        _cert: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Self::Error> {
+        let plain = AgentIdentity::PublicKey {
+            key: self.key.clone(),
+            comment: String::new(),
+        };
+        Ok(self.agent.sign_request(&plain, hash_alg, to_sign).await?)
+    }
+}
+
+/// An IdentityFile key the agent does not hold, signed with the file.
+async fn offer_key_file(
+    handle: &mut Handle<ClientHandler>,
+    ctx: &Offer<'_>,
+    seen: &mut Attempts<'_>,
+    path: &Path,
+    public: Option<&PublicKey>,
+) -> Result<bool, AuthError> {
+    let opts = ctx.opts;
+    if !path.exists() {
+        // Only KEY.pub is here and the agent does not hold the key.
+        info!(
+            "no such identity: {}: No such file or directory",
+            path.display()
+        );
+        return Ok(false);
+    }
+    if let Some(public) = public
+        && is_encrypted(path)
+    {
+        // As OpenSSH: offer the public half first and ask for the
+        // passphrase only once the server says it would accept the key.
+        return query_then_unlock(handle, ctx, seen, path, public).await;
+    }
+    if let Some(public) = public
+        && ctx
+            .hash_for(&public.algorithm(), false, &path.display().to_string())
+            .is_none()
+    {
+        return Ok(false);
+    }
+    let Some(key) = load_private(path, opts, ctx.prompter, seen)? else {
+        return Ok(false);
+    };
+    let Some(hash) = ctx.hash_for(&key.algorithm(), false, &path.display().to_string()) else {
+        return Ok(false);
+    };
+    let label = format!("publickey ({})", path.display());
+    info!("Trying private key: {}", path.display());
+    seen.tried.push(label);
+    seen.keys_offered += 1;
+    let key = Arc::new(key);
+    let r = handle
+        .authenticate_publickey(ctx.user, PrivateKeyWithHashAlg::new(key.clone(), hash))
+        .await;
+    if settle(seen.answer(r).await?, seen) {
+        add_to_agent(opts, &key, path, ctx.prompter).await;
+        return Ok(true);
+    }
+    seen.refused(signature_name(&key.algorithm(), false, hash));
+    seen.still_open(handle).await?;
+    Ok(false)
 }
 
 async fn connect_agent(opts: &AuthOptions) -> Option<AgentConn> {
@@ -402,11 +578,13 @@ async fn connect_agent(opts: &AuthOptions) -> Option<AgentConn> {
     }
 }
 
+/// The IdentityFile paths to try: those whose key or `KEY.pub` exists (a
+/// key whose private half is only in the agent is named by its `.pub`).
 fn identity_files(opts: &AuthOptions) -> Vec<PathBuf> {
     opts.identity_files
         .iter()
         .filter(|p| {
-            let exists = p.exists();
+            let exists = p.exists() || crate::keys::with_suffix(p, ".pub").exists();
             if !exists && opts.identity_files_explicit {
                 warn!(
                     "Warning: Identity file {} not accessible: No such file or directory.",
@@ -419,62 +597,23 @@ fn identity_files(opts: &AuthOptions) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The public half without decrypting: `KEY.pub`, else the private file's
-/// clear public section (OpenSSH format keeps it unencrypted).
-fn read_public(path: &Path) -> Option<PublicKey> {
-    let mut pub_path = path.as_os_str().to_owned();
-    pub_path.push(".pub");
-    if let Ok(text) = read_key_text(Path::new(&pub_path))
-        && let Ok(k) = PublicKey::from_openssh(text.trim())
-    {
-        return Some(k);
-    }
-    let text = read_key_text(path).ok()?;
-    PrivateKey::from_openssh(text.trim())
-        .ok()
-        .map(|k| k.public_key().clone())
-}
-
-fn certificate_for(path: &Path, opts: &AuthOptions) -> Option<russh::keys::Certificate> {
-    let mut cert_path = path.as_os_str().to_owned();
-    cert_path.push("-cert.pub");
-    let candidates = opts
-        .certificate_files
-        .iter()
-        .cloned()
-        .chain([PathBuf::from(cert_path)]);
-    for c in candidates {
-        let Ok(text) = read_key_text(&c) else {
-            continue;
-        };
-        if let Ok(cert) = russh::keys::Certificate::from_openssh(text.trim()) {
-            debug!(path = %c.display(), "using certificate");
-            return Some(cert);
-        }
-    }
-    None
-}
-
 fn is_encrypted(path: &Path) -> bool {
-    read_key_text(path)
-        .ok()
-        .and_then(|t| PrivateKey::from_openssh(t.trim()).ok())
-        .is_some_and(|k| k.is_encrypted())
+    crate::keys::is_encrypted_file(path)
 }
 
 /// Offers an encrypted key's public half; the passphrase is asked (by
 /// [`FileSigner`]) only if the server answers that it would accept it.
-#[allow(clippy::too_many_arguments, reason = "one auth attempt's full context")]
 async fn query_then_unlock(
     handle: &mut Handle<ClientHandler>,
-    opts: &AuthOptions,
-    user: &str,
-    rsa_hash: Option<HashAlg>,
-    prompter: &dyn Prompter,
+    ctx: &Offer<'_>,
     seen: &mut Attempts<'_>,
     path: &Path,
     public: &PublicKey,
 ) -> Result<bool, AuthError> {
+    let opts = ctx.opts;
+    let Some(hash) = ctx.hash_for(&public.algorithm(), false, &path.display().to_string()) else {
+        return Ok(false);
+    };
     if let Err(e) = crate::keys::check_permissions(path) {
         refuse_loose(&e, path, seen);
         return Ok(false);
@@ -490,28 +629,24 @@ async fn query_then_unlock(
     );
     seen.tried.push(format!("publickey ({})", path.display()));
     seen.keys_offered += 1;
-    let hash = if public.algorithm().is_rsa() {
-        rsa_hash
-    } else {
-        None
-    };
     let mut signer = FileSigner {
         path,
         tries: opts.number_of_password_prompts.max(1),
-        prompter,
+        prompter: ctx.prompter,
+        expect: None,
         unlocked: None,
     };
     match handle
-        .authenticate_publickey_with(user, public.clone(), hash, &mut signer)
+        .authenticate_publickey_with(ctx.user, public.clone(), hash, &mut signer)
         .await
     {
         Ok(r) => {
             let done = settle(r, seen);
             if let (true, Some(key)) = (done, &signer.unlocked) {
-                add_to_agent(opts, key, path, prompter).await;
+                add_to_agent(opts, key, path, ctx.prompter).await;
             }
             if !done {
-                seen.refused(public, hash);
+                seen.refused(signature_name(&public.algorithm(), false, hash));
                 seen.still_open(handle).await?;
             }
             Ok(done)
@@ -524,11 +659,14 @@ async fn query_then_unlock(
     }
 }
 
-/// Signs with a key file that is decrypted only when a signature is due.
+/// Signs with a key file that is read (and decrypted) only when a
+/// signature is due.
 struct FileSigner<'a> {
     path: &'a Path,
     tries: u32,
     prompter: &'a dyn Prompter,
+    /// The public key the file must hold (a certificate's key).
+    expect: Option<russh::keys::ssh_key::public::KeyData>,
     /// The decrypted key once used, for AddKeysToAgent.
     unlocked: Option<PrivateKey>,
 }
@@ -539,17 +677,33 @@ enum FileSignError {
     Send(#[from] russh::SendError),
     #[error("no passphrase given for {0}")]
     Locked(String),
+    #[error("{0} does not hold the key its certificate certifies")]
+    Mismatch(String),
     #[error("signing failed: {0}")]
     Sign(String),
 }
 
 impl FileSigner<'_> {
     fn unlock(&self) -> Result<PrivateKey, FileSignError> {
-        let locked = || FileSignError::Locked(self.path.display().to_string());
-        let text = read_key_text(self.path).map_err(|_| locked())?;
-        let key = PrivateKey::from_openssh(text.trim())
-            .map_err(|e| FileSignError::Sign(e.to_string()))?;
-        unlock(&key, self.path, self.tries, self.prompter).ok_or_else(locked)
+        let shown = || self.path.display().to_string();
+        let text = read_key_text(self.path).map_err(|e| FileSignError::Sign(e.to_string()))?;
+        let key = match crate::keys::parse_openssh(&text) {
+            Ok(k) => k,
+            Err(e) => russh::keys::decode_secret_key(&text, None)
+                .map_err(|_| FileSignError::Sign(e.to_string()))?,
+        };
+        let key = if key.is_encrypted() {
+            unlock(&key, &text, self.path, self.tries, self.prompter)
+                .ok_or_else(|| FileSignError::Locked(shown()))?
+        } else {
+            key
+        };
+        match &self.expect {
+            Some(want) if key.public_key().key_data() != want => {
+                Err(FileSignError::Mismatch(shown()))
+            }
+            _ => Ok(key),
+        }
     }
 }
 
@@ -651,7 +805,7 @@ fn load_private(
             return Ok(None);
         }
     };
-    let key = match PrivateKey::from_openssh(text.trim()) {
+    let key = match crate::keys::parse_openssh(&text) {
         Ok(k) => k,
         Err(_) => match russh::keys::decode_secret_key(&text, None) {
             Ok(k) => return Ok(Some(k)),
@@ -675,6 +829,7 @@ fn load_private(
     }
     Ok(unlock(
         &key,
+        &text,
         path,
         opts.number_of_password_prompts.max(1),
         prompter,
@@ -685,6 +840,7 @@ fn load_private(
 /// none (empty or cancelled) or every one was wrong.
 fn unlock(
     key: &PrivateKey,
+    text: &str,
     path: &Path,
     tries: u32,
     prompter: &dyn Prompter,
@@ -694,7 +850,7 @@ fn unlock(
         if pass.expose().is_empty() {
             return None;
         }
-        match key.decrypt(pass.expose().as_bytes()) {
+        match crate::keys::decrypt_openssh(key, text, pass.expose().as_bytes()) {
             Ok(k) => return Some(k),
             Err(_) => prompter.inform("Bad passphrase, try again."),
         }

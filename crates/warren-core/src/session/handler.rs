@@ -32,6 +32,8 @@ pub struct ClientHandler {
     /// Dropped with the handler when the connection ends, which tells a
     /// waiting receiver that no goodbye is coming.
     farewell: tokio::sync::watch::Sender<Option<Farewell>>,
+    /// Whether the server's Banner is printed (LogLevel above ERROR).
+    show_banner: bool,
 }
 
 /// What the server said in SSH_MSG_DISCONNECT; `message` is escaped.
@@ -48,6 +50,33 @@ pub(crate) struct KeyCheck {
     pub verdict: tokio::sync::oneshot::Sender<Result<(), HostKeyError>>,
 }
 
+/// The most of a Banner that is printed (sshd reads its banner file whole;
+/// a hostile server could send a packet's worth).
+pub const MAX_BANNER: usize = 64 * 1024;
+
+/// A Banner as printed: lines kept (a CRLF read as a newline), tabs kept,
+/// other control characters and bytes that are not UTF-8 escaped.
+fn banner_text(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(MAX_BANNER)];
+    let mut out = String::with_capacity(shown.len());
+    for (i, line) in shown.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        for (j, part) in line.split(|&b| b == b'\t').enumerate() {
+            if j > 0 {
+                out.push('\t');
+            }
+            out.push_str(&warren_wire::escape(part));
+        }
+    }
+    if shown.len() < bytes.len() {
+        out.push_str(&format!("... ({} more bytes)\n", bytes.len() - shown.len()));
+    }
+    out
+}
+
 /// Learns the server's goodbye once the connection has ended.
 pub type FarewellReceiver = tokio::sync::watch::Receiver<Option<Farewell>>;
 
@@ -59,6 +88,7 @@ impl ClientHandler {
         forward_agent: Option<std::path::PathBuf>,
         host: String,
         window: WindowTuner,
+        show_banner: bool,
     ) -> Self {
         ClientHandler {
             host_key: Some(host_key),
@@ -68,6 +98,7 @@ impl ClientHandler {
             host,
             window,
             farewell: tokio::sync::watch::Sender::new(None),
+            show_banner,
         }
     }
 
@@ -119,6 +150,21 @@ impl russh::client::Handler for ClientHandler {
                 Err(e)
             }
         }
+    }
+
+    /// The server's Banner, on stderr as ssh prints it: newlines and tabs
+    /// kept, every other control character escaped, at most
+    /// [`MAX_BANNER`] bytes.
+    async fn auth_banner(
+        &mut self,
+        banner: &str,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        if self.show_banner {
+            // Not eprint!: it panics when stderr is a closed pipe.
+            let _ = std::io::stderr().write_all(banner_text(banner.as_bytes()).as_bytes());
+        }
+        Ok(())
     }
 
     fn adjust_window(&mut self, channel: russh::ChannelId, window: u32) -> u32 {
@@ -282,5 +328,25 @@ impl russh::client::Handler for ClientHandler {
             }
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_keeps_lines_and_tabs_and_escapes_the_rest() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"Welcome\n", "Welcome\n"),
+            (b"a\r\n\tb\x1b[2J\n", "a\n\tb\\e[2J\n"),
+            (b"caf\xe9 \x07\n", "caf\\xe9 \\x07\n"),
+            (b"\xe2\x80\xaeevil", "\\u{202e}evil"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(banner_text(input), want, "{input:?}");
+        }
+        let long = vec![b'x'; MAX_BANNER + 10];
+        assert!(banner_text(&long).ends_with("... (10 more bytes)\n"));
     }
 }

@@ -11,6 +11,7 @@ mod dial;
 pub mod error;
 pub mod handler;
 mod hostkey;
+mod identities;
 pub mod options;
 pub mod proxy;
 pub mod resolve;

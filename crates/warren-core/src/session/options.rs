@@ -52,6 +52,9 @@ pub struct ConnectOptions {
     /// ForwardAgent: the local agent socket that agent channels opened by
     /// the server are connected to. `None`: such channels are refused.
     pub forward_agent: Option<PathBuf>,
+    /// Whether the server's Banner (SSH_MSG_USERAUTH_BANNER) is printed
+    /// on stderr: ssh shows it unless LogLevel is QUIET, FATAL or ERROR.
+    pub show_banner: bool,
     /// RekeyLimit.
     pub rekey: RekeyLimits,
 }
@@ -87,6 +90,7 @@ impl ConnectOptions {
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
             rekey: RekeyLimits::default(),
+            show_banner: true,
         }
     }
 }
@@ -140,6 +144,9 @@ pub struct AuthOptions {
     pub add_keys_to_agent: AddKeys,
     /// Its lifetime in seconds (`AddKeysToAgent 1h`).
     pub add_keys_lifetime: Option<u32>,
+    /// PubkeyAcceptedAlgorithms, in order: the signature algorithms keys
+    /// and certificates may be offered with. Empty: no restriction.
+    pub pubkey_algorithms: Vec<String>,
 }
 
 /// `AddKeysToAgent`.
@@ -175,6 +182,7 @@ impl Default for AuthOptions {
             number_of_password_prompts: 3,
             add_keys_to_agent: AddKeys::No,
             add_keys_lifetime: None,
+            pubkey_algorithms: Vec::new(),
         }
     }
 }

@@ -152,6 +152,7 @@ pub fn connect_options(
         data: (data > 0).then_some(data),
         interval: (!interval.is_zero()).then_some(interval),
     };
+    c.show_banner = host.log_level() > config::LogLevel::Error;
     Ok(c)
 }
 
@@ -219,6 +220,7 @@ fn auth_options(host: &HostConfig, env: &dyn Environment) -> Result<AuthOptions,
             config::AddKeysToAgent::Confirm => AddKeys::Confirm,
         },
         add_keys_lifetime: (add_keys_life > 0).then_some(add_keys_life),
+        pubkey_algorithms: host.pubkey_accepted_algorithms().to_vec(),
     })
 }
 

@@ -210,6 +210,7 @@ where
             opts.forward_agent.clone(),
             opts.hostname.clone(),
             window::WindowTuner::new(opts.window_size, rtt.clone()),
+            opts.show_banner,
         );
         let farewell = handler.farewell();
         let connect = russh::client::connect_stream(Arc::new(config), self.stream, handler);

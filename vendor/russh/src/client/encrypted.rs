@@ -139,7 +139,11 @@ impl Session {
                             return Ok(());
                         }
                         Some((&msg::USERAUTH_BANNER, mut r)) => {
-                            let banner = map_err!(String::decode(&mut r))?;
+                            // PATCH(warren): the banner is the server's file as
+                            // bytes; one that is not UTF-8 must not end the
+                            // connection (upstream decoded it as a String).
+                            let banner = map_err!(Vec::<u8>::decode(&mut r))?;
+                            let banner = String::from_utf8_lossy(&banner).into_owned();
                             let _language_tag = map_err!(String::decode(&mut r))?;
                             map_err!(ensure_end(&r))?;
                             client.auth_banner(&banner, self).await?;

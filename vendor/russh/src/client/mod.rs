@@ -804,6 +804,23 @@ impl<H: Handler> Handle<H> {
         Ok(())
     }
 
+    /// PATCH(warren): the signature algorithms the server named in its
+    /// `server-sig-algs` extension, or `None` when it sent none. Waits for
+    /// the extension info as [`Handle::best_supported_rsa_hash`] does.
+    pub async fn server_sig_algs(&self) -> Result<Option<Vec<Algorithm>>, Error> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.await_extension_info("server-sig-algs".into()).await?;
+
+        let (sender, receiver) = oneshot::channel();
+        self.sender
+            .send(Msg::GetServerSigAlgs {
+                reply_channel: sender,
+            })
+            .await
+            .map_err(|_| crate::Error::SendError)?;
+        receiver.await.map_err(|_| Error::Inconsistent)
+    }
+
     /// Returns the best RSA hash algorithm supported by the server,
     /// as indicated by the `server-sig-algs` extension.
     /// If the server does not support the extension,

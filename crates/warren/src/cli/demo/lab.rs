@@ -151,10 +151,12 @@ impl Lab {
                 number_of_password_prompts: 1,
                 add_keys_to_agent: AddKeys::No,
                 add_keys_lifetime: None,
+                pubkey_algorithms: Vec::new(),
             },
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
             rekey: Default::default(),
+            show_banner: false,
         }
     }
 
