@@ -258,6 +258,11 @@ fn stale_copy(root: &Path) {
         0o755,
         1_600_000_100,
     );
+    // Fixed times for what the writes above touched: the two copies
+    // (rsync's, warren's) are made at different moments.
+    for d in ["", "src", "bin", "obsolete"] {
+        set_mtime(&root.join(d), 1_400_000_000);
+    }
 }
 
 /// Runs `args` (with `SRC` and `DST` standing for a source and a
@@ -290,7 +295,18 @@ fn same_as_rsync(args: &[&str], src: &str, dst: &str, setup_dst: bool) {
         let out = f.ok(tool, &full);
         said.push(itemized(&out.stdout));
     }
-    let (want, got) = (tree(&f.path("rsync")), tree(&f.path("warren")));
+    let (mut want, mut got) = (tree(&f.path("rsync")), tree(&f.path("warren")));
+    if !setup_dst && !src.ends_with('/') {
+        // The destination directory itself is made by each tool, at its
+        // own moment, and is not part of the source: its time is not
+        // compared.
+        for t in [&mut want, &mut got] {
+            if let Some(Entry::Dir { mtime, .. }) = t.get_mut(dst.trim_end_matches('/').as_bytes())
+            {
+                *mtime = 0;
+            }
+        }
+    }
     let diff = differences(&got, &want);
     assert!(
         diff.is_empty(),
@@ -339,6 +355,10 @@ fn itemized(stdout: &[u8]) -> Vec<String> {
     let mut v: Vec<String> = text(stdout)
         .lines()
         .filter(|l| l.len() > 12 && l.as_bytes()[11] == b' ')
+        // A symlink's own time: rsync sets it, SFTP cannot (a documented
+        // difference), so rsync's "only the link's time differs" lines
+        // are not compared.
+        .filter(|l| !l.starts_with(".L..t......"))
         .map(str::to_owned)
         .collect();
     v.sort();

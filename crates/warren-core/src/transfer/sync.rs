@@ -42,6 +42,10 @@ const MAX_ENTRIES: usize = 10_000_000;
 const LISTING_IN_FLIGHT: usize = 16;
 /// Metadata and delete operations in flight.
 const OPS_IN_FLIGHT: usize = 32;
+/// Files from this size go through the delta sender when one is given:
+/// below it, a whole file costs less than a signature's round trips, and
+/// SFTP sends many at once where the helper does one at a time.
+pub const DELTA_FROM: u64 = 256 * 1024;
 
 /// What `warren sync` was asked to do (rsync's options).
 #[derive(Debug, Clone, Default)]
@@ -761,35 +765,52 @@ async fn apply(
     for (rel, meta, existed) in &plan.files {
         summary.transferred += 1;
         summary.transferred_size += meta.size;
-        if *existed && delta.is_some() && meta.size > 0 {
+        if *existed && delta.is_some() && meta.size >= DELTA_FROM {
             by_delta.push((rel.clone(), *meta));
         } else {
             whole.push(pair(rel, *meta));
         }
     }
-    if let Some(delta) = &delta {
-        let sent = each(by_delta, |(rel, meta)| {
+    // Delta transfers and whole files at once: the helper works one file
+    // at a time while SFTP moves many.
+    let whole_bytes: u64 = whole.iter().map(|p| p.meta.size).sum();
+    let deltas = async {
+        let Some(delta) = &delta else {
+            return Vec::new();
+        };
+        each(by_delta, |(rel, meta)| {
             let p = pair(&rel, meta);
             let delta = delta.clone();
             async move { (rel, meta, delta(p).await) }
         })
-        .await;
-        for (rel, meta, r) in sent {
-            match r {
-                Ok(s) => {
-                    summary.literal += s.literal;
-                    summary.matched += s.matched;
-                }
-                Err(DeltaFailed(why)) => {
-                    tracing::debug!("{}: sent whole: {why}", Escaped::new(&rel));
-                    whole.push(pair(&rel, meta));
-                }
+        .await
+    };
+    let wholes = async {
+        if whole.is_empty() {
+            None
+        } else {
+            Some(copy::copy_pairs(whole, copy_opts.clone(), progress.clone()).await)
+        }
+    };
+    let (sent, copied) = tokio::join!(deltas, wholes);
+    summary.literal += whole_bytes;
+    summary.failures += copied.map_or(0, |c| c.failures);
+    let mut again = Vec::new();
+    for (rel, meta, r) in sent {
+        match r {
+            Ok(s) => {
+                summary.literal += s.literal;
+                summary.matched += s.matched;
+            }
+            Err(DeltaFailed(why)) => {
+                tracing::debug!("{}: sent whole: {why}", Escaped::new(&rel));
+                again.push(pair(&rel, meta));
             }
         }
     }
-    if !whole.is_empty() {
-        summary.literal += whole.iter().map(|p| p.meta.size).sum::<u64>();
-        let copied = copy::copy_pairs(whole, copy_opts, progress.clone()).await;
+    if !again.is_empty() {
+        summary.literal += again.iter().map(|p| p.meta.size).sum::<u64>();
+        let copied = copy::copy_pairs(again, copy_opts, progress.clone()).await;
         summary.failures += copied.failures;
     }
     let links = each(plan.links, |(rel, _)| {
