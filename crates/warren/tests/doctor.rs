@@ -75,6 +75,89 @@ fn config(sshd: &Sshd, name: &str, extra: &str) -> PathBuf {
     path
 }
 
+/// One test's world: an sshd, an empty HOME for the client (so the real
+/// ~/.ssh is never read), and the doctor run against them, so that each
+/// test says only what differs.
+struct Setup {
+    sshd: Sshd,
+    home: tempfile::TempDir,
+    /// The HOME the server's sessions see, when the test gives them one.
+    _remote_home: Option<tempfile::TempDir>,
+}
+
+impl Setup {
+    /// The stock sshd.
+    fn new() -> Setup {
+        Setup::on(Sshd::start())
+    }
+
+    fn on(sshd: Sshd) -> Setup {
+        Setup {
+            sshd,
+            home: home(),
+            _remote_home: None,
+        }
+    }
+
+    /// The stock sshd, its sessions' HOME an empty temp dir, so the remote
+    /// files check does not depend on this machine's own ~/.ssh.
+    fn own_home() -> Setup {
+        let (sshd, remote_home) = sshd_with_own_home();
+        Setup {
+            _remote_home: Some(remote_home),
+            ..Setup::on(sshd)
+        }
+    }
+
+    /// `Host test` with `extra` lines (see [`config`]).
+    fn config(&self, name: &str, extra: &str) -> PathBuf {
+        config(&self.sshd, name, extra)
+    }
+
+    /// `Host test` whose only IdentityFile is `key`.
+    fn with_key(&self, name: &str, key: &Path) -> PathBuf {
+        self.config(name, &format!("  IdentityFile {}\n", key.display()))
+    }
+
+    /// `warren doctor ARGS`.
+    fn doctor(&self, args: &[&str]) -> Run {
+        doctor(self.home.path(), args)
+    }
+
+    /// `warren doctor --json -F CFG test`: its exit code and report (the
+    /// JSON contract checked).
+    fn report(&self, cfg: &Path) -> (i32, Value) {
+        let run = self.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
+        let report = run.json();
+        assert_contract(&report, "test");
+        (run.code, report)
+    }
+
+    /// The checklist of `warren doctor -F CFG test` (after `flags`).
+    fn checklist(&self, flags: &[&str], cfg: &Path) -> Run {
+        let mut args = flags.to_vec();
+        args.extend(["-F", cfg.to_str().unwrap(), "test"]);
+        self.doctor(&args)
+    }
+}
+
+/// The checks whose name starts with `prefix`.
+fn checks_named<'a>(report: &'a Value, prefix: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap_or("").starts_with(prefix))
+        .collect()
+}
+
+/// The text of `field` of `check`.
+fn field<'a>(check: &'a Value, field: &str) -> &'a str {
+    check[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {check}"))
+}
+
 /// The check named `name` in a JSON report.
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
@@ -1434,4 +1517,381 @@ fn ssh_batch_mode_hint_names_the_encrypted_key() {
         hint.contains(&format!("warren add {}", key.display())),
         "{err}"
     );
+}
+
+// Fails on the old code: a login that got in with the third key said
+// only "ok"; the expired certificate, the key file others can read and
+// the refused key behind it were never mentioned.
+#[test]
+fn login_that_succeeded_anyway_warns_of_what_failed_first() {
+    let ca = tempfile::tempdir().expect("ca dir");
+    let ca_key = keygen(ca.path(), "user_ca", "ed25519", "");
+    let t = Setup::on(
+        Sshd::builder()
+            .config(format!(
+                "TrustedUserCAKeys {}",
+                ca_key.with_extension("pub").display()
+            ))
+            .start(),
+    );
+    let user = local_user();
+    // Authorized, but others can read it: skipped before it is offered.
+    let loose = keygen(t.sshd.dir(), "loose_key", "ed25519", "");
+    authorize(&t.sshd, &loose);
+    std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    // Not authorized; its certificate expired: refused twice.
+    let expired = keygen(t.sshd.dir(), "expired_key", "ed25519", "");
+    warren_testkit::sign(
+        &ca_key,
+        &expired.with_extension("pub"),
+        &["-n", &user, "-V", "20200101:20200102"],
+    );
+    let cfg = t.config(
+        "behind",
+        &format!(
+            "  IdentityFile {}\n  IdentityFile {}\n  IdentityFile {}\n",
+            loose.display(),
+            expired.display(),
+            t.sshd.client_key().display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1, "{report:#}");
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "ok", "the login itself is fine: {report:#}");
+    assert!(
+        field(auth, "summary").contains(&t.sshd.client_key().display().to_string()),
+        "{auth}"
+    );
+
+    let cert = check(&report, "test auth certificate");
+    assert_eq!(cert["status"], "warn", "{cert}");
+    assert!(
+        field(cert, "summary").contains(&format!(
+            "the certificate of {} expired 2020-01-0",
+            expired.display()
+        )),
+        "{cert}"
+    );
+    assert!(
+        field(cert, "fix").contains(&format!("-n {user} -V +52w")),
+        "{cert}"
+    );
+
+    let modes = check(&report, "test auth key modes");
+    assert_eq!(modes["status"], "warn", "{modes}");
+    assert!(
+        field(modes, "summary").contains(&format!("{} was skipped", loose.display())),
+        "{modes}"
+    );
+    assert_eq!(modes["fix"], format!("chmod 600 {}", loose.display()));
+
+    let refused = check(&report, "test auth refused keys");
+    assert_eq!(refused["status"], "warn", "{refused}");
+    let summary = field(refused, "summary");
+    assert!(summary.contains("refused 1 key(s) first"), "{summary}");
+    assert!(
+        summary.contains(&expired.display().to_string()),
+        "{summary}"
+    );
+    assert!(summary.contains("MaxAuthTries"), "{summary}");
+    let fix = field(refused, "fix");
+    assert!(
+        fix.contains(&format!(
+            "`IdentitiesOnly yes` and `IdentityFile {}`",
+            t.sshd.client_key().display()
+        )),
+        "{fix}"
+    );
+}
+
+// Fails on the old code: three agent keys refused before the key that
+// got in left the login "ok", with nothing said of MaxAuthTries.
+#[test]
+fn agent_keys_refused_before_the_right_one_warn_of_max_auth_tries() {
+    let t = Setup::new();
+    let agent = Agent::start(t.home.path());
+    for i in 1..=3 {
+        agent.add(&keygen(
+            t.sshd.dir(),
+            &format!("stray_key{i}"),
+            "ed25519",
+            "",
+        ));
+    }
+    let cfg = t.config(
+        "strays",
+        &format!(
+            "  IdentitiesOnly no\n  IdentityAgent {}\n",
+            agent.socket.display()
+        ),
+    );
+    let (_, report) = t.report(&cfg);
+    assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
+    let refused = check(&report, "test auth refused keys");
+    assert_eq!(refused["status"], "warn", "{refused}");
+    let summary = field(refused, "summary");
+    assert!(summary.contains("refused 3 key(s) first"), "{summary}");
+    assert_eq!(
+        summary.matches("(agent: ssh-ed25519 SHA256:").count(),
+        3,
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Too many authentication failures"),
+        "{summary}"
+    );
+    assert!(
+        field(refused, "fix")
+            .contains(&format!("`IdentityFile {}`", t.sshd.client_key().display())),
+        "{refused}"
+    );
+}
+
+/// An RSA key in the legacy PEM format, encrypted with `passphrase`
+/// (`ssh-keygen -m PEM -N ...`).
+fn encrypted_pem_key(dir: &Path, name: &str, passphrase: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", passphrase, "-C", name, "-f",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success(), "ssh-keygen -m PEM failed");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
+        "not a legacy encrypted PEM key: {}",
+        text.lines().take(2).collect::<Vec<_>>().join(" | ")
+    );
+    path
+}
+
+// Fails on the old code: an encrypted legacy PEM key read as "invalid
+// format", and `warren add` (the fix) could not load it either.
+#[test]
+fn encrypted_pem_key_is_named_with_its_fix() {
+    let t = Setup::own_home();
+    let key = encrypted_pem_key(t.sshd.dir(), "pem_key", "a long passphrase");
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("pem", &key);
+    let run = t.checklist(&["--json"], &cfg);
+    assert!(!run.stdout.contains("invalid format"), "{}", run.stdout);
+    let report = run.json();
+    let auth = check(&report, "test auth");
+    assert_eq!(auth["status"], "fail", "{report:#}");
+    assert!(
+        field(auth, "summary").contains(&format!("{} is an encrypted PEM key", key.display())),
+        "{auth}"
+    );
+    let shown = key.display();
+    assert!(
+        field(auth, "fix").starts_with(&format!(
+            "encrypted PEM key: load it with `warren add {shown}` (or ssh-add) or convert it: \
+             `ssh-keygen -p -f {shown}`"
+        )),
+        "{auth}"
+    );
+    assert!(
+        !field(auth, "fix").contains("authorized_keys"),
+        "the cause is known: {auth}"
+    );
+
+    // The fix works: `warren add` loads it (passphrase from SSH_ASKPASS),
+    // and the login goes through the agent.
+    let agent = Agent::start(t.home.path());
+    let askpass = t.sshd.dir().join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\necho 'a long passphrase'\n").unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let added = warren()
+        .arg("add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("warren add");
+    assert!(
+        added.status.success(),
+        "warren add: {}",
+        text(&added.stderr)
+    );
+    let cfg = t.config(
+        "pem-agent",
+        &format!(
+            "  IdentityFile {}\n  IdentityAgent {}\n",
+            key.display(),
+            agent.socket.display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        field(check(&report, "test auth"), "summary").contains("(agent: ssh-rsa"),
+        "{report:#}"
+    );
+}
+
+// Fails on the old code: a RemoteForward on a Unix socket was skipped
+// ("a Unix socket listen is not tried").
+#[test]
+fn remote_forward_on_a_unix_socket_is_requested_and_cancelled() {
+    let t = Setup::own_home();
+    let socket = t.sshd.dir().join("fwd.sock");
+    let nowhere = t.sshd.dir().join("no-such-dir").join("fwd.sock");
+    let cfg = t.config(
+        "unix-forward",
+        &format!(
+            "  RemoteForward {} 127.0.0.1:22\n  RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
+            socket.display(),
+            nowhere.display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1, "{report:#}");
+    let forwards = checks_named(&report, "test forward ");
+    assert_eq!(forwards.len(), 2, "{report:#}");
+    let named = |path: &Path| {
+        *forwards
+            .iter()
+            .find(|c| field(c, "name").contains(&path.display().to_string()))
+            .unwrap_or_else(|| panic!("no check for {}: {report:#}", path.display()))
+    };
+    let ok = named(&socket);
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(
+        field(ok, "summary").contains("requested and cancelled"),
+        "{ok}"
+    );
+    // Nothing is left behind for the next real forward to trip on.
+    assert!(!socket.exists(), "the socket file was removed");
+    let refused = named(&nowhere);
+    assert_eq!(refused["status"], "fail", "{refused}");
+    assert!(
+        field(refused, "summary").contains("the server refused to listen on"),
+        "{refused}"
+    );
+    assert!(
+        field(refused, "fix").contains("AllowStreamLocalForwarding"),
+        "{refused}"
+    );
+    assert!(
+        t.sshd.log().contains(&format!(
+            "unix_listener: cannot bind to path {}",
+            nowhere.display()
+        )),
+        "the server tried to listen there:\n{}",
+        t.sshd.log()
+    );
+}
+
+// Fails on the old code: --fix applied only local fixes ("nothing here
+// can be fixed locally"); the server's authorized_keys kept its modes.
+#[test]
+fn fix_yes_runs_the_remote_chmod_that_strict_modes_asks_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = strict_dir();
+    let remote_home = base.path().join("home");
+    let ssh_dir = remote_home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = keygen(base.path(), "strict_key", "ed25519", "");
+    let authorized = ssh_dir.join("authorized_keys");
+    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let chgrp = std::process::Command::new("chgrp")
+        .arg("users")
+        .arg(&authorized)
+        .status()
+        .expect("chgrp");
+    assert!(chgrp.success(), "this test needs the group `users`");
+    let good = base.path().join("good_keys");
+    let t = Setup::on(
+        Sshd::builder()
+            .config("StrictModes yes")
+            .config(format!(
+                "AuthorizedKeysFile {} {}",
+                authorized.display(),
+                good.display()
+            ))
+            .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
+            .start(),
+    );
+    std::fs::copy(t.sshd.client_key().with_extension("pub"), &good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let with_key = t.with_key("strict-fix", &key);
+    let real_ssh = || {
+        std::process::Command::new("ssh")
+            .args(["-F", with_key.to_str().unwrap(), "test", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh")
+    };
+    assert!(
+        !real_ssh().status.success(),
+        "StrictModes refuses the key first"
+    );
+
+    // Logged in with the fixture's key, the doctor finds the modes and
+    // fixes them over a session.
+    let run = t.checklist(&["--fix", "--yes"], &t.sshd.client_config());
+    assert_eq!(run.code, 1, "the report is of before the fix");
+    assert!(
+        run.stdout
+            .contains("  done: on test: chmod go-w ~/.ssh/authorized_keys\n"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let mode = std::fs::metadata(&authorized).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+
+    // A second run with the key is clean, and real ssh logs in with it.
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 0, "{report:#}");
+    let out = real_ssh();
+    assert!(out.status.success(), "ssh: {}", text(&out.stderr));
+}
+
+// Fails on the old code: a key owned by another user got only the
+// `chown` to type; --fix applied nothing, even as root.
+#[test]
+fn fix_yes_as_root_chowns_a_key_owned_by_another_user() {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        test_uid(),
+        0,
+        "this test runs as root: only root can chown a file to itself"
+    );
+    let t = Setup::own_home();
+    let key = t.sshd.dir().join("foreign_key");
+    std::fs::copy(t.sshd.client_key(), &key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&key, Some(4242), Some(4242)).unwrap();
+    let cfg = t.with_key("foreign", &key);
+    let (_, report) = t.report(&cfg);
+    let file = check(&report, &format!("file {}", key.display()));
+    assert_eq!(file["status"], "fail", "{file}");
+    assert_eq!(file["fix"], format!("chown 0 {}", key.display()));
+
+    let run = t.checklist(&["--fix", "--yes"], &cfg);
+    assert!(
+        run.stdout
+            .contains(&format!("  done: chown 0 {}\n", key.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::metadata(&key).unwrap().uid(), 0);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
 }

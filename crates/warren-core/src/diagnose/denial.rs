@@ -33,11 +33,52 @@ pub fn explain(e: &SessionError, destination: &str) -> Explanation {
     else {
         return Explanation::default();
     };
+    explain_notes(notes, user, tried, destination)
+}
+
+/// The explanation of what was noticed about the credentials of `user`
+/// (`tried` as the denial lists it), for a login to `destination`.
+pub fn explain_notes(
+    notes: &DenialNotes,
+    user: &str,
+    tried: &[String],
+    destination: &str,
+) -> Explanation {
     let mut out = Explanation::default();
     certificates(notes, user, &mut out);
     locked(notes, tried.is_empty(), destination, &mut out);
+    pem(notes, tried, &mut out);
     key_types(notes, &mut out);
     out
+}
+
+/// What to do about an encrypted legacy PEM key `path` (shell-quoted).
+pub fn pem_fix(path: &str) -> String {
+    let quoted = escape_str(&super::shell_quote(path)).into_owned();
+    format!(
+        "encrypted PEM key: load it with `warren add {quoted}` (or ssh-add) or convert it: \
+         `ssh-keygen -p -f {quoted}`"
+    )
+}
+
+fn pem(notes: &DenialNotes, tried: &[String], out: &mut Explanation) {
+    if notes.pem_keys.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = notes
+        .pem_keys
+        .iter()
+        .map(|k| escape_str(k).into_owned())
+        .collect();
+    out.said.push(format!(
+        "{} is an encrypted PEM key (Proc-Type: 4,ENCRYPTED), which is not read from the file, so it was not offered",
+        keys.join(", ")
+    ));
+    // Settled when nothing else reached the server.
+    if tried.len() == notes.pem_keys.len() {
+        out.settled = true;
+    }
+    out.first.extend(notes.pem_keys.iter().map(|k| pem_fix(k)));
 }
 
 fn certificates(notes: &DenialNotes, user: &str, out: &mut Explanation) {

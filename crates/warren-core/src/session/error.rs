@@ -270,6 +270,22 @@ pub struct DenialNotes {
     /// Certificates the server refused, each with what is wrong with it
     /// judged from its own fields (escaped).
     pub certificates: Vec<String>,
+    /// Encrypted legacy PEM key files (`Proc-Type: 4,ENCRYPTED`), which
+    /// are not loaded from the file.
+    pub pem_keys: Vec<String>,
+}
+
+/// A login that succeeded, and what went wrong on the way to it (keys
+/// refused or skipped before the one accepted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// What the server accepted: `publickey (/path/to/key)`, `password`, ...
+    pub accepted: String,
+    /// The attempts before it, as [`AuthError::Denied`] lists them.
+    pub before: Vec<String>,
+    /// Public keys offered, the accepted one included.
+    pub keys_offered: usize,
+    pub notes: DenialNotes,
 }
 
 /// The server accepted none of the credentials we had, or ended the
