@@ -81,8 +81,8 @@ fn config(sshd: &Sshd, name: &str, extra: &str) -> PathBuf {
 struct Setup {
     sshd: Sshd,
     home: tempfile::TempDir,
-    /// The HOME the server's sessions see, when the test gives them one.
-    _remote_home: Option<tempfile::TempDir>,
+    /// Temp dirs the server reads (its sessions' HOME, a user CA).
+    _keep: Vec<tempfile::TempDir>,
 }
 
 impl Setup {
@@ -95,7 +95,7 @@ impl Setup {
         Setup {
             sshd,
             home: home(),
-            _remote_home: None,
+            _keep: Vec::new(),
         }
     }
 
@@ -104,9 +104,29 @@ impl Setup {
     fn own_home() -> Setup {
         let (sshd, remote_home) = sshd_with_own_home();
         Setup {
-            _remote_home: Some(remote_home),
+            _keep: vec![remote_home],
             ..Setup::on(sshd)
         }
+    }
+
+    /// The stock sshd trusting a user CA for certificates; returns the
+    /// CA's private key.
+    fn with_user_ca() -> (Setup, PathBuf) {
+        let ca_dir = tempfile::tempdir().expect("ca dir");
+        let ca_key = keygen(ca_dir.path(), "user_ca", "ed25519", "");
+        let t = Setup::on(
+            Sshd::builder()
+                .config(format!(
+                    "TrustedUserCAKeys {}",
+                    ca_key.with_extension("pub").display()
+                ))
+                .start(),
+        );
+        let t = Setup {
+            _keep: vec![ca_dir],
+            ..t
+        };
+        (t, ca_key)
     }
 
     /// `Host test` with `extra` lines (see [`config`]).
@@ -117,6 +137,43 @@ impl Setup {
     /// `Host test` whose only IdentityFile is `key`.
     fn with_key(&self, name: &str, key: &Path) -> PathBuf {
         self.config(name, &format!("  IdentityFile {}\n", key.display()))
+    }
+
+    /// An agent in HOME holding `count` new keys (`PREFIX1`, ...) that
+    /// the server does not know, and `Host test` offering them first
+    /// (IdentitiesOnly no).
+    fn stray_agent(&self, prefix: &str, count: usize) -> (Agent, PathBuf) {
+        let agent = Agent::start(self.home.path());
+        for i in 1..=count {
+            agent.add(&keygen(
+                self.sshd.dir(),
+                &format!("{prefix}{i}"),
+                "ed25519",
+                "",
+            ));
+        }
+        let extra = format!(
+            "  IdentitiesOnly no\n  IdentityAgent {}\n",
+            agent.socket.display()
+        );
+        let cfg = self.config(&format!("{prefix}-config"), &extra);
+        (agent, cfg)
+    }
+
+    /// `Host test` (with `extra`) through `ProxyJump bastion`, and
+    /// `Host bastion`: this sshd's user and keys on 127.0.0.1:`port`.
+    fn via_bastion(&self, name: &str, extra: &str, port: u16) -> PathBuf {
+        let cfg = self.config(name, &format!("  ProxyJump bastion\n{extra}"));
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(&format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {}\n  \
+             IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
+            local_user(),
+            self.sshd.client_key().display(),
+            self.sshd.known_hosts().display()
+        ));
+        std::fs::write(&cfg, text).unwrap();
+        cfg
     }
 
     /// `warren doctor ARGS`.
@@ -149,6 +206,22 @@ fn checks_named<'a>(report: &'a Value, prefix: &str) -> Vec<&'a Value> {
         .iter()
         .filter(|c| c["name"].as_str().unwrap_or("").starts_with(prefix))
         .collect()
+}
+
+/// The check named `name` in a JSON report, asserting its status.
+fn expect<'a>(report: &'a Value, name: &str, status: &str) -> &'a Value {
+    let found = check(report, name);
+    assert_eq!(found["status"], status, "{name}: {report:#}");
+    found
+}
+
+/// Asserts that `field` of `check` contains `words`.
+fn assert_says(check: &Value, field_name: &str, words: impl AsRef<str>) {
+    let words = words.as_ref();
+    assert!(
+        field(check, field_name).contains(words),
+        "{field_name} should say {words:?}: {check}"
+    );
 }
 
 /// The text of `field` of `check`.
@@ -202,13 +275,9 @@ fn assert_contract(report: &Value, destination: &str) {
 fn healthy_host_passes_with_the_json_contract() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let cfg = t.sshd.client_config();
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert_contract(&report, "test");
     assert_eq!(run.code, 0, "{report:#}\n{}", run.stderr);
@@ -226,7 +295,7 @@ fn healthy_host_passes_with_the_json_contract() {
     ] {
         assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
     }
-    let tcp = format!("test tcp 127.0.0.1:{}", sshd.port());
+    let tcp = format!("test tcp 127.0.0.1:{}", t.sshd.port());
     assert_eq!(check(&report, &tcp)["status"], "ok");
     assert!(
         check(&report, "test banner")["summary"]
@@ -239,12 +308,12 @@ fn healthy_host_passes_with_the_json_contract() {
         .unwrap()
         .to_owned();
     assert!(
-        auth.contains(&sshd.client_key().display().to_string()),
+        auth.contains(&t.sshd.client_key().display().to_string()),
         "which key: {auth}"
     );
 
     // The checklist says the same on a terminal-less stdout, uncoloured.
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.starts_with("warren doctor test\n"),
@@ -267,30 +336,17 @@ fn healthy_host_passes_with_the_json_contract() {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn closed_port_is_refused_and_login_skipped() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = free_port();
-    let cfg = config(&sshd, "closed", &format!("  Port {port}\n"));
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let tcp = check(&report, &format!("test tcp 127.0.0.1:{port}"));
-    assert_eq!(tcp["status"], "fail");
-    assert!(
-        tcp["summary"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"),
-        "{tcp}"
-    );
-    assert!(tcp["fix"].as_str().unwrap().contains("-p / Port"), "{tcp}");
+    let cfg = t.config("closed", &format!("  Port {port}\n"));
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let tcp = expect(&report, &format!("test tcp 127.0.0.1:{port}"), "fail");
+    assert_says(tcp, "summary", "connection refused");
+    assert_says(tcp, "fix", "-p / Port");
     assert_eq!(check(&report, "test auth")["status"], "skip");
 
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     let line = format!(
         "  FAIL  test tcp 127.0.0.1:{port}: connection refused: nothing listens on port {port} of 127.0.0.1"
@@ -327,62 +383,40 @@ fn http_400() -> u16 {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn http_on_the_port_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = http_400();
-    let cfg = config(&sshd, "http", &format!("  Port {port}\n"));
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let cfg = t.config("http", &format!("  Port {port}\n"));
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     assert_eq!(
         check(&report, &format!("test tcp 127.0.0.1:{port}"))["status"],
         "ok"
     );
-    let banner = check(&report, "test banner");
-    assert_eq!(banner["status"], "fail");
+    let banner = expect(&report, "test banner", "fail");
     let summary = banner["summary"].as_str().unwrap();
     assert!(summary.contains("an HTTP server answers"), "{summary}");
     assert!(summary.contains("HTTP/1.1 400 Bad Request"), "{summary}");
-    assert!(
-        banner["fix"].as_str().unwrap().contains("check the port"),
-        "{banner}"
-    );
+    assert_says(banner, "fix", "check the port");
     assert_eq!(check(&report, "test auth")["status"], "skip");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn wrong_key_fails_auth_with_the_attempts() {
-    let sshd = Sshd::start();
-    let home = home();
-    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
-    let cfg = config(
-        &sshd,
-        "wrong",
-        &format!("  IdentityFile {}\n", other.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let t = Setup::new();
+    let other = keygen(t.sshd.dir(), "other_key", "ed25519", "");
+    let cfg = t.with_key("wrong", &other);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     assert_eq!(check(&report, "test host key")["status"], "ok");
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail");
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(summary.contains("Permission denied"), "{summary}");
     assert!(
         summary.contains(&other.display().to_string()),
         "names the key tried: {summary}"
     );
-    assert!(
-        auth["fix"].as_str().unwrap().contains("authorized_keys"),
-        "{auth}"
-    );
+    assert_says(auth, "fix", "authorized_keys");
     assert_eq!(check(&report, "test session")["status"], "skip");
 }
 
@@ -390,71 +424,47 @@ fn wrong_key_fails_auth_with_the_attempts() {
 #[test]
 fn key_file_0644_says_chmod_600() {
     use std::os::unix::fs::PermissionsExt;
-    let sshd = Sshd::start();
-    let home = home();
-    let key = sshd.dir().join("loose_key");
-    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    let t = Setup::new();
+    let key = t.sshd.dir().join("loose_key");
+    std::fs::copy(t.sshd.client_key(), &key).expect("copy key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let cfg = config(
-        &sshd,
-        "loose",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let file = check(&report, &format!("file {}", key.display()));
-    assert_eq!(file["status"], "fail");
+    let cfg = t.with_key("loose", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let file = expect(&report, &format!("file {}", key.display()), "fail");
     assert_eq!(file["fix"], format!("chmod 600 {}", key.display()));
-    assert!(
-        file["summary"].as_str().unwrap().contains("mode 0644"),
-        "{file}"
-    );
+    assert_says(file, "summary", "mode 0644");
     // The key was not used, and the auth failure says why.
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail");
-    assert!(
-        auth["fix"].as_str().unwrap().contains("chmod 600"),
-        "{auth}"
-    );
+    let auth = expect(&report, "test auth", "fail");
+    assert_says(auth, "fix", "chmod 600");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn changed_host_key_names_the_removal_and_never_logs_in() {
-    let sshd = Sshd::start();
-    let home = home();
-    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let t = Setup::new();
+    let impostor = keygen(t.sshd.dir(), "impostor", "ed25519", "");
     let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
     let mut fields = public.split_whitespace();
     let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
-    let known = sshd.dir().join("changed_known_hosts");
+    let known = t.sshd.dir().join("changed_known_hosts");
     std::fs::write(
         &known,
-        format!("{} {kind} {b64}\n", sshd.known_hosts_pattern()),
+        format!("{} {kind} {b64}\n", t.sshd.known_hosts_pattern()),
     )
     .unwrap();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "changed",
         &format!("  UserKnownHostsFile {}\n", known.display()),
     );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let key = check(&report, "test host key");
-    assert_eq!(key["status"], "fail");
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let key = expect(&report, "test host key", "fail");
     let summary = key["summary"].as_str().unwrap();
     // The server's real key, to check out of band.
     let real = std::process::Command::new("ssh-keygen")
         .arg("-lf")
-        .arg(sshd.dir().join("host_ed25519.pub"))
+        .arg(t.sshd.dir().join("host_ed25519.pub"))
         .output()
         .expect("ssh-keygen -lf");
     let fingerprint = text(&real.stdout)
@@ -472,7 +482,7 @@ fn changed_host_key_names_the_removal_and_never_logs_in() {
         "file:line: {summary}"
     );
     let fix = key["fix"].as_str().unwrap();
-    let pattern = format!("'{}'", sshd.known_hosts_pattern());
+    let pattern = format!("'{}'", t.sshd.known_hosts_pattern());
     assert!(
         fix.contains(&format!(
             "warren keygen -f {} -R {pattern}",
@@ -487,7 +497,7 @@ fn changed_host_key_names_the_removal_and_never_logs_in() {
     assert_eq!(check(&report, "test auth")["status"], "skip");
     // sshd saw no authentication at all.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let log = sshd.log();
+    let log = t.sshd.log();
     for word in [
         "Accepted",
         "Failed",
@@ -510,9 +520,11 @@ fn chatty_login_shell_is_flagged() {
     std::fs::write(&rc, "echo 'Welcome to prod!'\n").expect("rc");
     // bash sources BASH_ENV for a non-interactive command, as Debian's
     // bash sources ~/.bashrc under sshd: a chatty rc file.
-    let sshd = Sshd::builder()
-        .config(format!("SetEnv BASH_ENV={} SHLVL=1", rc.display()))
-        .start();
+    let t = Setup::on(
+        Sshd::builder()
+            .config(format!("SetEnv BASH_ENV={} SHLVL=1", rc.display()))
+            .start(),
+    );
     assert!(
         std::fs::read_to_string("/etc/passwd")
             .unwrap()
@@ -521,24 +533,14 @@ fn chatty_login_shell_is_flagged() {
         "this test needs the login shell of {} to be bash",
         local_user()
     );
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let (code, report) = t.report(&t.sshd.client_config());
+    assert_eq!(code, 1);
     assert_eq!(check(&report, "test auth")["status"], "ok");
-    let session = check(&report, "test session");
-    assert_eq!(session["status"], "warn");
+    let session = expect(&report, "test session", "warn");
     let summary = session["summary"].as_str().unwrap();
     assert!(summary.contains("Welcome to prod!"), "{summary}");
     assert!(summary.contains("breaks scp, sftp and rsync"), "{summary}");
-    assert!(
-        session["fix"].as_str().unwrap().contains("~/.bashrc"),
-        "{session}"
-    );
+    assert_says(session, "fix", "~/.bashrc");
     // And SFTP really breaks on it.
     assert_eq!(check(&report, "test sftp")["status"], "fail", "{report:#}");
 }
@@ -546,44 +548,15 @@ fn chatty_login_shell_is_flagged() {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn jump_host_down_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = free_port();
-    let cfg = config(&sshd, "jump-down", "  ProxyJump bastion\n");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "Host bastion\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {}\n  \
-         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
-        local_user(),
-        sshd.client_key().display(),
-        sshd.known_hosts().display()
-    ));
-    std::fs::write(&cfg, text).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let tcp = check(&report, &format!("bastion tcp 127.0.0.1:{port}"));
-    assert_eq!(tcp["status"], "fail");
-    assert!(
-        tcp["summary"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"),
-        "{tcp}"
-    );
-    let target = check(&report, "test");
-    assert_eq!(target["status"], "skip");
-    assert!(
-        target["summary"]
-            .as_str()
-            .unwrap()
-            .contains("bastion failed"),
-        "{target}"
-    );
+    let cfg = t.via_bastion("jump-down", "", port);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let tcp = expect(&report, &format!("bastion tcp 127.0.0.1:{port}"), "fail");
+    assert_says(tcp, "summary", "connection refused");
+    let target = expect(&report, "test", "skip");
+    assert_says(target, "summary", "bastion failed");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
@@ -591,29 +564,10 @@ fn jump_host_down_is_named() {
 fn jump_host_up_checks_each_hop() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = config(
-        &sshd,
-        "jump-up",
-        "  ProxyJump bastion\n  ServerAliveInterval 30\n",
-    );
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
-         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
-        sshd.port(),
-        local_user(),
-        sshd.client_key().display(),
-        sshd.known_hosts().display()
-    ));
-    std::fs::write(&cfg, text).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    let report = run.json();
-    assert_eq!(run.code, 0, "{report:#}");
+    let t = Setup::own_home();
+    let cfg = t.via_bastion("jump-up", "  ServerAliveInterval 30\n", t.sshd.port());
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
     for name in [
         "bastion auth",
         "test channel",
@@ -630,12 +584,11 @@ fn jump_host_up_checks_each_hop() {
 // did not point at the doctor.
 #[test]
 fn ssh_failure_hint_ends_with_warren_doctor() {
-    let sshd = Sshd::start();
-    let home = home();
-    let cfg = config(&sshd, "ssh-closed", &format!("  Port {}\n", free_port()));
+    let t = Setup::new();
+    let cfg = t.config("ssh-closed", &format!("  Port {}\n", free_port()));
     let out = warren()
         .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .stdin(Stdio::null())
         .output()
         .expect("run warren ssh");
@@ -702,33 +655,13 @@ impl Drop for Agent {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
-    let sshd = Sshd::builder().config("MaxAuthTries 3").start();
-    let home = home();
-    let agent = Agent::start(home.path());
-    for i in 1..=6 {
-        agent.add(&keygen(sshd.dir(), &format!("agent_key{i}"), "ed25519", ""));
-    }
+    let t = Setup::on(Sshd::builder().config("MaxAuthTries 3").start());
     // The right key is the IdentityFile, offered after the agent's six.
-    let extra = format!(
-        "  IdentitiesOnly no\n  IdentityAgent {}\n",
-        agent.socket.display()
-    );
-    let cfg = config(&sshd, "many-keys", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
-    assert!(
-        auth["summary"]
-            .as_str()
-            .unwrap()
-            .contains("Too many authentication failures"),
-        "{auth}"
-    );
+    let (_agent, cfg) = t.stray_agent("agent_key", 6);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
+    assert_says(auth, "summary", "Too many authentication failures");
     let fix = auth["fix"].as_str().unwrap();
     assert!(
         fix.contains("IdentitiesOnly yes") && fix.contains("-i"),
@@ -770,11 +703,9 @@ fn dropping_network() -> (warren_testkit::Netns, warren_testkit::Netns) {
 // and its fix named neither the address nor ConnectTimeout.
 #[test]
 fn host_that_drops_packets_times_out_with_the_firewall_fix() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let (client, _router) = dropping_network();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "dropped",
         "  HostName 192.0.2.10\n  Port 22\n  ConnectTimeout 2\n",
     );
@@ -782,7 +713,7 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
     let out = client
         .command(env!("CARGO_BIN_EXE_warren"))
         .args(["doctor", "--json", "-F", cfg.to_str().unwrap(), "test"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null())
         .output()
@@ -796,8 +727,7 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let report = run.json();
     assert_contract(&report, "test");
-    let tcp = check(&report, "test tcp 192.0.2.10:22");
-    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let tcp = expect(&report, "test tcp 192.0.2.10:22", "fail");
     let summary = tcp["summary"].as_str().unwrap();
     assert!(summary.contains("timed out after 2s"), "{summary}");
     let fix = tcp["fix"].as_str().unwrap();
@@ -862,11 +792,13 @@ fn test_uid() -> u32 {
     text(&out.stdout).trim().parse().expect("uid")
 }
 
-// Fails on the old code: a key refused for the server's file modes got
-// only "check that the key is in authorized_keys", and nothing read the
-// remote modes after login.
-#[test]
-fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+/// A server with StrictModes yes whose user's HOME is a temp dir with a
+/// group-writable ~/.ssh/authorized_keys (in the group `users`, shared
+/// with others, which even Debian's sshd refuses) holding the returned
+/// key only; the fixture's key is a second way in, from a file
+/// StrictModes accepts. Returns (the dir, the setup, the key, the
+/// authorized_keys file).
+fn strict_modes_server() -> (tempfile::TempDir, Setup, PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let base = strict_dir();
     let remote_home = base.path().join("home");
@@ -874,48 +806,48 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
     std::fs::create_dir_all(&ssh_dir).unwrap();
     std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    // The key under test is only in the group-writable ~/.ssh/authorized_keys.
     let key = keygen(base.path(), "strict_key", "ed25519", "");
     let authorized = ssh_dir.join("authorized_keys");
     std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
     std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
-    // In a group shared with others: Debian's sshd lets a file writable by
-    // the user's own private group pass, no other.
+    // Debian's sshd lets a file writable by the user's own private group
+    // pass, no other.
     let chgrp = std::process::Command::new("chgrp")
         .arg("users")
         .arg(&authorized)
         .status()
         .expect("chgrp");
     assert!(chgrp.success(), "this test needs the group `users`");
-    // A second way in: the fixture's key, in a file StrictModes accepts.
     let good = base.path().join("good_keys");
-    let sshd = Sshd::builder()
-        .config("StrictModes yes")
-        .config(format!(
-            "AuthorizedKeysFile {} {}",
-            authorized.display(),
-            good.display()
-        ))
-        .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
-        .start();
-    std::fs::copy(sshd.client_key().with_extension("pub"), &good).unwrap();
-    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let home = home();
-    let with_key = config(
-        &sshd,
-        "strict",
-        &format!("  IdentityFile {}\n", key.display()),
+    let t = Setup::on(
+        Sshd::builder()
+            .config("StrictModes yes")
+            .config(format!(
+                "AuthorizedKeysFile {} {}",
+                authorized.display(),
+                good.display()
+            ))
+            .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
+            .start(),
     );
+    std::fs::copy(t.sshd.client_key().with_extension("pub"), &good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (base, t, key, authorized)
+}
+
+// Fails on the old code: a key refused for the server's file modes got
+// only "check that the key is in authorized_keys", and nothing read the
+// remote modes after login.
+#[test]
+fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_base, t, key, authorized) = strict_modes_server();
+    let with_key = t.with_key("strict", &key);
 
     // Logging in with that key fails; the fix says to check the modes.
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", with_key.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let fix = auth["fix"].as_str().unwrap();
     assert!(fix.contains("StrictModes"), "{fix}");
     assert!(
@@ -923,26 +855,22 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
         "{fix}"
     );
     assert!(
-        sshd.log().contains("bad ownership or modes"),
+        t.sshd.log().contains("bad ownership or modes"),
         "sshd refused the file for its modes:\n{}",
-        sshd.log()
+        t.sshd.log()
     );
 
     // Logged in the second way, the doctor reads the modes and names the file.
-    let run = doctor(
-        home.path(),
-        &[
-            "--json",
-            "-F",
-            sshd.client_config().to_str().unwrap(),
-            "test",
-        ],
-    );
+    let run = t.doctor(&[
+        "--json",
+        "-F",
+        t.sshd.client_config().to_str().unwrap(),
+        "test",
+    ]);
     assert_eq!(run.code, 1);
     let report = run.json();
     assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
-    let files = check(&report, "test remote files");
-    assert_eq!(files["status"], "fail", "{report:#}");
+    let files = expect(&report, "test remote files", "fail");
     let summary = files["summary"].as_str().unwrap();
     assert!(
         summary.contains("~/.ssh/authorized_keys is writable by group or others (-rw-rw-r--)"),
@@ -956,12 +884,8 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
 
     // The fix works: the key logs in, and every check passes.
     std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", with_key.to_str().unwrap(), "test"],
-    );
-    let report = run.json();
-    assert_eq!(run.code, 0, "{report:#}");
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 0, "{report:#}");
     assert_eq!(check(&report, "test remote files")["status"], "ok");
 }
 
@@ -969,25 +893,19 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
 // target is closed passed every check.
 #[test]
 fn local_forward_to_a_closed_port_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let closed = free_port();
     let extra = format!(
         "  LocalForward {} 127.0.0.1:{closed}\n  LocalForward {} 127.0.0.1:{}\n  \
          RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
         free_port(),
         free_port(),
-        sshd.port(),
+        t.sshd.port(),
         free_port()
     );
-    let cfg = config(&sshd, "forwards", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
+    let cfg = t.config("forwards", &extra);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     let forwards: Vec<&Value> = report["checks"]
         .as_array()
         .unwrap()
@@ -1005,18 +923,15 @@ fn local_forward_to_a_closed_port_is_named() {
         })
         .unwrap_or_else(|| panic!("no check for the closed target: {report:#}"));
     assert_eq!(bad["status"], "fail", "{bad}");
-    assert!(
-        bad["summary"].as_str().unwrap().contains(&format!(
-            "the server could not connect to 127.0.0.1:{closed}"
-        )),
-        "{bad}"
+    assert_says(
+        bad,
+        "summary",
+        format!("the server could not connect to 127.0.0.1:{closed}"),
     );
-    assert!(
-        bad["fix"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'")),
-        "{bad}"
+    assert_says(
+        bad,
+        "fix",
+        format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'"),
     );
     // The open target and the remote listen pass.
     let passed = forwards.iter().filter(|c| c["status"] == "ok").count();
@@ -1036,17 +951,12 @@ fn local_forward_to_a_closed_port_is_named() {
 fn speed_reports_round_trip_and_throughput() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let cfg = t.sshd.client_config();
+    let run = t.doctor(&["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert_eq!(run.code, 0, "{report:#}");
-    let speed = check(&report, "test speed");
-    assert_eq!(speed["status"], "ok", "{speed}");
+    let speed = expect(&report, "test speed", "ok");
     let summary = speed["summary"].as_str().unwrap();
     eprintln!("speed: {summary}");
     // Numbers only reported, never judged here.
@@ -1054,10 +964,7 @@ fn speed_reports_round_trip_and_throughput() {
     assert!(summary.contains("8 MiB down in "), "{summary}");
     assert!(summary.contains(" MB/s)"), "{summary}");
     // Without --speed, no measurement.
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert!(
         !report["checks"]
@@ -1108,12 +1015,8 @@ fn sshd_with_own_home() -> (Sshd, tempfile::TempDir) {
 // no snapshot held its shape.
 #[test]
 fn checklist_snapshot_healthy() {
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let run = doctor(
-        home.path(),
-        &["-F", sshd.client_config().to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let run = t.doctor(&["-F", t.sshd.client_config().to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_healthy", &run.stdout);
 }
@@ -1121,10 +1024,9 @@ fn checklist_snapshot_healthy() {
 // Fails on the old code: no snapshot held the shape of a refused port.
 #[test]
 fn checklist_snapshot_closed_port() {
-    let sshd = Sshd::start();
-    let home = home();
-    let cfg = config(&sshd, "snap-closed", &format!("  Port {}\n", free_port()));
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let t = Setup::new();
+    let cfg = t.config("snap-closed", &format!("  Port {}\n", free_port()));
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_closed_port", &run.stdout);
 }
@@ -1132,15 +1034,10 @@ fn checklist_snapshot_closed_port() {
 // Fails on the old code: a refused key's fix did not name StrictModes.
 #[test]
 fn checklist_snapshot_wrong_key() {
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
-    let cfg = config(
-        &sshd,
-        "snap-wrong",
-        &format!("  IdentityFile {}\n", other.display()),
-    );
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let t = Setup::own_home();
+    let other = keygen(t.sshd.dir(), "other_key", "ed25519", "");
+    let cfg = t.with_key("snap-wrong", &other);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_wrong_key", &run.stdout);
 }
@@ -1151,16 +1048,15 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
     use std::os::unix::fs::PermissionsExt;
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let key = sshd.dir().join("fix_key");
-    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    let t = Setup::own_home();
+    let key = t.sshd.dir().join("fix_key");
+    std::fs::copy(t.sshd.client_key(), &key).expect("copy key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let cfg = config(&sshd, "fix", &format!("  IdentityFile {}\n", key.display()));
+    let cfg = t.with_key("fix", &key);
     let mode = || std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
 
     // No terminal to confirm on: nothing changes, and it says so.
-    let run = doctor(home.path(), &["--fix", "-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["--fix", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stdout
@@ -1171,10 +1067,7 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
     assert_eq!(mode(), 0o644);
 
     // --yes applies it; the next run passes.
-    let run = doctor(
-        home.path(),
-        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "the report is of before the fix");
     assert!(
         run.stdout
@@ -1183,40 +1076,32 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
         run.stdout
     );
     assert_eq!(mode(), 0o600);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
 
 // Fails on the old code: there was no --fix.
 #[test]
 fn fix_yes_removes_a_changed_host_key_line() {
-    let sshd = Sshd::start();
-    let home = home();
-    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let t = Setup::new();
+    let impostor = keygen(t.sshd.dir(), "impostor", "ed25519", "");
     let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
     let mut fields = public.split_whitespace();
     let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
-    let known = sshd.dir().join("fix_known_hosts");
+    let known = t.sshd.dir().join("fix_known_hosts");
     std::fs::write(
         &known,
         format!(
             "{} {kind} {b64}\nother.example ssh-ed25519 {b64}\n",
-            sshd.known_hosts_pattern()
+            t.sshd.known_hosts_pattern()
         ),
     )
     .unwrap();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "fix-changed",
         &format!("  UserKnownHostsFile {}\n", known.display()),
     );
-    let run = doctor(
-        home.path(),
-        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stdout.contains("  done: remove the old key of"),
@@ -1225,15 +1110,12 @@ fn fix_yes_removes_a_changed_host_key_line() {
     );
     let left = std::fs::read_to_string(&known).unwrap();
     assert!(
-        !left.contains(&sshd.known_hosts_pattern()),
+        !left.contains(&t.sshd.known_hosts_pattern()),
         "the changed line is gone: {left}"
     );
     assert!(left.contains("other.example"), "other hosts stay: {left}");
     // --fix and --json do not mix: stdout is the JSON.
-    let run = doctor(
-        home.path(),
-        &["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
@@ -1250,24 +1132,13 @@ fn authorize(sshd: &Sshd, key: &Path) {
 // was never named.
 #[test]
 fn encrypted_key_without_agent_says_load_it_into_the_agent() {
-    let sshd = Sshd::start();
-    let home = home();
-    let key = keygen(sshd.dir(), "locked_key", "ed25519", "a long passphrase");
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "locked",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let t = Setup::new();
+    let key = keygen(t.sshd.dir(), "locked_key", "ed25519", "a long passphrase");
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("locked", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(
         summary.contains(&format!(
@@ -1293,25 +1164,17 @@ fn encrypted_key_without_agent_says_load_it_into_the_agent() {
 // other refusal; the type was never named.
 #[test]
 fn key_type_the_server_refuses_is_named() {
-    let sshd = Sshd::builder()
-        .config("PubkeyAcceptedAlgorithms ssh-ed25519")
-        .start();
-    let home = home();
-    let key = readable_ecdsa_key(sshd.dir());
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "ecdsa",
-        &format!("  IdentityFile {}\n", key.display()),
+    let t = Setup::on(
+        Sshd::builder()
+            .config("PubkeyAcceptedAlgorithms ssh-ed25519")
+            .start(),
     );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let key = readable_ecdsa_key(t.sshd.dir());
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("ecdsa", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(
         summary.contains("the server refused key type(s) ecdsa-sha2-nistp256"),
@@ -1326,9 +1189,9 @@ fn key_type_the_server_refuses_is_named() {
         assert!(fix.contains(words), "{words}: {fix}");
     }
     assert!(
-        sshd.log().contains("not in PubkeyAcceptedAlgorithms"),
+        t.sshd.log().contains("not in PubkeyAcceptedAlgorithms"),
         "sshd refused the type:\n{}",
-        sshd.log()
+        t.sshd.log()
     );
 }
 
@@ -1355,15 +1218,7 @@ fn readable_ecdsa_key(dir: &Path) -> PathBuf {
 // authorized_keys fix; neither its expiry nor its principals were read.
 #[test]
 fn certificate_expired_or_for_another_principal_is_named() {
-    let ca = tempfile::tempdir().expect("ca dir");
-    let ca_key = keygen(ca.path(), "user_ca", "ed25519", "");
-    let sshd = Sshd::builder()
-        .config(format!(
-            "TrustedUserCAKeys {}",
-            ca_key.with_extension("pub").display()
-        ))
-        .start();
-    let home = home();
+    let (t, ca_key) = Setup::with_user_ca();
     let user = local_user();
     let cases = [
         (
@@ -1373,20 +1228,13 @@ fn certificate_expired_or_for_another_principal_is_named() {
         ("other_key", vec!["-n", "someoneelse"]),
     ];
     for (name, args) in &cases {
-        let key = keygen(sshd.dir(), name, "ed25519", "");
+        let key = keygen(t.sshd.dir(), name, "ed25519", "");
         warren_testkit::sign(&ca_key, &key.with_extension("pub"), args);
     }
     let run_with = |name: &str| {
-        let key = sshd.dir().join(name);
-        let cfg = config(
-            &sshd,
-            &format!("cert-{name}"),
-            &format!("  IdentityFile {}\n", key.display()),
-        );
-        let run = doctor(
-            home.path(),
-            &["--json", "-F", cfg.to_str().unwrap(), "test"],
-        );
+        let key = t.sshd.dir().join(name);
+        let cfg = t.with_key(&format!("cert-{name}"), &key);
+        let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
         assert_eq!(run.code, 1, "{}", run.stdout);
         let auth = check(&run.json(), "test auth").clone();
         assert_eq!(auth["status"], "fail", "{auth}");
@@ -1422,49 +1270,25 @@ fn certificate_expired_or_for_another_principal_is_named() {
 // sshd's default MaxAuthTries passed the configuration stage.
 #[test]
 fn identities_only_no_with_many_agent_keys_warns() {
-    let sshd = Sshd::start();
-    let home = home();
-    let agent = Agent::start(home.path());
-    for i in 1..=7 {
-        agent.add(&keygen(sshd.dir(), &format!("many_key{i}"), "ed25519", ""));
-    }
-    let extra = format!(
-        "  IdentitiesOnly no\n  IdentityAgent {}\n",
-        agent.socket.display()
-    );
-    let cfg = config(&sshd, "seven-keys", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let warn = check(&report, "config IdentitiesOnly");
-    assert_eq!(warn["status"], "warn", "{warn}");
-    assert!(
-        warn["summary"]
-            .as_str()
-            .unwrap()
-            .contains("the agent holds 7 keys"),
-        "{warn}"
-    );
+    let t = Setup::new();
+    let (agent, cfg) = t.stray_agent("many_key", 7);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let warn = expect(&report, "config IdentitiesOnly", "warn");
+    assert_says(warn, "summary", "the agent holds 7 keys");
     let fix = warn["fix"].as_str().unwrap();
     assert!(
         fix.contains("IdentitiesOnly yes") && fix.contains("IdentityFile"),
         "{fix}"
     );
     // With IdentitiesOnly yes the same agent raises nothing.
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "seven-keys-only",
         &format!("  IdentityAgent {}\n", agent.socket.display()),
     );
-    let report = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    )
-    .json();
+    let report = t
+        .doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"])
+        .json();
     assert!(
         !report["checks"]
             .as_array()
@@ -1479,23 +1303,18 @@ fn identities_only_no_with_many_agent_keys_warns() {
 // encrypted key said "no credentials were available" without naming it.
 #[test]
 fn ssh_batch_mode_hint_names_the_encrypted_key() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let key = keygen(
-        sshd.dir(),
+        t.sshd.dir(),
         "batch_locked_key",
         "ed25519",
         "a long passphrase",
     );
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "batch-locked",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("batch-locked", &key);
     let out = warren()
         .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null())
         .output()
@@ -1524,16 +1343,7 @@ fn ssh_batch_mode_hint_names_the_encrypted_key() {
 // the refused key behind it were never mentioned.
 #[test]
 fn login_that_succeeded_anyway_warns_of_what_failed_first() {
-    let ca = tempfile::tempdir().expect("ca dir");
-    let ca_key = keygen(ca.path(), "user_ca", "ed25519", "");
-    let t = Setup::on(
-        Sshd::builder()
-            .config(format!(
-                "TrustedUserCAKeys {}",
-                ca_key.with_extension("pub").display()
-            ))
-            .start(),
-    );
+    let (t, ca_key) = Setup::with_user_ca();
     let user = local_user();
     // Authorized, but others can read it: skipped before it is offered.
     let loose = keygen(t.sshd.dir(), "loose_key", "ed25519", "");
@@ -1557,15 +1367,13 @@ fn login_that_succeeded_anyway_warns_of_what_failed_first() {
     );
     let (code, report) = t.report(&cfg);
     assert_eq!(code, 1, "{report:#}");
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "ok", "the login itself is fine: {report:#}");
+    let auth = expect(&report, "test auth", "ok");
     assert!(
         field(auth, "summary").contains(&t.sshd.client_key().display().to_string()),
         "{auth}"
     );
 
-    let cert = check(&report, "test auth certificate");
-    assert_eq!(cert["status"], "warn", "{cert}");
+    let cert = expect(&report, "test auth certificate", "warn");
     assert!(
         field(cert, "summary").contains(&format!(
             "the certificate of {} expired 2020-01-0",
@@ -1578,16 +1386,14 @@ fn login_that_succeeded_anyway_warns_of_what_failed_first() {
         "{cert}"
     );
 
-    let modes = check(&report, "test auth key modes");
-    assert_eq!(modes["status"], "warn", "{modes}");
+    let modes = expect(&report, "test auth key modes", "warn");
     assert!(
         field(modes, "summary").contains(&format!("{} was skipped", loose.display())),
         "{modes}"
     );
     assert_eq!(modes["fix"], format!("chmod 600 {}", loose.display()));
 
-    let refused = check(&report, "test auth refused keys");
-    assert_eq!(refused["status"], "warn", "{refused}");
+    let refused = expect(&report, "test auth refused keys", "warn");
     let summary = field(refused, "summary");
     assert!(summary.contains("refused 1 key(s) first"), "{summary}");
     assert!(
@@ -1610,26 +1416,10 @@ fn login_that_succeeded_anyway_warns_of_what_failed_first() {
 #[test]
 fn agent_keys_refused_before_the_right_one_warn_of_max_auth_tries() {
     let t = Setup::new();
-    let agent = Agent::start(t.home.path());
-    for i in 1..=3 {
-        agent.add(&keygen(
-            t.sshd.dir(),
-            &format!("stray_key{i}"),
-            "ed25519",
-            "",
-        ));
-    }
-    let cfg = t.config(
-        "strays",
-        &format!(
-            "  IdentitiesOnly no\n  IdentityAgent {}\n",
-            agent.socket.display()
-        ),
-    );
+    let (_agent, cfg) = t.stray_agent("stray_key", 3);
     let (_, report) = t.report(&cfg);
     assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
-    let refused = check(&report, "test auth refused keys");
-    assert_eq!(refused["status"], "warn", "{refused}");
+    let refused = expect(&report, "test auth refused keys", "warn");
     let summary = field(refused, "summary");
     assert!(summary.contains("refused 3 key(s) first"), "{summary}");
     assert_eq!(
@@ -1681,8 +1471,7 @@ fn encrypted_pem_key_is_named_with_its_fix() {
     let run = t.checklist(&["--json"], &cfg);
     assert!(!run.stdout.contains("invalid format"), "{}", run.stdout);
     let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let auth = expect(&report, "test auth", "fail");
     assert!(
         field(auth, "summary").contains(&format!("{} is an encrypted PEM key", key.display())),
         "{auth}"
@@ -1799,36 +1588,7 @@ fn remote_forward_on_a_unix_socket_is_requested_and_cancelled() {
 #[test]
 fn fix_yes_runs_the_remote_chmod_that_strict_modes_asks_for() {
     use std::os::unix::fs::PermissionsExt;
-    let base = strict_dir();
-    let remote_home = base.path().join("home");
-    let ssh_dir = remote_home.join(".ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let key = keygen(base.path(), "strict_key", "ed25519", "");
-    let authorized = ssh_dir.join("authorized_keys");
-    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
-    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
-    let chgrp = std::process::Command::new("chgrp")
-        .arg("users")
-        .arg(&authorized)
-        .status()
-        .expect("chgrp");
-    assert!(chgrp.success(), "this test needs the group `users`");
-    let good = base.path().join("good_keys");
-    let t = Setup::on(
-        Sshd::builder()
-            .config("StrictModes yes")
-            .config(format!(
-                "AuthorizedKeysFile {} {}",
-                authorized.display(),
-                good.display()
-            ))
-            .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
-            .start(),
-    );
-    std::fs::copy(t.sshd.client_key().with_extension("pub"), &good).unwrap();
-    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_base, t, key, authorized) = strict_modes_server();
     let with_key = t.with_key("strict-fix", &key);
     let real_ssh = || {
         std::process::Command::new("ssh")
@@ -1880,8 +1640,7 @@ fn fix_yes_as_root_chowns_a_key_owned_by_another_user() {
     std::os::unix::fs::chown(&key, Some(4242), Some(4242)).unwrap();
     let cfg = t.with_key("foreign", &key);
     let (_, report) = t.report(&cfg);
-    let file = check(&report, &format!("file {}", key.display()));
-    assert_eq!(file["status"], "fail", "{file}");
+    let file = expect(&report, &format!("file {}", key.display()), "fail");
     assert_eq!(file["fix"], format!("chown 0 {}", key.display()));
 
     let run = t.checklist(&["--fix", "--yes"], &cfg);
