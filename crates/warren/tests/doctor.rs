@@ -1489,6 +1489,24 @@ fn encrypted_pem_key_is_named_with_its_fix() {
         "the cause is known: {auth}"
     );
 
+    // `warren ssh` says the same in its hint.
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", t.home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(!err.contains("invalid format"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("hint: ")
+            && l.contains(&format!("{shown} is an encrypted PEM key"))
+            && l.contains(&format!("`ssh-keygen -p -f {shown}`"))),
+        "{err}"
+    );
+
     // The fix works: `warren add` loads it (passphrase from SSH_ASKPASS),
     // and the login goes through the agent.
     let agent = Agent::start(t.home.path());

@@ -177,6 +177,52 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_pem_is_told_by_its_header() {
+        let cases = [
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n",
+                true,
+            ),
+            (
+                "\n-----BEGIN EC PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\n",
+                true,
+            ),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n", false),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHI\n",
+                false,
+            ),
+            ("Proc-Type: 4,ENCRYPTED\n", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(crate::keys::is_encrypted_pem(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn encrypted_pem_alone_is_settled() {
+        let notes = DenialNotes {
+            pem_keys: vec!["/k".into()],
+            ..DenialNotes::default()
+        };
+        let x = explain(
+            &denied(&["publickey (/k: encrypted PEM key)"], notes.clone()),
+            "h",
+        );
+        assert!(x.settled, "{x:?}");
+        assert_eq!(x.first, [pem_fix("/k")]);
+        let x = explain(
+            &denied(
+                &["publickey (/k: encrypted PEM key)", "publickey (/j)"],
+                notes,
+            ),
+            "h",
+        );
+        assert!(!x.settled, "another key was refused: {x:?}");
+    }
+
+    #[test]
     fn nothing_noted_adds_nothing() {
         let e = denied(&["publickey (/k)"], DenialNotes::default());
         assert_eq!(explain(&e, "h"), Explanation::default());

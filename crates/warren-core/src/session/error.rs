@@ -345,6 +345,17 @@ impl AuthError {
                     notes.locked_keys.join(" ")
                 ))
             }
+            AuthError::Denied { tried, notes, .. }
+                if !notes.pem_keys.is_empty() && tried.len() == notes.pem_keys.len() =>
+            {
+                Some(format!(
+                "{} is an encrypted PEM key, which is not read from the file: load it with `warren add {}` \
+                 (or ssh-add) or convert it: `ssh-keygen -p -f {}`",
+                notes.pem_keys.join(", "),
+                notes.pem_keys.join(" "),
+                notes.pem_keys.join(" ")
+            ))
+            }
             AuthError::Denied { tried, .. } if tried.is_empty() => Some(
                 "no credentials were available: add a key with -i, start an agent, or allow prompts (BatchMode no)"
                     .into(),
