@@ -1042,6 +1042,17 @@ fn checklist_snapshot_wrong_key() {
     assert_checklist("doctor_wrong_key", &run.stdout);
 }
 
+// Fails on the old code: a login behind two refused agent keys showed
+// no warning, and no snapshot held its shape.
+#[test]
+fn checklist_snapshot_refused_keys_before_login() {
+    let t = Setup::own_home();
+    let (_agent, cfg) = t.stray_agent("snap_stray", 2);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_refused_keys", &run.stdout);
+}
+
 // Fails on the old code: there was no --fix.
 #[test]
 fn fix_refuses_without_a_terminal_and_applies_with_yes() {
