@@ -119,12 +119,9 @@ async fn local(
 /// Asks the server to listen for a RemoteForward, then cancels it.
 async fn remote(check_name: String, session: &Session, listen: &Endpoint, wait: Duration) -> Check {
     let shown = escape_str(&listen.to_string()).into_owned();
-    let (port, asked) = match listen {
-        Endpoint::Tcp { host, port } => (
-            *port,
-            remote_tcp(session, host.as_deref(), *port, wait).await,
-        ),
-        Endpoint::Unix(path) => (0, remote_unix(session, &path.to_string_lossy(), wait).await),
+    let asked = match listen {
+        Endpoint::Tcp { host, port } => remote_tcp(session, host.as_deref(), *port, wait).await,
+        Endpoint::Unix(path) => remote_unix(session, &path.to_string_lossy(), wait).await,
     };
     match asked {
         Ok(Ok(())) => Check::ok(
@@ -135,7 +132,7 @@ async fn remote(check_name: String, session: &Session, listen: &Endpoint, wait: 
             check_name,
             format!("the server refused to listen on {shown}"),
         )
-        .fix(refused_fix(listen, port)),
+        .fix(refused_fix(listen)),
         Ok(Err(e)) => Check::fail(
             check_name,
             format!("the listen request failed: {}", escape_str(&e.to_string())),
@@ -148,9 +145,9 @@ async fn remote(check_name: String, session: &Session, listen: &Endpoint, wait: 
 }
 
 /// Why a listen may be refused, for a TCP port or a Unix socket.
-fn refused_fix(listen: &Endpoint, port: u16) -> String {
+fn refused_fix(listen: &Endpoint) -> String {
     match listen {
-        Endpoint::Tcp { .. } => format!(
+        Endpoint::Tcp { port, .. } => format!(
             "the port may be taken on the server (ss -ltn there), below 1024 for a user that is not root, \
              or forbidden by sshd_config (AllowTcpForwarding yes or remote, PermitListen {port})"
         ),
