@@ -75,6 +75,162 @@ fn config(sshd: &Sshd, name: &str, extra: &str) -> PathBuf {
     path
 }
 
+/// One test's world: an sshd, an empty HOME for the client (so the real
+/// ~/.ssh is never read), and the doctor run against them, so that each
+/// test says only what differs.
+struct Setup {
+    sshd: Sshd,
+    home: tempfile::TempDir,
+    /// Temp dirs the server reads (its sessions' HOME, a user CA).
+    _keep: Vec<tempfile::TempDir>,
+}
+
+impl Setup {
+    /// The stock sshd.
+    fn new() -> Setup {
+        Setup::on(Sshd::start())
+    }
+
+    fn on(sshd: Sshd) -> Setup {
+        Setup {
+            sshd,
+            home: home(),
+            _keep: Vec::new(),
+        }
+    }
+
+    /// The stock sshd, its sessions' HOME an empty temp dir, so the remote
+    /// files check does not depend on this machine's own ~/.ssh.
+    fn own_home() -> Setup {
+        let (sshd, remote_home) = sshd_with_own_home();
+        Setup {
+            _keep: vec![remote_home],
+            ..Setup::on(sshd)
+        }
+    }
+
+    /// The stock sshd trusting a user CA for certificates; returns the
+    /// CA's private key.
+    fn with_user_ca() -> (Setup, PathBuf) {
+        let ca_dir = tempfile::tempdir().expect("ca dir");
+        let ca_key = keygen(ca_dir.path(), "user_ca", "ed25519", "");
+        let t = Setup::on(
+            Sshd::builder()
+                .config(format!(
+                    "TrustedUserCAKeys {}",
+                    ca_key.with_extension("pub").display()
+                ))
+                .start(),
+        );
+        let t = Setup {
+            _keep: vec![ca_dir],
+            ..t
+        };
+        (t, ca_key)
+    }
+
+    /// `Host test` with `extra` lines (see [`config`]).
+    fn config(&self, name: &str, extra: &str) -> PathBuf {
+        config(&self.sshd, name, extra)
+    }
+
+    /// `Host test` whose only IdentityFile is `key`.
+    fn with_key(&self, name: &str, key: &Path) -> PathBuf {
+        self.config(name, &format!("  IdentityFile {}\n", key.display()))
+    }
+
+    /// An agent in HOME holding `count` new keys (`PREFIX1`, ...) that
+    /// the server does not know, and `Host test` offering them first
+    /// (IdentitiesOnly no).
+    fn stray_agent(&self, prefix: &str, count: usize) -> (Agent, PathBuf) {
+        let agent = Agent::start(self.home.path());
+        for i in 1..=count {
+            agent.add(&keygen(
+                self.sshd.dir(),
+                &format!("{prefix}{i}"),
+                "ed25519",
+                "",
+            ));
+        }
+        let extra = format!(
+            "  IdentitiesOnly no\n  IdentityAgent {}\n",
+            agent.socket.display()
+        );
+        let cfg = self.config(&format!("{prefix}-config"), &extra);
+        (agent, cfg)
+    }
+
+    /// `Host test` (with `extra`) through `ProxyJump bastion`, and
+    /// `Host bastion`: this sshd's user and keys on 127.0.0.1:`port`.
+    fn via_bastion(&self, name: &str, extra: &str, port: u16) -> PathBuf {
+        let cfg = self.config(name, &format!("  ProxyJump bastion\n{extra}"));
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(&format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {}\n  \
+             IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
+            local_user(),
+            self.sshd.client_key().display(),
+            self.sshd.known_hosts().display()
+        ));
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    }
+
+    /// `warren doctor ARGS`.
+    fn doctor(&self, args: &[&str]) -> Run {
+        doctor(self.home.path(), args)
+    }
+
+    /// `warren doctor --json -F CFG test`: its exit code and report (the
+    /// JSON contract checked).
+    fn report(&self, cfg: &Path) -> (i32, Value) {
+        let run = self.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
+        let report = run.json();
+        assert_contract(&report, "test");
+        (run.code, report)
+    }
+
+    /// The checklist of `warren doctor -F CFG test` (after `flags`).
+    fn checklist(&self, flags: &[&str], cfg: &Path) -> Run {
+        let mut args = flags.to_vec();
+        args.extend(["-F", cfg.to_str().unwrap(), "test"]);
+        self.doctor(&args)
+    }
+}
+
+/// The checks whose name starts with `prefix`.
+fn checks_named<'a>(report: &'a Value, prefix: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap_or("").starts_with(prefix))
+        .collect()
+}
+
+/// The check named `name` in a JSON report, asserting its status.
+fn expect<'a>(report: &'a Value, name: &str, status: &str) -> &'a Value {
+    let found = check(report, name);
+    assert_eq!(found["status"], status, "{name}: {report:#}");
+    found
+}
+
+/// Asserts that `field` of `check` contains `words`.
+fn assert_says(check: &Value, field_name: &str, words: impl AsRef<str>) {
+    let words = words.as_ref();
+    assert!(
+        field(check, field_name).contains(words),
+        "{field_name} should say {words:?}: {check}"
+    );
+}
+
+/// The text of `field` of `check`.
+fn field<'a>(check: &'a Value, field: &str) -> &'a str {
+    check[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {check}"))
+}
+
 /// The check named `name` in a JSON report.
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
@@ -119,13 +275,9 @@ fn assert_contract(report: &Value, destination: &str) {
 fn healthy_host_passes_with_the_json_contract() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let cfg = t.sshd.client_config();
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert_contract(&report, "test");
     assert_eq!(run.code, 0, "{report:#}\n{}", run.stderr);
@@ -143,7 +295,7 @@ fn healthy_host_passes_with_the_json_contract() {
     ] {
         assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
     }
-    let tcp = format!("test tcp 127.0.0.1:{}", sshd.port());
+    let tcp = format!("test tcp 127.0.0.1:{}", t.sshd.port());
     assert_eq!(check(&report, &tcp)["status"], "ok");
     assert!(
         check(&report, "test banner")["summary"]
@@ -156,12 +308,12 @@ fn healthy_host_passes_with_the_json_contract() {
         .unwrap()
         .to_owned();
     assert!(
-        auth.contains(&sshd.client_key().display().to_string()),
+        auth.contains(&t.sshd.client_key().display().to_string()),
         "which key: {auth}"
     );
 
     // The checklist says the same on a terminal-less stdout, uncoloured.
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.starts_with("warren doctor test\n"),
@@ -184,30 +336,17 @@ fn healthy_host_passes_with_the_json_contract() {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn closed_port_is_refused_and_login_skipped() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = free_port();
-    let cfg = config(&sshd, "closed", &format!("  Port {port}\n"));
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let tcp = check(&report, &format!("test tcp 127.0.0.1:{port}"));
-    assert_eq!(tcp["status"], "fail");
-    assert!(
-        tcp["summary"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"),
-        "{tcp}"
-    );
-    assert!(tcp["fix"].as_str().unwrap().contains("-p / Port"), "{tcp}");
+    let cfg = t.config("closed", &format!("  Port {port}\n"));
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let tcp = expect(&report, &format!("test tcp 127.0.0.1:{port}"), "fail");
+    assert_says(tcp, "summary", "connection refused");
+    assert_says(tcp, "fix", "-p / Port");
     assert_eq!(check(&report, "test auth")["status"], "skip");
 
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     let line = format!(
         "  FAIL  test tcp 127.0.0.1:{port}: connection refused: nothing listens on port {port} of 127.0.0.1"
@@ -244,62 +383,40 @@ fn http_400() -> u16 {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn http_on_the_port_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = http_400();
-    let cfg = config(&sshd, "http", &format!("  Port {port}\n"));
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let cfg = t.config("http", &format!("  Port {port}\n"));
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     assert_eq!(
         check(&report, &format!("test tcp 127.0.0.1:{port}"))["status"],
         "ok"
     );
-    let banner = check(&report, "test banner");
-    assert_eq!(banner["status"], "fail");
+    let banner = expect(&report, "test banner", "fail");
     let summary = banner["summary"].as_str().unwrap();
     assert!(summary.contains("an HTTP server answers"), "{summary}");
     assert!(summary.contains("HTTP/1.1 400 Bad Request"), "{summary}");
-    assert!(
-        banner["fix"].as_str().unwrap().contains("check the port"),
-        "{banner}"
-    );
+    assert_says(banner, "fix", "check the port");
     assert_eq!(check(&report, "test auth")["status"], "skip");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn wrong_key_fails_auth_with_the_attempts() {
-    let sshd = Sshd::start();
-    let home = home();
-    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
-    let cfg = config(
-        &sshd,
-        "wrong",
-        &format!("  IdentityFile {}\n", other.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let t = Setup::new();
+    let other = keygen(t.sshd.dir(), "other_key", "ed25519", "");
+    let cfg = t.with_key("wrong", &other);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     assert_eq!(check(&report, "test host key")["status"], "ok");
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail");
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(summary.contains("Permission denied"), "{summary}");
     assert!(
         summary.contains(&other.display().to_string()),
         "names the key tried: {summary}"
     );
-    assert!(
-        auth["fix"].as_str().unwrap().contains("authorized_keys"),
-        "{auth}"
-    );
+    assert_says(auth, "fix", "authorized_keys");
     assert_eq!(check(&report, "test session")["status"], "skip");
 }
 
@@ -307,71 +424,47 @@ fn wrong_key_fails_auth_with_the_attempts() {
 #[test]
 fn key_file_0644_says_chmod_600() {
     use std::os::unix::fs::PermissionsExt;
-    let sshd = Sshd::start();
-    let home = home();
-    let key = sshd.dir().join("loose_key");
-    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    let t = Setup::new();
+    let key = t.sshd.dir().join("loose_key");
+    std::fs::copy(t.sshd.client_key(), &key).expect("copy key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let cfg = config(
-        &sshd,
-        "loose",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let file = check(&report, &format!("file {}", key.display()));
-    assert_eq!(file["status"], "fail");
+    let cfg = t.with_key("loose", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let file = expect(&report, &format!("file {}", key.display()), "fail");
     assert_eq!(file["fix"], format!("chmod 600 {}", key.display()));
-    assert!(
-        file["summary"].as_str().unwrap().contains("mode 0644"),
-        "{file}"
-    );
+    assert_says(file, "summary", "mode 0644");
     // The key was not used, and the auth failure says why.
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail");
-    assert!(
-        auth["fix"].as_str().unwrap().contains("chmod 600"),
-        "{auth}"
-    );
+    let auth = expect(&report, "test auth", "fail");
+    assert_says(auth, "fix", "chmod 600");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn changed_host_key_names_the_removal_and_never_logs_in() {
-    let sshd = Sshd::start();
-    let home = home();
-    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let t = Setup::new();
+    let impostor = keygen(t.sshd.dir(), "impostor", "ed25519", "");
     let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
     let mut fields = public.split_whitespace();
     let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
-    let known = sshd.dir().join("changed_known_hosts");
+    let known = t.sshd.dir().join("changed_known_hosts");
     std::fs::write(
         &known,
-        format!("{} {kind} {b64}\n", sshd.known_hosts_pattern()),
+        format!("{} {kind} {b64}\n", t.sshd.known_hosts_pattern()),
     )
     .unwrap();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "changed",
         &format!("  UserKnownHostsFile {}\n", known.display()),
     );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let key = check(&report, "test host key");
-    assert_eq!(key["status"], "fail");
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let key = expect(&report, "test host key", "fail");
     let summary = key["summary"].as_str().unwrap();
     // The server's real key, to check out of band.
     let real = std::process::Command::new("ssh-keygen")
         .arg("-lf")
-        .arg(sshd.dir().join("host_ed25519.pub"))
+        .arg(t.sshd.dir().join("host_ed25519.pub"))
         .output()
         .expect("ssh-keygen -lf");
     let fingerprint = text(&real.stdout)
@@ -389,7 +482,7 @@ fn changed_host_key_names_the_removal_and_never_logs_in() {
         "file:line: {summary}"
     );
     let fix = key["fix"].as_str().unwrap();
-    let pattern = format!("'{}'", sshd.known_hosts_pattern());
+    let pattern = format!("'{}'", t.sshd.known_hosts_pattern());
     assert!(
         fix.contains(&format!(
             "warren keygen -f {} -R {pattern}",
@@ -404,7 +497,7 @@ fn changed_host_key_names_the_removal_and_never_logs_in() {
     assert_eq!(check(&report, "test auth")["status"], "skip");
     // sshd saw no authentication at all.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let log = sshd.log();
+    let log = t.sshd.log();
     for word in [
         "Accepted",
         "Failed",
@@ -427,9 +520,11 @@ fn chatty_login_shell_is_flagged() {
     std::fs::write(&rc, "echo 'Welcome to prod!'\n").expect("rc");
     // bash sources BASH_ENV for a non-interactive command, as Debian's
     // bash sources ~/.bashrc under sshd: a chatty rc file.
-    let sshd = Sshd::builder()
-        .config(format!("SetEnv BASH_ENV={} SHLVL=1", rc.display()))
-        .start();
+    let t = Setup::on(
+        Sshd::builder()
+            .config(format!("SetEnv BASH_ENV={} SHLVL=1", rc.display()))
+            .start(),
+    );
     assert!(
         std::fs::read_to_string("/etc/passwd")
             .unwrap()
@@ -438,24 +533,14 @@ fn chatty_login_shell_is_flagged() {
         "this test needs the login shell of {} to be bash",
         local_user()
     );
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
+    let (code, report) = t.report(&t.sshd.client_config());
+    assert_eq!(code, 1);
     assert_eq!(check(&report, "test auth")["status"], "ok");
-    let session = check(&report, "test session");
-    assert_eq!(session["status"], "warn");
+    let session = expect(&report, "test session", "warn");
     let summary = session["summary"].as_str().unwrap();
     assert!(summary.contains("Welcome to prod!"), "{summary}");
     assert!(summary.contains("breaks scp, sftp and rsync"), "{summary}");
-    assert!(
-        session["fix"].as_str().unwrap().contains("~/.bashrc"),
-        "{session}"
-    );
+    assert_says(session, "fix", "~/.bashrc");
     // And SFTP really breaks on it.
     assert_eq!(check(&report, "test sftp")["status"], "fail", "{report:#}");
 }
@@ -463,44 +548,15 @@ fn chatty_login_shell_is_flagged() {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn jump_host_down_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let port = free_port();
-    let cfg = config(&sshd, "jump-down", "  ProxyJump bastion\n");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "Host bastion\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {}\n  \
-         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
-        local_user(),
-        sshd.client_key().display(),
-        sshd.known_hosts().display()
-    ));
-    std::fs::write(&cfg, text).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let tcp = check(&report, &format!("bastion tcp 127.0.0.1:{port}"));
-    assert_eq!(tcp["status"], "fail");
-    assert!(
-        tcp["summary"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"),
-        "{tcp}"
-    );
-    let target = check(&report, "test");
-    assert_eq!(target["status"], "skip");
-    assert!(
-        target["summary"]
-            .as_str()
-            .unwrap()
-            .contains("bastion failed"),
-        "{target}"
-    );
+    let cfg = t.via_bastion("jump-down", "", port);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let tcp = expect(&report, &format!("bastion tcp 127.0.0.1:{port}"), "fail");
+    assert_says(tcp, "summary", "connection refused");
+    let target = expect(&report, "test", "skip");
+    assert_says(target, "summary", "bastion failed");
 }
 
 // Fails on the old code: there was no `warren doctor` subcommand.
@@ -508,29 +564,10 @@ fn jump_host_down_is_named() {
 fn jump_host_up_checks_each_hop() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = config(
-        &sshd,
-        "jump-up",
-        "  ProxyJump bastion\n  ServerAliveInterval 30\n",
-    );
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
-        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
-         IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n",
-        sshd.port(),
-        local_user(),
-        sshd.client_key().display(),
-        sshd.known_hosts().display()
-    ));
-    std::fs::write(&cfg, text).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    let report = run.json();
-    assert_eq!(run.code, 0, "{report:#}");
+    let t = Setup::own_home();
+    let cfg = t.via_bastion("jump-up", "  ServerAliveInterval 30\n", t.sshd.port());
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
     for name in [
         "bastion auth",
         "test channel",
@@ -547,12 +584,11 @@ fn jump_host_up_checks_each_hop() {
 // did not point at the doctor.
 #[test]
 fn ssh_failure_hint_ends_with_warren_doctor() {
-    let sshd = Sshd::start();
-    let home = home();
-    let cfg = config(&sshd, "ssh-closed", &format!("  Port {}\n", free_port()));
+    let t = Setup::new();
+    let cfg = t.config("ssh-closed", &format!("  Port {}\n", free_port()));
     let out = warren()
         .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .stdin(Stdio::null())
         .output()
         .expect("run warren ssh");
@@ -619,33 +655,13 @@ impl Drop for Agent {
 // Fails on the old code: there was no `warren doctor` subcommand.
 #[test]
 fn agent_with_more_keys_than_max_auth_tries_says_identities_only() {
-    let sshd = Sshd::builder().config("MaxAuthTries 3").start();
-    let home = home();
-    let agent = Agent::start(home.path());
-    for i in 1..=6 {
-        agent.add(&keygen(sshd.dir(), &format!("agent_key{i}"), "ed25519", ""));
-    }
+    let t = Setup::on(Sshd::builder().config("MaxAuthTries 3").start());
     // The right key is the IdentityFile, offered after the agent's six.
-    let extra = format!(
-        "  IdentitiesOnly no\n  IdentityAgent {}\n",
-        agent.socket.display()
-    );
-    let cfg = config(&sshd, "many-keys", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
-    assert!(
-        auth["summary"]
-            .as_str()
-            .unwrap()
-            .contains("Too many authentication failures"),
-        "{auth}"
-    );
+    let (_agent, cfg) = t.stray_agent("agent_key", 6);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
+    assert_says(auth, "summary", "Too many authentication failures");
     let fix = auth["fix"].as_str().unwrap();
     assert!(
         fix.contains("IdentitiesOnly yes") && fix.contains("-i"),
@@ -687,11 +703,9 @@ fn dropping_network() -> (warren_testkit::Netns, warren_testkit::Netns) {
 // and its fix named neither the address nor ConnectTimeout.
 #[test]
 fn host_that_drops_packets_times_out_with_the_firewall_fix() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let (client, _router) = dropping_network();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "dropped",
         "  HostName 192.0.2.10\n  Port 22\n  ConnectTimeout 2\n",
     );
@@ -699,7 +713,7 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
     let out = client
         .command(env!("CARGO_BIN_EXE_warren"))
         .args(["doctor", "--json", "-F", cfg.to_str().unwrap(), "test"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null())
         .output()
@@ -713,8 +727,7 @@ fn host_that_drops_packets_times_out_with_the_firewall_fix() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let report = run.json();
     assert_contract(&report, "test");
-    let tcp = check(&report, "test tcp 192.0.2.10:22");
-    assert_eq!(tcp["status"], "fail", "{tcp}");
+    let tcp = expect(&report, "test tcp 192.0.2.10:22", "fail");
     let summary = tcp["summary"].as_str().unwrap();
     assert!(summary.contains("timed out after 2s"), "{summary}");
     let fix = tcp["fix"].as_str().unwrap();
@@ -779,11 +792,13 @@ fn test_uid() -> u32 {
     text(&out.stdout).trim().parse().expect("uid")
 }
 
-// Fails on the old code: a key refused for the server's file modes got
-// only "check that the key is in authorized_keys", and nothing read the
-// remote modes after login.
-#[test]
-fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+/// A server with StrictModes yes whose user's HOME is a temp dir with a
+/// group-writable ~/.ssh/authorized_keys (in the group `users`, shared
+/// with others, which even Debian's sshd refuses) holding the returned
+/// key only; the fixture's key is a second way in, from a file
+/// StrictModes accepts. Returns (the dir, the setup, the key, the
+/// authorized_keys file).
+fn strict_modes_server() -> (tempfile::TempDir, Setup, PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let base = strict_dir();
     let remote_home = base.path().join("home");
@@ -791,48 +806,48 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
     std::fs::create_dir_all(&ssh_dir).unwrap();
     std::fs::set_permissions(&remote_home, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    // The key under test is only in the group-writable ~/.ssh/authorized_keys.
     let key = keygen(base.path(), "strict_key", "ed25519", "");
     let authorized = ssh_dir.join("authorized_keys");
     std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
     std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o664)).unwrap();
-    // In a group shared with others: Debian's sshd lets a file writable by
-    // the user's own private group pass, no other.
+    // Debian's sshd lets a file writable by the user's own private group
+    // pass, no other.
     let chgrp = std::process::Command::new("chgrp")
         .arg("users")
         .arg(&authorized)
         .status()
         .expect("chgrp");
     assert!(chgrp.success(), "this test needs the group `users`");
-    // A second way in: the fixture's key, in a file StrictModes accepts.
     let good = base.path().join("good_keys");
-    let sshd = Sshd::builder()
-        .config("StrictModes yes")
-        .config(format!(
-            "AuthorizedKeysFile {} {}",
-            authorized.display(),
-            good.display()
-        ))
-        .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
-        .start();
-    std::fs::copy(sshd.client_key().with_extension("pub"), &good).unwrap();
-    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let home = home();
-    let with_key = config(
-        &sshd,
-        "strict",
-        &format!("  IdentityFile {}\n", key.display()),
+    let t = Setup::on(
+        Sshd::builder()
+            .config("StrictModes yes")
+            .config(format!(
+                "AuthorizedKeysFile {} {}",
+                authorized.display(),
+                good.display()
+            ))
+            .config(format!("SetEnv HOME={} SHLVL=1", remote_home.display()))
+            .start(),
     );
+    std::fs::copy(t.sshd.client_key().with_extension("pub"), &good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (base, t, key, authorized)
+}
+
+// Fails on the old code: a key refused for the server's file modes got
+// only "check that the key is in authorized_keys", and nothing read the
+// remote modes after login.
+#[test]
+fn group_writable_authorized_keys_with_strict_modes_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_base, t, key, authorized) = strict_modes_server();
+    let with_key = t.with_key("strict", &key);
 
     // Logging in with that key fails; the fix says to check the modes.
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", with_key.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let fix = auth["fix"].as_str().unwrap();
     assert!(fix.contains("StrictModes"), "{fix}");
     assert!(
@@ -840,26 +855,22 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
         "{fix}"
     );
     assert!(
-        sshd.log().contains("bad ownership or modes"),
+        t.sshd.log().contains("bad ownership or modes"),
         "sshd refused the file for its modes:\n{}",
-        sshd.log()
+        t.sshd.log()
     );
 
     // Logged in the second way, the doctor reads the modes and names the file.
-    let run = doctor(
-        home.path(),
-        &[
-            "--json",
-            "-F",
-            sshd.client_config().to_str().unwrap(),
-            "test",
-        ],
-    );
+    let run = t.doctor(&[
+        "--json",
+        "-F",
+        t.sshd.client_config().to_str().unwrap(),
+        "test",
+    ]);
     assert_eq!(run.code, 1);
     let report = run.json();
     assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
-    let files = check(&report, "test remote files");
-    assert_eq!(files["status"], "fail", "{report:#}");
+    let files = expect(&report, "test remote files", "fail");
     let summary = files["summary"].as_str().unwrap();
     assert!(
         summary.contains("~/.ssh/authorized_keys is writable by group or others (-rw-rw-r--)"),
@@ -873,12 +884,8 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
 
     // The fix works: the key logs in, and every check passes.
     std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", with_key.to_str().unwrap(), "test"],
-    );
-    let report = run.json();
-    assert_eq!(run.code, 0, "{report:#}");
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 0, "{report:#}");
     assert_eq!(check(&report, "test remote files")["status"], "ok");
 }
 
@@ -886,25 +893,19 @@ fn group_writable_authorized_keys_with_strict_modes_is_explained() {
 // target is closed passed every check.
 #[test]
 fn local_forward_to_a_closed_port_is_named() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let closed = free_port();
     let extra = format!(
         "  LocalForward {} 127.0.0.1:{closed}\n  LocalForward {} 127.0.0.1:{}\n  \
          RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
         free_port(),
         free_port(),
-        sshd.port(),
+        t.sshd.port(),
         free_port()
     );
-    let cfg = config(&sshd, "forwards", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
+    let cfg = t.config("forwards", &extra);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
     let forwards: Vec<&Value> = report["checks"]
         .as_array()
         .unwrap()
@@ -922,18 +923,15 @@ fn local_forward_to_a_closed_port_is_named() {
         })
         .unwrap_or_else(|| panic!("no check for the closed target: {report:#}"));
     assert_eq!(bad["status"], "fail", "{bad}");
-    assert!(
-        bad["summary"].as_str().unwrap().contains(&format!(
-            "the server could not connect to 127.0.0.1:{closed}"
-        )),
-        "{bad}"
+    assert_says(
+        bad,
+        "summary",
+        format!("the server could not connect to 127.0.0.1:{closed}"),
     );
-    assert!(
-        bad["fix"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'")),
-        "{bad}"
+    assert_says(
+        bad,
+        "fix",
+        format!("warren ssh test 'nc -zv 127.0.0.1 {closed}'"),
     );
     // The open target and the remote listen pass.
     let passed = forwards.iter().filter(|c| c["status"] == "ok").count();
@@ -953,17 +951,12 @@ fn local_forward_to_a_closed_port_is_named() {
 fn speed_reports_round_trip_and_throughput() {
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let cfg = sshd.client_config();
-    let run = doctor(
-        home.path(),
-        &["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let cfg = t.sshd.client_config();
+    let run = t.doctor(&["--json", "--speed", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert_eq!(run.code, 0, "{report:#}");
-    let speed = check(&report, "test speed");
-    assert_eq!(speed["status"], "ok", "{speed}");
+    let speed = expect(&report, "test speed", "ok");
     let summary = speed["summary"].as_str().unwrap();
     eprintln!("speed: {summary}");
     // Numbers only reported, never judged here.
@@ -971,10 +964,7 @@ fn speed_reports_round_trip_and_throughput() {
     assert!(summary.contains("8 MiB down in "), "{summary}");
     assert!(summary.contains(" MB/s)"), "{summary}");
     // Without --speed, no measurement.
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     let report = run.json();
     assert!(
         !report["checks"]
@@ -1025,12 +1015,8 @@ fn sshd_with_own_home() -> (Sshd, tempfile::TempDir) {
 // no snapshot held its shape.
 #[test]
 fn checklist_snapshot_healthy() {
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let run = doctor(
-        home.path(),
-        &["-F", sshd.client_config().to_str().unwrap(), "test"],
-    );
+    let t = Setup::own_home();
+    let run = t.doctor(&["-F", t.sshd.client_config().to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_healthy", &run.stdout);
 }
@@ -1038,10 +1024,9 @@ fn checklist_snapshot_healthy() {
 // Fails on the old code: no snapshot held the shape of a refused port.
 #[test]
 fn checklist_snapshot_closed_port() {
-    let sshd = Sshd::start();
-    let home = home();
-    let cfg = config(&sshd, "snap-closed", &format!("  Port {}\n", free_port()));
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let t = Setup::new();
+    let cfg = t.config("snap-closed", &format!("  Port {}\n", free_port()));
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_closed_port", &run.stdout);
 }
@@ -1049,17 +1034,23 @@ fn checklist_snapshot_closed_port() {
 // Fails on the old code: a refused key's fix did not name StrictModes.
 #[test]
 fn checklist_snapshot_wrong_key() {
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let other = keygen(sshd.dir(), "other_key", "ed25519", "");
-    let cfg = config(
-        &sshd,
-        "snap-wrong",
-        &format!("  IdentityFile {}\n", other.display()),
-    );
-    let run = doctor(home.path(), &["-F", cfg.to_str().unwrap(), "test"]);
+    let t = Setup::own_home();
+    let other = keygen(t.sshd.dir(), "other_key", "ed25519", "");
+    let cfg = t.with_key("snap-wrong", &other);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_checklist("doctor_wrong_key", &run.stdout);
+}
+
+// Fails on the old code: a login behind two refused agent keys showed
+// no warning, and no snapshot held its shape.
+#[test]
+fn checklist_snapshot_refused_keys_before_login() {
+    let t = Setup::own_home();
+    let (_agent, cfg) = t.stray_agent("snap_stray", 2);
+    let run = t.doctor(&["-F", cfg.to_str().unwrap(), "test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_checklist("doctor_refused_keys", &run.stdout);
 }
 
 // Fails on the old code: there was no --fix.
@@ -1068,16 +1059,15 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
     use std::os::unix::fs::PermissionsExt;
     // The remote files check looks at the session's HOME: a temp
     // dir, not the ~/.ssh of whoever runs the tests.
-    let (sshd, _remote_home) = sshd_with_own_home();
-    let home = home();
-    let key = sshd.dir().join("fix_key");
-    std::fs::copy(sshd.client_key(), &key).expect("copy key");
+    let t = Setup::own_home();
+    let key = t.sshd.dir().join("fix_key");
+    std::fs::copy(t.sshd.client_key(), &key).expect("copy key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let cfg = config(&sshd, "fix", &format!("  IdentityFile {}\n", key.display()));
+    let cfg = t.with_key("fix", &key);
     let mode = || std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
 
     // No terminal to confirm on: nothing changes, and it says so.
-    let run = doctor(home.path(), &["--fix", "-F", cfg.to_str().unwrap(), "test"]);
+    let run = t.doctor(&["--fix", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stdout
@@ -1088,10 +1078,7 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
     assert_eq!(mode(), 0o644);
 
     // --yes applies it; the next run passes.
-    let run = doctor(
-        home.path(),
-        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "the report is of before the fix");
     assert!(
         run.stdout
@@ -1100,40 +1087,32 @@ fn fix_refuses_without_a_terminal_and_applies_with_yes() {
         run.stdout
     );
     assert_eq!(mode(), 0o600);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
 
 // Fails on the old code: there was no --fix.
 #[test]
 fn fix_yes_removes_a_changed_host_key_line() {
-    let sshd = Sshd::start();
-    let home = home();
-    let impostor = keygen(sshd.dir(), "impostor", "ed25519", "");
+    let t = Setup::new();
+    let impostor = keygen(t.sshd.dir(), "impostor", "ed25519", "");
     let public = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
     let mut fields = public.split_whitespace();
     let (kind, b64) = (fields.next().unwrap(), fields.next().unwrap());
-    let known = sshd.dir().join("fix_known_hosts");
+    let known = t.sshd.dir().join("fix_known_hosts");
     std::fs::write(
         &known,
         format!(
             "{} {kind} {b64}\nother.example ssh-ed25519 {b64}\n",
-            sshd.known_hosts_pattern()
+            t.sshd.known_hosts_pattern()
         ),
     )
     .unwrap();
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "fix-changed",
         &format!("  UserKnownHostsFile {}\n", known.display()),
     );
-    let run = doctor(
-        home.path(),
-        &["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--yes", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1);
     assert!(
         run.stdout.contains("  done: remove the old key of"),
@@ -1142,15 +1121,12 @@ fn fix_yes_removes_a_changed_host_key_line() {
     );
     let left = std::fs::read_to_string(&known).unwrap();
     assert!(
-        !left.contains(&sshd.known_hosts_pattern()),
+        !left.contains(&t.sshd.known_hosts_pattern()),
         "the changed line is gone: {left}"
     );
     assert!(left.contains("other.example"), "other hosts stay: {left}");
     // --fix and --json do not mix: stdout is the JSON.
-    let run = doctor(
-        home.path(),
-        &["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
+    let run = t.doctor(&["--fix", "--json", "-F", cfg.to_str().unwrap(), "test"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
@@ -1167,24 +1143,13 @@ fn authorize(sshd: &Sshd, key: &Path) {
 // was never named.
 #[test]
 fn encrypted_key_without_agent_says_load_it_into_the_agent() {
-    let sshd = Sshd::start();
-    let home = home();
-    let key = keygen(sshd.dir(), "locked_key", "ed25519", "a long passphrase");
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "locked",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let t = Setup::new();
+    let key = keygen(t.sshd.dir(), "locked_key", "ed25519", "a long passphrase");
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("locked", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(
         summary.contains(&format!(
@@ -1210,25 +1175,17 @@ fn encrypted_key_without_agent_says_load_it_into_the_agent() {
 // other refusal; the type was never named.
 #[test]
 fn key_type_the_server_refuses_is_named() {
-    let sshd = Sshd::builder()
-        .config("PubkeyAcceptedAlgorithms ssh-ed25519")
-        .start();
-    let home = home();
-    let key = keygen(sshd.dir(), "ecdsa_key", "ecdsa", "");
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "ecdsa",
-        &format!("  IdentityFile {}\n", key.display()),
+    let t = Setup::on(
+        Sshd::builder()
+            .config("PubkeyAcceptedAlgorithms ssh-ed25519")
+            .start(),
     );
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    let auth = check(&report, "test auth");
-    assert_eq!(auth["status"], "fail", "{report:#}");
+    let key = keygen(t.sshd.dir(), "ecdsa_key", "ecdsa", "");
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("ecdsa", &key);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let auth = expect(&report, "test auth", "fail");
     let summary = auth["summary"].as_str().unwrap();
     assert!(
         summary.contains("the server refused key type(s) ecdsa-sha2-nistp256"),
@@ -1243,9 +1200,9 @@ fn key_type_the_server_refuses_is_named() {
         assert!(fix.contains(words), "{words}: {fix}");
     }
     assert!(
-        sshd.log().contains("not in PubkeyAcceptedAlgorithms"),
+        t.sshd.log().contains("not in PubkeyAcceptedAlgorithms"),
         "sshd refused the type:\n{}",
-        sshd.log()
+        t.sshd.log()
     );
 }
 
@@ -1253,15 +1210,7 @@ fn key_type_the_server_refuses_is_named() {
 // authorized_keys fix; neither its expiry nor its principals were read.
 #[test]
 fn certificate_expired_or_for_another_principal_is_named() {
-    let ca = tempfile::tempdir().expect("ca dir");
-    let ca_key = keygen(ca.path(), "user_ca", "ed25519", "");
-    let sshd = Sshd::builder()
-        .config(format!(
-            "TrustedUserCAKeys {}",
-            ca_key.with_extension("pub").display()
-        ))
-        .start();
-    let home = home();
+    let (t, ca_key) = Setup::with_user_ca();
     let user = local_user();
     let cases = [
         (
@@ -1271,20 +1220,13 @@ fn certificate_expired_or_for_another_principal_is_named() {
         ("other_key", vec!["-n", "someoneelse"]),
     ];
     for (name, args) in &cases {
-        let key = keygen(sshd.dir(), name, "ed25519", "");
+        let key = keygen(t.sshd.dir(), name, "ed25519", "");
         warren_testkit::sign(&ca_key, &key.with_extension("pub"), args);
     }
     let run_with = |name: &str| {
-        let key = sshd.dir().join(name);
-        let cfg = config(
-            &sshd,
-            &format!("cert-{name}"),
-            &format!("  IdentityFile {}\n", key.display()),
-        );
-        let run = doctor(
-            home.path(),
-            &["--json", "-F", cfg.to_str().unwrap(), "test"],
-        );
+        let key = t.sshd.dir().join(name);
+        let cfg = t.with_key(&format!("cert-{name}"), &key);
+        let run = t.doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"]);
         assert_eq!(run.code, 1, "{}", run.stdout);
         let auth = check(&run.json(), "test auth").clone();
         assert_eq!(auth["status"], "fail", "{auth}");
@@ -1320,49 +1262,25 @@ fn certificate_expired_or_for_another_principal_is_named() {
 // sshd's default MaxAuthTries passed the configuration stage.
 #[test]
 fn identities_only_no_with_many_agent_keys_warns() {
-    let sshd = Sshd::start();
-    let home = home();
-    let agent = Agent::start(home.path());
-    for i in 1..=7 {
-        agent.add(&keygen(sshd.dir(), &format!("many_key{i}"), "ed25519", ""));
-    }
-    let extra = format!(
-        "  IdentitiesOnly no\n  IdentityAgent {}\n",
-        agent.socket.display()
-    );
-    let cfg = config(&sshd, "seven-keys", &extra);
-    let run = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    );
-    assert_eq!(run.code, 1);
-    let report = run.json();
-    assert_contract(&report, "test");
-    let warn = check(&report, "config IdentitiesOnly");
-    assert_eq!(warn["status"], "warn", "{warn}");
-    assert!(
-        warn["summary"]
-            .as_str()
-            .unwrap()
-            .contains("the agent holds 7 keys"),
-        "{warn}"
-    );
+    let t = Setup::new();
+    let (agent, cfg) = t.stray_agent("many_key", 7);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1);
+    let warn = expect(&report, "config IdentitiesOnly", "warn");
+    assert_says(warn, "summary", "the agent holds 7 keys");
     let fix = warn["fix"].as_str().unwrap();
     assert!(
         fix.contains("IdentitiesOnly yes") && fix.contains("IdentityFile"),
         "{fix}"
     );
     // With IdentitiesOnly yes the same agent raises nothing.
-    let cfg = config(
-        &sshd,
+    let cfg = t.config(
         "seven-keys-only",
         &format!("  IdentityAgent {}\n", agent.socket.display()),
     );
-    let report = doctor(
-        home.path(),
-        &["--json", "-F", cfg.to_str().unwrap(), "test"],
-    )
-    .json();
+    let report = t
+        .doctor(&["--json", "-F", cfg.to_str().unwrap(), "test"])
+        .json();
     assert!(
         !report["checks"]
             .as_array()
@@ -1377,23 +1295,18 @@ fn identities_only_no_with_many_agent_keys_warns() {
 // encrypted key said "no credentials were available" without naming it.
 #[test]
 fn ssh_batch_mode_hint_names_the_encrypted_key() {
-    let sshd = Sshd::start();
-    let home = home();
+    let t = Setup::new();
     let key = keygen(
-        sshd.dir(),
+        t.sshd.dir(),
         "batch_locked_key",
         "ed25519",
         "a long passphrase",
     );
-    authorize(&sshd, &key);
-    let cfg = config(
-        &sshd,
-        "batch-locked",
-        &format!("  IdentityFile {}\n", key.display()),
-    );
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("batch-locked", &key);
     let out = warren()
         .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
-        .env("HOME", home.path())
+        .env("HOME", t.home.path())
         .env_remove("SSH_AUTH_SOCK")
         .stdin(Stdio::null())
         .output()
@@ -1415,4 +1328,341 @@ fn ssh_batch_mode_hint_names_the_encrypted_key() {
         hint.contains(&format!("warren add {}", key.display())),
         "{err}"
     );
+}
+
+// Fails on the old code: a login that got in with the third key said
+// only "ok"; the expired certificate, the key file others can read and
+// the refused key behind it were never mentioned.
+#[test]
+fn login_that_succeeded_anyway_warns_of_what_failed_first() {
+    let (t, ca_key) = Setup::with_user_ca();
+    let user = local_user();
+    // Authorized, but others can read it: skipped before it is offered.
+    let loose = keygen(t.sshd.dir(), "loose_key", "ed25519", "");
+    authorize(&t.sshd, &loose);
+    std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    // Not authorized; its certificate expired: refused twice.
+    let expired = keygen(t.sshd.dir(), "expired_key", "ed25519", "");
+    warren_testkit::sign(
+        &ca_key,
+        &expired.with_extension("pub"),
+        &["-n", &user, "-V", "20200101:20200102"],
+    );
+    let cfg = t.config(
+        "behind",
+        &format!(
+            "  IdentityFile {}\n  IdentityFile {}\n  IdentityFile {}\n",
+            loose.display(),
+            expired.display(),
+            t.sshd.client_key().display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1, "{report:#}");
+    let auth = expect(&report, "test auth", "ok");
+    assert!(
+        field(auth, "summary").contains(&t.sshd.client_key().display().to_string()),
+        "{auth}"
+    );
+
+    let cert = expect(&report, "test auth certificate", "warn");
+    assert!(
+        field(cert, "summary").contains(&format!(
+            "the certificate of {} expired 2020-01-0",
+            expired.display()
+        )),
+        "{cert}"
+    );
+    assert!(
+        field(cert, "fix").contains(&format!("-n {user} -V +52w")),
+        "{cert}"
+    );
+
+    let modes = expect(&report, "test auth key modes", "warn");
+    assert!(
+        field(modes, "summary").contains(&format!("{} was skipped", loose.display())),
+        "{modes}"
+    );
+    assert_eq!(modes["fix"], format!("chmod 600 {}", loose.display()));
+
+    let refused = expect(&report, "test auth refused keys", "warn");
+    let summary = field(refused, "summary");
+    // The expired key is offered plain, then with its certificate (as
+    // ssh offers a key and the KEY-cert.pub beside it): two refusals.
+    assert!(summary.contains("refused 2 key(s) first"), "{summary}");
+    assert!(
+        summary.contains(&expired.display().to_string()),
+        "{summary}"
+    );
+    assert!(summary.contains("MaxAuthTries"), "{summary}");
+    let fix = field(refused, "fix");
+    assert!(
+        fix.contains(&format!(
+            "`IdentitiesOnly yes` and `IdentityFile {}`",
+            t.sshd.client_key().display()
+        )),
+        "{fix}"
+    );
+}
+
+// Fails on the old code: three agent keys refused before the key that
+// got in left the login "ok", with nothing said of MaxAuthTries.
+#[test]
+fn agent_keys_refused_before_the_right_one_warn_of_max_auth_tries() {
+    let t = Setup::new();
+    let (_agent, cfg) = t.stray_agent("stray_key", 3);
+    let (_, report) = t.report(&cfg);
+    assert_eq!(check(&report, "test auth")["status"], "ok", "{report:#}");
+    let refused = expect(&report, "test auth refused keys", "warn");
+    let summary = field(refused, "summary");
+    assert!(summary.contains("refused 3 key(s) first"), "{summary}");
+    assert_eq!(
+        summary.matches("(agent: ssh-ed25519 SHA256:").count(),
+        3,
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Too many authentication failures"),
+        "{summary}"
+    );
+    assert!(
+        field(refused, "fix")
+            .contains(&format!("`IdentityFile {}`", t.sshd.client_key().display())),
+        "{refused}"
+    );
+}
+
+/// An RSA key in the legacy PEM format, encrypted with `passphrase`
+/// (`ssh-keygen -m PEM -N ...`).
+fn encrypted_pem_key(dir: &Path, name: &str, passphrase: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", passphrase, "-C", name, "-f",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success(), "ssh-keygen -m PEM failed");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
+        "not a legacy encrypted PEM key: {}",
+        text.lines().take(2).collect::<Vec<_>>().join(" | ")
+    );
+    path
+}
+
+// Fails on the old code: an encrypted legacy PEM key read as "invalid
+// format", and `warren add` (the fix) could not load it either.
+#[test]
+fn encrypted_pem_key_is_named_with_its_fix() {
+    let t = Setup::own_home();
+    let key = encrypted_pem_key(t.sshd.dir(), "pem_key", "a long passphrase");
+    authorize(&t.sshd, &key);
+    let cfg = t.with_key("pem", &key);
+    let run = t.checklist(&["--json"], &cfg);
+    assert!(!run.stdout.contains("invalid format"), "{}", run.stdout);
+    let report = run.json();
+    let auth = expect(&report, "test auth", "fail");
+    assert!(
+        field(auth, "summary").contains(&format!("{} is an encrypted PEM key", key.display())),
+        "{auth}"
+    );
+    let shown = key.display();
+    assert!(
+        field(auth, "fix").starts_with(&format!(
+            "encrypted PEM key: load it with `warren add {shown}` (or ssh-add) or convert it: \
+             `ssh-keygen -p -f {shown}`"
+        )),
+        "{auth}"
+    );
+    assert!(
+        !field(auth, "fix").contains("authorized_keys"),
+        "the cause is known: {auth}"
+    );
+
+    // `warren ssh` says the same in its hint.
+    let out = warren()
+        .args(["ssh", "-F", cfg.to_str().unwrap(), "test", "true"])
+        .env("HOME", t.home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run warren ssh");
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(!err.contains("invalid format"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("hint: ")
+            && l.contains(&format!("{shown} is an encrypted PEM key"))
+            && l.contains(&format!("`ssh-keygen -p -f {shown}`"))),
+        "{err}"
+    );
+
+    // The fix works: `warren add` loads it (passphrase from SSH_ASKPASS),
+    // and the login goes through the agent.
+    let agent = Agent::start(t.home.path());
+    let askpass = t.sshd.dir().join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\necho 'a long passphrase'\n").unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let added = warren()
+        .arg("add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("warren add");
+    assert!(
+        added.status.success(),
+        "warren add: {}",
+        text(&added.stderr)
+    );
+    let cfg = t.config(
+        "pem-agent",
+        &format!(
+            "  IdentityFile {}\n  IdentityAgent {}\n",
+            key.display(),
+            agent.socket.display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        field(check(&report, "test auth"), "summary").contains("pem_key, agent)"),
+        "{report:#}"
+    );
+}
+
+// Fails on the old code: a RemoteForward on a Unix socket was skipped
+// ("a Unix socket listen is not tried").
+#[test]
+fn remote_forward_on_a_unix_socket_is_requested_and_cancelled() {
+    let t = Setup::own_home();
+    let socket = t.sshd.dir().join("fwd.sock");
+    let nowhere = t.sshd.dir().join("no-such-dir").join("fwd.sock");
+    let cfg = t.config(
+        "unix-forward",
+        &format!(
+            "  RemoteForward {} 127.0.0.1:22\n  RemoteForward {} 127.0.0.1:22\n  ServerAliveInterval 30\n",
+            socket.display(),
+            nowhere.display()
+        ),
+    );
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 1, "{report:#}");
+    let forwards = checks_named(&report, "test forward ");
+    assert_eq!(forwards.len(), 2, "{report:#}");
+    let named = |path: &Path| {
+        *forwards
+            .iter()
+            .find(|c| field(c, "name").contains(&path.display().to_string()))
+            .unwrap_or_else(|| panic!("no check for {}: {report:#}", path.display()))
+    };
+    let ok = named(&socket);
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(
+        field(ok, "summary").contains("requested and cancelled"),
+        "{ok}"
+    );
+    // Nothing is left behind for the next real forward to trip on.
+    assert!(!socket.exists(), "the socket file was removed");
+    let refused = named(&nowhere);
+    assert_eq!(refused["status"], "fail", "{refused}");
+    assert!(
+        field(refused, "summary").contains("the server refused to listen on"),
+        "{refused}"
+    );
+    assert!(
+        field(refused, "fix").contains("AllowStreamLocalForwarding"),
+        "{refused}"
+    );
+    assert!(
+        t.sshd.log().contains(&format!(
+            "unix_listener: cannot bind to path {}",
+            nowhere.display()
+        )),
+        "the server tried to listen there:\n{}",
+        t.sshd.log()
+    );
+}
+
+// Fails on the old code: --fix applied only local fixes ("nothing here
+// can be fixed locally"); the server's authorized_keys kept its modes.
+#[test]
+fn fix_yes_runs_the_remote_chmod_that_strict_modes_asks_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_base, t, key, authorized) = strict_modes_server();
+    let with_key = t.with_key("strict-fix", &key);
+    let real_ssh = || {
+        std::process::Command::new("ssh")
+            .args(["-F", with_key.to_str().unwrap(), "test", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh")
+    };
+    assert!(
+        !real_ssh().status.success(),
+        "StrictModes refuses the key first"
+    );
+
+    // Logged in with the fixture's key, the doctor finds the modes and
+    // fixes them over a session.
+    let run = t.checklist(&["--fix", "--yes"], &t.sshd.client_config());
+    assert_eq!(run.code, 1, "the report is of before the fix");
+    assert!(
+        run.stdout
+            .contains("  done: on test: chmod go-w ~/.ssh/authorized_keys\n"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let mode = std::fs::metadata(&authorized).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+
+    // A second run with the key is clean, and real ssh logs in with it.
+    let (code, report) = t.report(&with_key);
+    assert_eq!(code, 0, "{report:#}");
+    let out = real_ssh();
+    assert!(out.status.success(), "ssh: {}", text(&out.stderr));
+}
+
+// Fails on the old code: a key owned by another user got only the
+// `chown` to type; --fix applied nothing, even as root.
+#[test]
+fn fix_yes_as_root_chowns_a_key_owned_by_another_user() {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        test_uid(),
+        0,
+        "this test runs as root: only root can chown a file to itself"
+    );
+    let t = Setup::own_home();
+    let key = t.sshd.dir().join("foreign_key");
+    std::fs::copy(t.sshd.client_key(), &key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&key, Some(4242), Some(4242)).unwrap();
+    let cfg = t.with_key("foreign", &key);
+    let (_, report) = t.report(&cfg);
+    let file = expect(&report, &format!("file {}", key.display()), "fail");
+    assert_eq!(file["fix"], format!("chown 0 {}", key.display()));
+
+    let run = t.checklist(&["--fix", "--yes"], &cfg);
+    assert!(
+        run.stdout
+            .contains(&format!("  done: chown 0 {}\n", key.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::metadata(&key).unwrap().uid(), 0);
+    let (code, report) = t.report(&cfg);
+    assert_eq!(code, 0, "{report:#}");
 }

@@ -33,11 +33,52 @@ pub fn explain(e: &SessionError, destination: &str) -> Explanation {
     else {
         return Explanation::default();
     };
+    explain_notes(notes, user, tried, destination)
+}
+
+/// The explanation of what was noticed about the credentials of `user`
+/// (`tried` as the denial lists it), for a login to `destination`.
+pub fn explain_notes(
+    notes: &DenialNotes,
+    user: &str,
+    tried: &[String],
+    destination: &str,
+) -> Explanation {
     let mut out = Explanation::default();
     certificates(notes, user, &mut out);
     locked(notes, tried.is_empty(), destination, &mut out);
+    pem(notes, tried, &mut out);
     key_types(notes, &mut out);
     out
+}
+
+/// What to do about an encrypted legacy PEM key `path` (shell-quoted).
+pub fn pem_fix(path: &str) -> String {
+    let quoted = escape_str(&super::shell_quote(path)).into_owned();
+    format!(
+        "encrypted PEM key: load it with `warren add {quoted}` (or ssh-add) or convert it: \
+         `ssh-keygen -p -f {quoted}`"
+    )
+}
+
+fn pem(notes: &DenialNotes, tried: &[String], out: &mut Explanation) {
+    if notes.pem_keys.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = notes
+        .pem_keys
+        .iter()
+        .map(|k| escape_str(k).into_owned())
+        .collect();
+    out.said.push(format!(
+        "{} is an encrypted PEM key (Proc-Type: 4,ENCRYPTED), which is not read from the file, so it was not offered",
+        keys.join(", ")
+    ));
+    // Settled when nothing else reached the server.
+    if tried.len() == notes.pem_keys.len() {
+        out.settled = true;
+    }
+    out.first.extend(notes.pem_keys.iter().map(|k| pem_fix(k)));
 }
 
 fn certificates(notes: &DenialNotes, user: &str, out: &mut Explanation) {
@@ -133,6 +174,52 @@ mod tests {
             tried: tried.iter().map(|t| (*t).to_owned()).collect(),
             notes: Box::new(notes),
         })
+    }
+
+    #[test]
+    fn encrypted_pem_is_told_by_its_header() {
+        let cases = [
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n",
+                true,
+            ),
+            (
+                "\n-----BEGIN EC PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\n",
+                true,
+            ),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n", false),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHI\n",
+                false,
+            ),
+            ("Proc-Type: 4,ENCRYPTED\n", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(crate::keys::is_encrypted_pem(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn encrypted_pem_alone_is_settled() {
+        let notes = DenialNotes {
+            pem_keys: vec!["/k".into()],
+            ..DenialNotes::default()
+        };
+        let x = explain(
+            &denied(&["publickey (/k: encrypted PEM key)"], notes.clone()),
+            "h",
+        );
+        assert!(x.settled, "{x:?}");
+        assert_eq!(x.first, [pem_fix("/k")]);
+        let x = explain(
+            &denied(
+                &["publickey (/k: encrypted PEM key)", "publickey (/j)"],
+                notes,
+            ),
+            "h",
+        );
+        assert!(!x.settled, "another key was refused: {x:?}");
     }
 
     #[test]

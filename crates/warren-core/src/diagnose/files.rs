@@ -106,6 +106,22 @@ pub fn judge_file(
     })
 }
 
+/// What `--fix` may do about a problem with `f`, owned by `owner` when we
+/// are `me`: chmod a file of ours (or root's); chown a file of another
+/// user only when we are root (else the `chown` is shown, not run).
+fn action_for(f: &LocalFile, owner: u32, me: u32) -> Option<Action> {
+    if owner == me || owner == 0 {
+        return Some(Action::Chmod {
+            path: f.path.clone(),
+            mode: wanted_mode(f.kind),
+        });
+    }
+    (me == 0).then(|| Action::Chown {
+        path: f.path.clone(),
+        uid: me,
+    })
+}
+
 /// One check per file with a problem, or one `files` check saying all is
 /// well.
 pub fn checks(files: &[LocalFile]) -> Vec<Check> {
@@ -124,11 +140,8 @@ pub fn checks(files: &[LocalFile]) -> Vec<Check> {
         {
             let mut check =
                 Check::new(format!("file {}", escape_str(&shown)), status, problem).fix(fix);
-            if meta.uid() == me || meta.uid() == 0 {
-                check = check.action(Action::Chmod {
-                    path: f.path.clone(),
-                    mode: wanted_mode(f.kind),
-                });
+            if let Some(action) = action_for(f, meta.uid(), me) {
+                check = check.action(action);
             }
             out.push(check.since(start));
         }
@@ -199,6 +212,34 @@ mod tests {
             let got = judge_file(kind, "/k", mode, owner, me).map(|(s, _, fix)| (s, fix));
             let want = want.map(|(s, f)| (s, f.to_owned()));
             assert_eq!(got, want, "{kind:?} {mode:o} uid {owner}");
+        }
+    }
+
+    #[test]
+    fn chown_is_applied_only_as_root() {
+        let f = LocalFile {
+            path: PathBuf::from("/k"),
+            kind: FileKind::PrivateKey,
+        };
+        let chmod = Action::Chmod {
+            path: PathBuf::from("/k"),
+            mode: 0o600,
+        };
+        let cases = [
+            (1000, 1000, Some(chmod.clone())),
+            (0, 1000, Some(chmod)),
+            (1001, 1000, None),
+            (
+                1001,
+                0,
+                Some(Action::Chown {
+                    path: PathBuf::from("/k"),
+                    uid: 0,
+                }),
+            ),
+        ];
+        for (owner, me, want) in cases {
+            assert_eq!(action_for(&f, owner, me), want, "owner {owner}, me {me}");
         }
     }
 

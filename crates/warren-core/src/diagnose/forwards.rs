@@ -118,30 +118,21 @@ async fn local(
 
 /// Asks the server to listen for a RemoteForward, then cancels it.
 async fn remote(check_name: String, session: &Session, listen: &Endpoint, wait: Duration) -> Check {
-    let Endpoint::Tcp { host, port } = listen else {
-        return Check::skip(check_name, "a Unix socket listen is not tried");
-    };
-    // As ssh does without GatewayPorts: the server's loopback.
-    let address = host.as_deref().unwrap_or("localhost");
     let shown = escape_str(&listen.to_string()).into_owned();
-    let handle = session.handle();
-    match tokio::time::timeout(wait, handle.tcpip_forward(address, u32::from(*port))).await {
-        Ok(Ok(bound)) => {
-            let cancel = if *port == 0 { bound } else { u32::from(*port) };
-            let _ = tokio::time::timeout(wait, handle.cancel_tcpip_forward(address, cancel)).await;
-            Check::ok(
-                check_name,
-                format!("the server can listen on {shown} (requested and cancelled)"),
-            )
-        }
+    let asked = match listen {
+        Endpoint::Tcp { host, port } => remote_tcp(session, host.as_deref(), *port, wait).await,
+        Endpoint::Unix(path) => remote_unix(session, &path.to_string_lossy(), wait).await,
+    };
+    match asked {
+        Ok(Ok(())) => Check::ok(
+            check_name,
+            format!("the server can listen on {shown} (requested and cancelled)"),
+        ),
         Ok(Err(russh::Error::RequestDenied)) => Check::fail(
             check_name,
             format!("the server refused to listen on {shown}"),
         )
-        .fix(format!(
-            "the port may be taken on the server (ss -ltn there), below 1024 for a user that is not root, \
-             or forbidden by sshd_config (AllowTcpForwarding yes or remote, PermitListen {port})"
-        )),
+        .fix(refused_fix(listen)),
         Ok(Err(e)) => Check::fail(
             check_name,
             format!("the listen request failed: {}", escape_str(&e.to_string())),
@@ -151,4 +142,63 @@ async fn remote(check_name: String, session: &Session, listen: &Endpoint, wait: 
             format!("no answer within {}s to the listen request", wait.as_secs()),
         ),
     }
+}
+
+/// Why a listen may be refused, for a TCP port or a Unix socket.
+fn refused_fix(listen: &Endpoint) -> String {
+    match listen {
+        Endpoint::Tcp { port, .. } => format!(
+            "the port may be taken on the server (ss -ltn there), below 1024 for a user that is not root, \
+             or forbidden by sshd_config (AllowTcpForwarding yes or remote, PermitListen {port})"
+        ),
+        Endpoint::Unix(path) => format!(
+            "the socket {} may exist already on the server (remove it, or set StreamLocalBindUnlink yes in \
+             its sshd_config), its directory may be missing or not writable by you, or sshd_config forbids it \
+             (AllowStreamLocalForwarding yes or remote)",
+            escape_str(&shell_quote(&path.to_string_lossy()))
+        ),
+    }
+}
+
+/// `tcpip-forward` and its cancel, as ssh asks without GatewayPorts.
+async fn remote_tcp(
+    session: &Session,
+    host: Option<&str>,
+    port: u16,
+    wait: Duration,
+) -> Result<Result<(), russh::Error>, tokio::time::error::Elapsed> {
+    let address = host.unwrap_or("localhost");
+    let handle = session.handle();
+    let bound = tokio::time::timeout(wait, handle.tcpip_forward(address, u32::from(port))).await?;
+    Ok(match bound {
+        Ok(bound) => {
+            let cancel = if port == 0 { bound } else { u32::from(port) };
+            let _ = tokio::time::timeout(wait, handle.cancel_tcpip_forward(address, cancel)).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    })
+}
+
+/// `streamlocal-forward@openssh.com` and its cancel. sshd leaves the
+/// socket file behind when a listener is cancelled, and a file there
+/// makes the next real forward fail: once cancelled, it is removed.
+async fn remote_unix(
+    session: &Session,
+    path: &str,
+    wait: Duration,
+) -> Result<Result<(), russh::Error>, tokio::time::error::Elapsed> {
+    let handle = session.handle();
+    if let Err(e) = tokio::time::timeout(wait, handle.streamlocal_forward(path)).await? {
+        return Ok(Err(e));
+    }
+    let _ = tokio::time::timeout(wait, handle.cancel_streamlocal_forward(path)).await;
+    // Only a socket: whatever else is there is not ours.
+    let quoted = shell_quote(path);
+    let remove = format!(
+        "sh -c {}",
+        shell_quote(&format!("test -S {quoted} && rm -f -- {quoted}"))
+    );
+    let _ = tokio::time::timeout(wait, super::login::run_command(session, &remove)).await;
+    Ok(Ok(()))
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use warren_wire::{Chain, Escaped, escape_str};
 
 use super::network::{self, Banner};
-use super::{Action, Check, Inputs, Sink, Status, denial, forwards, remote, speed};
+use super::{Action, Check, Inputs, Sink, Status, behind, denial, forwards, remote, speed};
 use crate::prompt::NoPrompt;
 use crate::session::stages::{Dialed, Negotiated, ServerKey};
 use crate::session::{AuthError, Hop, HostKeyError, Route, Session, SessionError, proxy};
@@ -329,6 +329,16 @@ where
                 )
                 .took(login.elapsed),
             );
+            let seen = behind::Login {
+                user: &opts.user,
+                accepted: &login.accepted,
+                before: &login.before,
+                keys_offered: login.keys_offered,
+                notes: &login.notes,
+            };
+            for check in behind::checks(&name, destination, &seen) {
+                sink.push(check);
+            }
             Some(login.session)
         }
         Err(e) => {
@@ -560,15 +570,15 @@ async fn session_checks(name: &str, destination: &str, session: &Session, sink: 
 
 /// What `true` printed and how it ended.
 #[derive(Debug, Default)]
-struct Ran {
-    status: Option<u32>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+pub(super) struct Ran {
+    pub(super) status: Option<u32>,
+    pub(super) stdout: Vec<u8>,
+    pub(super) stderr: Vec<u8>,
 }
 
 /// Runs `command` on the server, keeping at most [`OUTPUT_LIMIT`] bytes
 /// of each output.
-async fn run_command(session: &Session, command: &str) -> Result<Ran, russh::Error> {
+pub(super) async fn run_command(session: &Session, command: &str) -> Result<Ran, russh::Error> {
     let mut channel = session.handle().channel_open_session().await?;
     channel.exec(true, command.as_bytes()).await?;
     channel.eof().await?;

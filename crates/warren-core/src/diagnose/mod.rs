@@ -8,8 +8,10 @@
 //! stops only what depends on it; the host key gates authentication: a
 //! host whose key is not verified is never logged in to.
 
+mod behind;
 mod denial;
 mod files;
+mod fix;
 mod forwards;
 mod login;
 mod network;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use files::{FileKind, LocalFile, judge_file};
+pub use fix::{RemoteFixError, run_remote_fix};
 pub use settings::Settings;
 
 use crate::forward::ForwardSpec;
@@ -60,6 +63,11 @@ pub struct Check {
 pub enum Action {
     /// `chmod MODE PATH`.
     Chmod { path: std::path::PathBuf, mode: u32 },
+    /// `chown UID PATH` (only offered when we are root).
+    Chown { path: std::path::PathBuf, uid: u32 },
+    /// A command run on the destination over a new session (the remote
+    /// `chmod` that StrictModes asks for); one line, for `sh -c`.
+    Remote { command: String },
     /// Remove `host`'s lines from the known_hosts `file` (a changed key;
     /// `fingerprint` is what the server shows now).
     RemoveKnownHost {
@@ -109,6 +117,11 @@ impl Check {
 
     pub fn action(mut self, action: Action) -> Check {
         self.action = Some(action);
+        self
+    }
+
+    pub fn fix_action(mut self, action: Option<Action>) -> Check {
+        self.action = action;
         self
     }
 

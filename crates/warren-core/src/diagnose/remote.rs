@@ -10,7 +10,7 @@
 //! so any login shell runs it; each line the script prints is tagged, so
 //! whatever the login shell's startup files print is ignored.
 
-use super::{Check, shell_quote};
+use super::{Action, Check, shell_quote};
 
 /// The command run on the server. One line, no single quotes inside: it
 /// is wrapped in `sh -c '...'` for shells that are not POSIX (csh, fish).
@@ -132,7 +132,10 @@ pub fn judge(name: &str, destination: &str, listing: &Listing) -> Check {
             "on the server: chmod g-w {list} (from here: warren ssh {} {})",
             shell_quote(destination),
             shell_quote(&format!("chmod g-w {list}"))
-        ));
+        ))
+        .action(Action::Remote {
+            command: format!("chmod g-w {list}"),
+        });
     }
     if problems.is_empty() {
         let summary = if present(2) {
@@ -166,6 +169,9 @@ pub fn judge(name: &str, destination: &str, listing: &Listing) -> Check {
         shell_quote(destination),
         shell_quote(&remote)
     ))
+    .fix_action((!writable.is_empty()).then(|| Action::Remote {
+        command: format!("chmod go-w {}", writable.join(" ")),
+    }))
 }
 
 #[cfg(test)]

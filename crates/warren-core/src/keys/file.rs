@@ -99,6 +99,19 @@ pub fn is_encrypted_file(path: &Path) -> bool {
         .is_some_and(|k| k.is_encrypted())
 }
 
+/// Whether `text` is a legacy PEM private key encrypted in its header
+/// (`-----BEGIN RSA PRIVATE KEY-----` then `Proc-Type: 4,ENCRYPTED`, as
+/// `ssh-keygen -m PEM -N PASS` writes), which is not read from the file.
+pub fn is_encrypted_pem(text: &str) -> bool {
+    let mut lines = text.trim_start().lines().map(str::trim);
+    let pem = lines
+        .next()
+        .is_some_and(|l| l.starts_with("-----BEGIN ") && l.ends_with(" PRIVATE KEY-----"));
+    pem && lines
+        .take(3)
+        .any(|l| l.eq_ignore_ascii_case("Proc-Type: 4,ENCRYPTED"))
+}
+
 /// The public key belonging to a key path: `PATH.pub` when present,
 /// else `PATH` itself as a public key line, else the clear public part of
 /// an OpenSSH private key (no passphrase needed).

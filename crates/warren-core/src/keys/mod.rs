@@ -22,8 +22,9 @@ use russh::keys::{HashAlg, PrivateKey, PublicKey};
 pub use cert::certificate_problem;
 pub(crate) use file::with_suffix;
 pub use file::{
-    MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, public_lines,
-    read_key_text, read_private, read_public_for, replace_file, write_key_pair, write_private,
+    MAX_KEY_FILE, PermissionError, check_permissions, is_encrypted_file, is_encrypted_pem,
+    public_lines, read_key_text, read_private, read_public_for, replace_file, write_key_pair,
+    write_private,
 };
 pub use fingerprint::{FingerprintHash, fingerprint, randomart};
 

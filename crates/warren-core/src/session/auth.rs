@@ -21,7 +21,7 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use tracing::{debug, info, warn};
 
-use super::error::{AuthError, DenialNotes};
+use super::error::{AuthError, DenialNotes, LoggedIn};
 use super::handler::{ClientHandler, FarewellReceiver};
 use super::identities::{self, CertSigner, Identity, Shown};
 use super::options::AuthOptions;
@@ -149,15 +149,15 @@ impl Attempts<'_> {
 }
 
 /// Logs in as `user` and returns what the server accepted (e.g.
-/// `publickey (/home/u/.ssh/id_ed25519)`), or says which methods the
-/// server offered and what was tried.
+/// `publickey (/home/u/.ssh/id_ed25519)`) and what failed before it, or
+/// says which methods the server offered and what was tried.
 pub async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     opts: &AuthOptions,
     user: &str,
     peer: Peer<'_>,
     prompter: &dyn Prompter,
-) -> Result<String, AuthError> {
+) -> Result<LoggedIn, AuthError> {
     let host = peer.host;
     let mut seen = Attempts {
         peer,
@@ -169,7 +169,12 @@ pub async fn authenticate(
     let none = handle.authenticate_none(user).await;
     let none = seen.answer(none).await?;
     match none {
-        AuthResult::Success => return Ok("none".to_owned()),
+        AuthResult::Success => {
+            return Ok(LoggedIn {
+                accepted: "none".to_owned(),
+                ..LoggedIn::default()
+            });
+        }
         AuthResult::Failure {
             remaining_methods, ..
         } => seen.offered = method_names(&remaining_methods),
@@ -207,7 +212,13 @@ pub async fn authenticate(
         };
         if done {
             // The attempt that succeeded is the last one recorded.
-            return Ok(seen.tried.pop().unwrap_or_else(|| method.clone()));
+            let accepted = seen.tried.pop().unwrap_or_else(|| method.clone());
+            return Ok(LoggedIn {
+                accepted,
+                before: seen.tried,
+                keys_offered: seen.keys_offered,
+                notes: seen.notes,
+            });
         }
         seen.still_open(handle).await?;
     }
@@ -809,6 +820,13 @@ fn load_private(
         Ok(k) => k,
         Err(_) => match russh::keys::decode_secret_key(&text, None) {
             Ok(k) => return Ok(Some(k)),
+            Err(_) if crate::keys::is_encrypted_pem(&text) => {
+                warn!("Load key \"{}\": encrypted PEM key", path.display());
+                seen.tried
+                    .push(format!("publickey ({}: encrypted PEM key)", path.display()));
+                seen.notes.pem_keys.push(path.display().to_string());
+                return Ok(None);
+            }
             Err(e) => {
                 // ssh's words, at the default level; the parser's detail
                 // is for -vv.

@@ -270,6 +270,22 @@ pub struct DenialNotes {
     /// Certificates the server refused, each with what is wrong with it
     /// judged from its own fields (escaped).
     pub certificates: Vec<String>,
+    /// Encrypted legacy PEM key files (`Proc-Type: 4,ENCRYPTED`), which
+    /// are not loaded from the file.
+    pub pem_keys: Vec<String>,
+}
+
+/// A login that succeeded, and what went wrong on the way to it (keys
+/// refused or skipped before the one accepted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// What the server accepted: `publickey (/path/to/key)`, `password`, ...
+    pub accepted: String,
+    /// The attempts before it, as [`AuthError::Denied`] lists them.
+    pub before: Vec<String>,
+    /// Public keys offered, the accepted one included.
+    pub keys_offered: usize,
+    pub notes: DenialNotes,
 }
 
 /// The server accepted none of the credentials we had, or ended the
@@ -328,6 +344,17 @@ impl AuthError {
                     notes.locked_keys.join(", "),
                     notes.locked_keys.join(" ")
                 ))
+            }
+            AuthError::Denied { tried, notes, .. }
+                if !notes.pem_keys.is_empty() && tried.len() == notes.pem_keys.len() =>
+            {
+                Some(format!(
+                "{} is an encrypted PEM key, which is not read from the file: load it with `warren add {}` \
+                 (or ssh-add) or convert it: `ssh-keygen -p -f {}`",
+                notes.pem_keys.join(", "),
+                notes.pem_keys.join(" "),
+                notes.pem_keys.join(" ")
+            ))
             }
             AuthError::Denied { tried, .. } if tried.is_empty() => Some(
                 "no credentials were available: add a key with -i, start an agent, or allow prompts (BatchMode no)"

@@ -25,7 +25,7 @@ use std::time::Duration;
 use russh::client::Handle;
 use tracing::info;
 
-pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, SessionError};
+pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, LoggedIn, SessionError};
 pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,

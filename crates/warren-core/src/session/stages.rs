@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
 
-use super::error::{ConnectCause, HostKeyError, SessionError};
+use super::error::{ConnectCause, DenialNotes, HostKeyError, SessionError};
 use super::handler::{ClientHandler, FarewellReceiver, KeyCheck};
 use super::hostkey::HostKeyVerifier;
 use super::options::ConnectOptions;
@@ -86,6 +86,12 @@ pub struct Authenticated {
     /// What the server accepted: `publickey (agent: ssh-ed25519 SHA256:..)`,
     /// `publickey (/path/to/key)`, `password`, ...
     pub accepted: String,
+    /// What was refused or skipped before it.
+    pub before: Vec<String>,
+    /// Public keys offered, the accepted one included.
+    pub keys_offered: usize,
+    /// What was noticed about the credentials that did not work.
+    pub notes: DenialNotes,
     /// Every method tried, prompts included.
     pub elapsed: Duration,
 }
@@ -312,8 +318,7 @@ impl HostKeyChecked {
             farewell: rest.farewell,
         };
         let prompter = rest.prompter.as_ref();
-        let accepted =
-            auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter).await?;
+        let login = auth::authenticate(&mut handle, &opts.auth, &opts.user, peer, prompter).await?;
         info!(
             "Authenticated to {} ([{}]:{}).",
             opts.hostname, opts.hostname, opts.port
@@ -326,7 +331,10 @@ impl HostKeyChecked {
                 remote: rest.remote,
                 via: None,
             },
-            accepted,
+            accepted: login.accepted,
+            before: login.before,
+            keys_offered: login.keys_offered,
+            notes: login.notes,
             elapsed: start.elapsed(),
         })
     }

@@ -189,13 +189,30 @@ fn constraints(a: &AddArgs) -> anyhow::Result<Constraints> {
 }
 
 /// The private key, asking for its passphrase (through the terminal or
-/// SSH_ASKPASS) when it is encrypted.
+/// SSH_ASKPASS) when it is encrypted: an OpenSSH key, or a legacy PEM key
+/// encrypted in its header (`ssh-keygen -m PEM -N PASS`).
 fn load(path: &Path) -> anyhow::Result<russh::keys::PrivateKey> {
+    let shown = path.display().to_string();
+    keys::check_permissions(path)?;
+    let text = keys::read_key_text(path).with_context(|| format!("read {shown}"))?;
+    if keys::is_encrypted_pem(&text) {
+        return ask_passphrase(&shown, |pass| {
+            russh::keys::decode_secret_key(&text, Some(pass)).ok()
+        });
+    }
     let key = keys::read_private(path)?;
     if !key.is_encrypted() {
         return Ok(key);
     }
-    let shown = path.display().to_string();
+    ask_passphrase(&shown, |pass| keys::decrypt(&key, &shown, pass).ok())
+}
+
+/// Asks for the passphrase of `shown` up to three times, until `open`
+/// takes one.
+fn ask_passphrase(
+    shown: &str,
+    open: impl Fn(&str) -> Option<russh::keys::PrivateKey>,
+) -> anyhow::Result<russh::keys::PrivateKey> {
     let mut prompt = format!("Enter passphrase for {shown}: ");
     for _ in 0..3 {
         let pass = TtyPrompter
@@ -204,9 +221,9 @@ fn load(path: &Path) -> anyhow::Result<russh::keys::PrivateKey> {
         if pass.expose().is_empty() {
             bail!("no passphrase given for {shown}");
         }
-        match keys::decrypt(&key, &shown, pass.expose()) {
-            Ok(k) => return Ok(k),
-            Err(_) => prompt = format!("Bad passphrase, try again for {shown}: "),
+        match open(pass.expose()) {
+            Some(k) => return Ok(k),
+            None => prompt = format!("Bad passphrase, try again for {shown}: "),
         }
     }
     bail!("{shown}: too many wrong passphrases")

@@ -34,8 +34,10 @@ pub struct DoctorArgs {
     /// Also measure the round-trip time and an 8 MiB download from the destination.
     #[arg(long)]
     speed: bool,
-    /// Apply the local fixes found (chmod of ~/.ssh files; removing a changed
-    /// host key's known_hosts line), each confirmed on the terminal.
+    /// Apply the fixes found (chmod, and chown as root, of ~/.ssh files;
+    /// removing a changed host key's known_hosts line; the chmod of the
+    /// server's ~/.ssh that StrictModes asks for, over a new session), each
+    /// confirmed on the terminal.
     #[arg(long, conflicts_with = "json")]
     fix: bool,
     /// With --fix: apply every fix without asking (for scripts; without a
@@ -69,8 +71,10 @@ fn run(a: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let start = Instant::now();
     let printer = Printer::new(a.json);
     printer.header(&a.destination);
+    let mut fix_hop = None;
     let report = match resolve(a, m) {
         Ok(Resolved { config, hop }) => {
+            fix_hop = Some(hop.clone());
             logging::init(settings::verbosity(config.log_level()), None);
             let mut files = local_files(a);
             for h in hops(&hop) {
@@ -130,14 +134,20 @@ fn run(a: &DoctorArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     };
     printer.finish(&report, start)?;
     if a.fix {
-        apply_fixes(&report, a.yes)?;
+        apply_fixes(&report, a.yes, fix_hop.as_ref(), &a.destination)?;
     }
     Ok(if report.ok { 0 } else { 1 })
 }
 
-/// `--fix`: each local fix shown, confirmed (unless `--yes`), applied.
-/// Without a terminal to ask on, nothing is changed.
-fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
+/// `--fix`: each fix shown, confirmed (unless `--yes`), applied; the
+/// remote ones over a new session to `hop`. Without a terminal to ask on,
+/// nothing is changed.
+fn apply_fixes(
+    report: &Report,
+    yes: bool,
+    hop: Option<&warren_core::session::Hop>,
+    destination: &str,
+) -> anyhow::Result<()> {
     let actions: Vec<&Action> = report
         .checks
         .iter()
@@ -145,7 +155,7 @@ fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
         .filter_map(|c| c.action.as_ref())
         .collect();
     if actions.is_empty() {
-        println!("--fix: nothing here can be fixed locally");
+        println!("--fix: nothing here can be fixed by --fix");
         return Ok(());
     }
     let ask = !yes;
@@ -156,8 +166,9 @@ fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let mut runtime = None;
     for action in actions {
-        let what = describe(action);
+        let what = describe(action, destination);
         if ask && !confirm(&what)? {
             println!("  skipped: {what}");
             continue;
@@ -168,8 +179,28 @@ fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
                     .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
             }
+            Action::Chown { path, uid } => {
+                std::os::unix::fs::chown(path, Some(*uid), None)
+                    .with_context(|| format!("chown {uid} {}", path.display()))?;
+            }
             Action::RemoveKnownHost { file, host, .. } => {
                 super::keygen::remove(file, host, true)?;
+            }
+            Action::Remote { command } => {
+                let Some(hop) = hop else { continue };
+                if runtime.is_none() {
+                    runtime = Some(
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .context("start the async runtime")?,
+                    );
+                }
+                let Some(rt) = &runtime else { continue };
+                if let Err(e) = rt.block_on(diagnose::run_remote_fix(hop, command)) {
+                    println!("  failed: {what}: {}", Chain(&e));
+                    continue;
+                }
             }
         }
         println!("  done: {what}");
@@ -178,8 +209,17 @@ fn apply_fixes(report: &Report, yes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn describe(action: &Action) -> String {
+fn describe(action: &Action, destination: &str) -> String {
     match action {
+        Action::Chown { path, uid } => {
+            format!(
+                "chown {uid} {}",
+                diagnose::shell_quote(&path.display().to_string())
+            )
+        }
+        Action::Remote { command } => {
+            format!("on {}: {}", escape_str(destination), escape_str(command))
+        }
         Action::Chmod { path, mode } => {
             format!(
                 "chmod {mode:o} {}",
