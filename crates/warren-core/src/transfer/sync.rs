@@ -158,8 +158,11 @@ pub enum SyncError {
 /// An entry of a listing.
 type Listing = BTreeMap<Vec<u8>, Meta>;
 
+#[derive(Default)]
 struct Listed {
     entries: Listing,
+    /// Symlink targets (with `-l`), by path.
+    targets: BTreeMap<Vec<u8>, Vec<u8>>,
     /// What the filters left out (not entered when a directory).
     excluded: BTreeSet<Vec<u8>>,
     errors: Vec<String>,
@@ -186,6 +189,7 @@ async fn list(
             entries,
             excluded,
             errors,
+            ..Listed::default()
         });
     }
     let mut queue: Vec<Vec<u8>> = vec![Vec::new()];
@@ -236,6 +240,7 @@ async fn list(
         entries,
         excluded,
         errors,
+        ..Listed::default()
     })
 }
 
@@ -283,36 +288,22 @@ pub async fn sync(
 ) -> Result<SyncSummary, SyncError> {
     let started = Instant::now();
     let mut summary = SyncSummary::default();
-    // Every source is read before anything changes: a typo must not
-    // empty a destination.
-    let mut sources = Vec::with_capacity(roots.len());
+    // Every source is read before anything changes (a typo must not
+    // empty a destination); each root's two sides are listed at once.
+    let mut listed = Vec::with_capacity(roots.len());
     for root in &roots {
-        let top = root
-            .src
-            .lstat(&root.src_path)
-            .await
-            .map_err(|e| SyncError::Source(shown(&root.src, &root.src_path), e))?;
-        if top.kind == Kind::Dir && !opts.recursive {
+        let (source, dest) = tokio::join!(list_source(root, opts), list_dest(root, opts));
+        let source = source?;
+        if source.is_none() {
             // rsync without -r: a directory operand is skipped.
             progress.note(&format!(
                 "skipping directory {}",
                 shown(&root.src, &root.src_path)
             ));
-            sources.push(None);
-            continue;
         }
-        let listed = list(
-            &root.src,
-            &root.src_path,
-            top,
-            &root.root_name,
-            &opts.filters,
-            opts.recursive,
-        )
-        .await?;
-        sources.push(Some(listed));
+        listed.push((source, dest));
     }
-    for (root, source) in roots.iter().zip(sources) {
+    for (root, (source, dest)) in roots.iter().zip(listed) {
         let Some(source) = source else { continue };
         for e in &source.errors {
             progress.error(e);
@@ -323,11 +314,24 @@ pub async fn sync(
         if excluded_top {
             continue;
         }
+        let dest = match dest {
+            Ok(d) => d,
+            Err(e) => {
+                progress.error(&e);
+                summary.failures += 1;
+                continue;
+            }
+        };
+        for e in &dest.errors {
+            progress.error(e);
+            summary.failures += 1;
+        }
         let source_errors = !source.errors.is_empty();
         run_root(
             root,
-            &source.entries,
+            &source,
             source_errors,
+            dest,
             opts,
             delta.clone(),
             &progress,
@@ -340,6 +344,73 @@ pub async fn sync(
     Ok(summary)
 }
 
+/// A root's source listing; `None` for a directory without `-r`.
+async fn list_source(root: &Root, opts: &SyncOptions) -> Result<Option<Listed>, SyncError> {
+    let top = root
+        .src
+        .lstat(&root.src_path)
+        .await
+        .map_err(|e| SyncError::Source(shown(&root.src, &root.src_path), e))?;
+    if top.kind == Kind::Dir && !opts.recursive {
+        return Ok(None);
+    }
+    let mut listed = list(
+        &root.src,
+        &root.src_path,
+        top,
+        &root.root_name,
+        &opts.filters,
+        opts.recursive,
+    )
+    .await?;
+    if opts.links {
+        listed.targets = link_targets(&root.src, &root.src_path, &listed.entries).await;
+    }
+    Ok(Some(listed))
+}
+
+/// A root's destination listing (empty when nothing is there yet), or
+/// why it could not be listed.
+async fn list_dest(root: &Root, opts: &SyncOptions) -> Result<Listed, String> {
+    let dst = &root.dst;
+    let top = match dst.lstat(&root.dst_path).await {
+        Ok(top) => top,
+        Err(e) if e.not_found() => return Ok(Listed::default()),
+        Err(e) => return Err(format!("{}: {e}", shown(dst, &root.dst_path))),
+    };
+    let mut listed = list(
+        dst,
+        &root.dst_path,
+        top,
+        &root.root_name,
+        &opts.filters,
+        opts.recursive,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if opts.links {
+        listed.targets = link_targets(dst, &root.dst_path, &listed.entries).await;
+    }
+    Ok(listed)
+}
+
+/// The targets of the symlinks of a listing, read many at once.
+async fn link_targets(side: &Side, root: &[u8], entries: &Listing) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let links: Vec<Vec<u8>> = entries
+        .iter()
+        .filter(|(_, m)| m.kind == Kind::Symlink)
+        .map(|(r, _)| r.clone())
+        .collect();
+    each(links, |rel| {
+        let (side, path) = (side.clone(), join_rel(root, &rel));
+        async move { (rel, side.readlink(&path).await) }
+    })
+    .await
+    .into_iter()
+    .filter_map(|(rel, t)| t.ok().map(|t| (rel, t)))
+    .collect()
+}
+
 fn top_excluded(root: &Root, entries: &Listing, filters: &Filters) -> bool {
     let is_dir = entries
         .get(&Vec::new())
@@ -350,8 +421,9 @@ fn top_excluded(root: &Root, entries: &Listing, filters: &Filters) -> bool {
 #[allow(clippy::too_many_arguments)]
 async fn run_root(
     root: &Root,
-    source: &Listing,
+    source: &Listed,
     source_errors: bool,
+    dest: Listed,
     opts: &SyncOptions,
     delta: Option<Delta>,
     progress: &Arc<dyn Progress>,
@@ -359,52 +431,18 @@ async fn run_root(
     summary: &mut SyncSummary,
 ) {
     let dst = &root.dst;
-    let (dest, protected) = match dst.lstat(&root.dst_path).await {
-        Ok(top) => match list(
-            dst,
-            &root.dst_path,
-            top,
-            &root.root_name,
-            &opts.filters,
-            opts.recursive,
-        )
-        .await
-        {
-            Ok(l) => {
-                for e in &l.errors {
-                    progress.error(e);
-                    summary.failures += 1;
-                }
-                (l.entries, l.excluded)
-            }
-            Err(e) => {
-                progress.error(&e.to_string());
-                summary.failures += 1;
-                return;
-            }
-        },
-        Err(e) if e.not_found() => (Listing::new(), BTreeSet::new()),
-        Err(e) => {
-            progress.error(&format!("{}: {e}", shown(dst, &root.dst_path)));
-            summary.failures += 1;
-            return;
-        }
-    };
     let direction = if matches!(dst, Side::Remote(_)) {
         '<'
     } else {
         '>'
     };
-    let mut plan = compare(
-        root, source, &dest, &protected, opts, direction, itemize, summary,
-    )
-    .await;
+    let mut plan = compare(root, source, &dest, opts, direction, itemize, summary).await;
     if opts.dry_run {
         return;
     }
     let before = summary.failures;
     let deletes = std::mem::take(&mut plan.deletes);
-    let mut dirs = std::mem::take(&mut plan.dir_attrs);
+    let dirs = std::mem::take(&mut plan.dir_attrs);
     let kept = std::mem::take(&mut plan.kept);
     apply(root, plan, opts, delta, progress, summary).await;
     // Deletion only after everything else succeeded.
@@ -423,14 +461,23 @@ async fn run_root(
             delete(root, &deletes, progress, summary).await;
         }
     }
-    // Directories last, deepest first: their contents are in and the
-    // extraneous entries gone, so their times stay as set.
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
-    for (rel, meta) in dirs {
-        let path = join_rel(&root.dst_path, &rel);
-        if let Err(e) = dst.set_meta(&path, &keep(meta, opts)).await {
+    // Directories last: their contents are in and the extraneous
+    // entries gone, so their times stay as set. Setting one directory's
+    // attributes does not touch its parent's: all at once.
+    let results = each(dirs, |(rel, meta)| {
+        let (dst, path) = (dst.clone(), join_rel(&root.dst_path, &rel));
+        let meta = keep(meta, opts);
+        async move {
+            dst.set_meta(&path, &meta)
+                .await
+                .map_err(|e| format!("{}: {e}", shown(&dst, &path)))
+        }
+    })
+    .await;
+    for r in results {
+        if let Err(e) = r {
             summary.failures += 1;
-            progress.error(&format!("{}: {e}", shown(dst, &path)));
+            progress.error(&e);
         }
     }
 }
@@ -439,14 +486,14 @@ async fn run_root(
 #[allow(clippy::too_many_arguments)]
 async fn compare(
     root: &Root,
-    source: &Listing,
-    dest: &Listing,
-    protected: &BTreeSet<Vec<u8>>,
+    listed: &Listed,
+    dest_listed: &Listed,
     opts: &SyncOptions,
     direction: char,
     itemize: &(dyn Fn(&Itemized) + Send + Sync),
     summary: &mut SyncSummary,
 ) -> Plan {
+    let (source, dest, protected) = (&listed.entries, &dest_listed.entries, &dest_listed.excluded);
     let mut plan = Plan::default();
     let name = |rel: &[u8], dir: bool| -> Vec<u8> {
         let mut n = if rel.is_empty() {
@@ -562,19 +609,8 @@ async fn compare(
                 if !opts.links {
                     continue;
                 }
-                let target = root
-                    .src
-                    .readlink(&join_rel(&root.src_path, rel))
-                    .await
-                    .unwrap_or_default();
-                let same = match old {
-                    Some(_) => root
-                        .dst
-                        .readlink(&join_rel(&root.dst_path, rel))
-                        .await
-                        .is_ok_and(|t| t == target),
-                    None => false,
-                };
+                let target = listed.targets.get(rel).cloned().unwrap_or_default();
+                let same = old.is_some() && dest_listed.targets.get(rel) == Some(&target);
                 if !same {
                     if old.is_some() {
                         plan.replace.push((rel.clone(), Kind::Symlink));
