@@ -92,11 +92,48 @@ pub enum Msg {
     },
     /// Nothing more will be sent.
     Done,
+    /// A request failed; `code` is one of the `ERROR_*` constants, the
+    /// message is for the user (escape it before printing).
     Error {
         code: u32,
         message: Vec<u8>,
     },
+    /// Asks for a delta of the helper's `path` against the signature that
+    /// follows (`SigHeader`, `SigBlocks`, same `id`): a pull. The answer is
+    /// `DeltaOps` frames and a `DeltaEnd`.
+    DeltaRequest {
+        id: u32,
+        path: Vec<u8>,
+    },
+    /// What to set on the file a push rebuilds (sent before its
+    /// `DeltaEnd`); `None` leaves it as it is.
+    SetAttrs {
+        id: u32,
+        mode: Option<u32>,
+        mtime: Option<(i64, u32)>,
+    },
+    /// A pushed file is in place.
+    Applied {
+        id: u32,
+    },
+    /// Asks for the whole-file hash of the helper's `path`.
+    HashRequest {
+        id: u32,
+        path: Vec<u8>,
+    },
+    FileHash {
+        id: u32,
+        file_len: u64,
+        file_hash: [u8; 32],
+    },
 }
+
+/// `Error` code: this one file could not be served or rebuilt (unreadable,
+/// not a regular file, a hash that did not match): send it whole; the
+/// helper goes on serving.
+pub const ERROR_FILE: u32 = 1;
+/// `Error` code: the peer broke the protocol; the helper stops.
+pub const ERROR_PROTOCOL: u32 = 2;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProtoError {
@@ -120,6 +157,15 @@ const DELTA_OPS: u8 = 7;
 const DELTA_END: u8 = 8;
 const DONE: u8 = 9;
 const ERROR: u8 = 10;
+const DELTA_REQUEST: u8 = 11;
+const SET_ATTRS: u8 = 12;
+const APPLIED: u8 = 13;
+const HASH_REQUEST: u8 = 14;
+const FILE_HASH: u8 = 15;
+
+/// `SetAttrs` flags: which fields follow.
+const ATTR_MODE: u8 = 1;
+const ATTR_MTIME: u8 = 2;
 
 const OP_COPY: u8 = 0;
 const OP_DATA: u8 = 1;
@@ -222,6 +268,44 @@ impl Msg {
                 out.put_u32(*code);
                 put_string(out, message);
             }
+            Msg::DeltaRequest { id, path } => {
+                out.put_u8(DELTA_REQUEST);
+                out.put_u32(*id);
+                put_string(out, path);
+            }
+            Msg::SetAttrs { id, mode, mtime } => {
+                out.put_u8(SET_ATTRS);
+                out.put_u32(*id);
+                let flags = if mode.is_some() { ATTR_MODE } else { 0 }
+                    | if mtime.is_some() { ATTR_MTIME } else { 0 };
+                out.put_u8(flags);
+                if let Some(mode) = mode {
+                    out.put_u32(*mode);
+                }
+                if let Some((secs, nsec)) = mtime {
+                    out.put_i64(*secs);
+                    out.put_u32(*nsec);
+                }
+            }
+            Msg::Applied { id } => {
+                out.put_u8(APPLIED);
+                out.put_u32(*id);
+            }
+            Msg::HashRequest { id, path } => {
+                out.put_u8(HASH_REQUEST);
+                out.put_u32(*id);
+                put_string(out, path);
+            }
+            Msg::FileHash {
+                id,
+                file_len,
+                file_hash,
+            } => {
+                out.put_u8(FILE_HASH);
+                out.put_u32(*id);
+                out.put_u64(*file_len);
+                out.put_slice(file_hash);
+            }
         }
     }
 }
@@ -283,6 +367,21 @@ pub fn decode_body(body: &[u8]) -> Result<Msg, ProtoError> {
             code: u32_(&mut r)?,
             message: string(&mut r)?,
         },
+        DELTA_REQUEST => Msg::DeltaRequest {
+            id: u32_(&mut r)?,
+            path: string(&mut r)?,
+        },
+        SET_ATTRS => set_attrs(&mut r)?,
+        APPLIED => Msg::Applied { id: u32_(&mut r)? },
+        HASH_REQUEST => Msg::HashRequest {
+            id: u32_(&mut r)?,
+            path: string(&mut r)?,
+        },
+        FILE_HASH => Msg::FileHash {
+            id: u32_(&mut r)?,
+            file_len: u64_(&mut r)?,
+            file_hash: array(&mut r)?,
+        },
         other => return Err(ProtoError::UnknownType(other)),
     };
     if !r.is_empty() {
@@ -336,6 +435,25 @@ fn count(r: &mut Reader<'_>, min_size: usize) -> Result<usize, ProtoError> {
         return Err(ProtoError::Malformed("count larger than the frame"));
     }
     Ok(n)
+}
+
+fn set_attrs(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
+    let id = u32_(r)?;
+    let flags = r.u8().ok_or(SHORT)?;
+    if flags & !(ATTR_MODE | ATTR_MTIME) != 0 {
+        return Err(ProtoError::Malformed("unknown attribute flags"));
+    }
+    let mode = if flags & ATTR_MODE != 0 {
+        Some(u32_(r)?)
+    } else {
+        None
+    };
+    let mtime = if flags & ATTR_MTIME != 0 {
+        Some((u64_(r)? as i64, u32_(r)?))
+    } else {
+        None
+    };
+    Ok(Msg::SetAttrs { id, mode, mtime })
 }
 
 fn sig_blocks(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
@@ -524,6 +642,22 @@ mod tests {
             ),
             Just(Msg::Done),
             (any::<u32>(), bytes(60)).prop_map(|(code, message)| Msg::Error { code, message }),
+            (any::<u32>(), bytes(40)).prop_map(|(id, path)| Msg::DeltaRequest { id, path }),
+            (
+                any::<u32>(),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of((any::<i64>(), any::<u32>()))
+            )
+                .prop_map(|(id, mode, mtime)| Msg::SetAttrs { id, mode, mtime }),
+            any::<u32>().prop_map(|id| Msg::Applied { id }),
+            (any::<u32>(), bytes(40)).prop_map(|(id, path)| Msg::HashRequest { id, path }),
+            (any::<u32>(), any::<u64>(), any::<[u8; 32]>()).prop_map(
+                |(id, file_len, file_hash)| Msg::FileHash {
+                    id,
+                    file_len,
+                    file_hash
+                }
+            ),
         ]
     }
 
@@ -582,6 +716,11 @@ mod tests {
         assert_eq!(
             decode_body(&[DONE, 0]),
             Err(ProtoError::Malformed("bytes after the message"))
+        );
+        // SetAttrs with a flag bit no version defines.
+        assert_eq!(
+            decode_body(&[SET_ATTRS, 0, 0, 0, 1, 4]),
+            Err(ProtoError::Malformed("unknown attribute flags"))
         );
     }
 
