@@ -18,9 +18,9 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 use tracing::debug;
 use warren_sftp::Attrs;
+use warren_sync::Op;
 use warren_sync::delta::{BlockSum, Signature};
 use warren_sync::proto::{self, ERROR_FILE, Msg};
-use warren_sync::Op;
 use warren_wire::Escaped;
 
 use super::helper::{OpsBatch, check_header};
@@ -200,7 +200,7 @@ impl RemoteHelper {
                 matched_bytes: summary.file_len - summary.literal_bytes,
                 wire_bytes: self.wire - wire_start,
             }),
-            Msg::Error { code, message } if code == ERROR_FILE => Err(refused(dest, message)),
+            Msg::Error { code, message } => Err(answer_error(dest, code, &message)),
             other => Err(self.unexpected(&other)),
         }
     }
@@ -230,9 +230,7 @@ impl RemoteHelper {
         let (tx, rx) = mpsc::channel::<Job>(4);
         let target = dest.to_owned();
         let meta = meta.unwrap_or_default();
-        let block_len = sig.block_len;
-        let worker =
-            tokio::task::spawn_blocking(move || rebuild_from(&target, basis, &meta, rx));
+        let worker = tokio::task::spawn_blocking(move || rebuild_from(&target, basis, &meta, rx));
         let mut literal = 0u64;
         let mut tx = Some(tx);
         let outcome = loop {
@@ -262,9 +260,7 @@ impl RemoteHelper {
                     }
                     break Ok(file_len);
                 }
-                Msg::Error { code, message } if code == ERROR_FILE => {
-                    break Err(refused(src, message));
-                }
+                Msg::Error { code, message } => break Err(answer_error(src, code, &message)),
                 other => return Err(self.unexpected(&other)),
             }
         };
@@ -279,7 +275,6 @@ impl RemoteHelper {
             } => DeltaError::Local { what, path, source },
             other => refused(src, other.to_string().into_bytes()),
         })?;
-        let _ = block_len;
         Ok(DeltaStats {
             literal_bytes: literal,
             matched_bytes: file_len.saturating_sub(literal),
@@ -302,7 +297,7 @@ impl RemoteHelper {
                 file_len,
                 file_hash,
             } if h == id => Ok((file_len, file_hash)),
-            Msg::Error { code, message } if code == ERROR_FILE => Err(refused(path, message)),
+            Msg::Error { code, message } => Err(answer_error(path, code, &message)),
             other => Err(self.unexpected(&other)),
         }
     }
@@ -337,11 +332,10 @@ impl RemoteHelper {
         let mut blocks: Vec<BlockSum> = Vec::new();
         while blocks.len() < count as usize {
             match self.recv().await? {
-                Msg::SigBlocks { id: b, blocks: more }
-                    if b == id && blocks.len() + more.len() <= count as usize =>
-                {
-                    blocks.extend(more)
-                }
+                Msg::SigBlocks {
+                    id: b,
+                    blocks: more,
+                } if b == id && blocks.len() + more.len() <= count as usize => blocks.extend(more),
                 other => return Err(self.unexpected(&other)),
             }
         }
@@ -375,10 +369,7 @@ impl RemoteHelper {
         loop {
             match proto::decode(&mut self.buf) {
                 Ok(Some(Msg::Error { code, message })) if code != ERROR_FILE => {
-                    return Err(DeltaError::Protocol(format!(
-                        "the helper stopped: {}",
-                        Escaped::truncated(&message, 300)
-                    )));
+                    return Err(answer_error(b"", code, &message));
                 }
                 Ok(Some(m)) => return Ok(m),
                 Ok(None) => {}
@@ -733,12 +724,7 @@ fn parse_probe(out: &[u8]) -> Option<(String, String)> {
 
 /// Uploads `exe` to `path` over SFTP: directories made, a temp name
 /// written and made durable, mode 755, renamed over `path`.
-async fn upload(
-    sftp: &SftpClient,
-    exe: &Path,
-    home: &str,
-    path: &str,
-) -> Result<(), DeltaError> {
+async fn upload(sftp: &SftpClient, exe: &Path, home: &str, path: &str) -> Result<(), DeltaError> {
     let sftp_err = |what: &'static str| {
         move |e: sftp_client::SftpError| DeltaError::Install(format!("{what}: {e}"))
     };
@@ -773,7 +759,9 @@ async fn upload(
         .await
         .and_then(sftp_client::handle)
         .map_err(sftp_err("creating the upload"))?;
-    let mut local_file = tokio::fs::File::open(exe).await.map_err(|e| local(exe, e))?;
+    let mut local_file = tokio::fs::File::open(exe)
+        .await
+        .map_err(|e| local(exe, e))?;
     let chunk = sftp.sizes.write.clamp(1024, 255 * 1024) as usize;
     let mut pending = std::collections::VecDeque::new();
     let mut offset = 0u64;
@@ -823,6 +811,19 @@ async fn upload(
     sftp.rename_over(temp.as_bytes(), path.as_bytes())
         .await
         .map_err(sftp_err("renaming the upload into place"))
+}
+
+/// What an `Error` answer means for the driver: [`ERROR_FILE`] is this
+/// file only (send it whole), anything else the helper stopping.
+pub fn answer_error(path: &[u8], code: u32, message: &[u8]) -> DeltaError {
+    if code == ERROR_FILE {
+        refused(path, message)
+    } else {
+        DeltaError::Protocol(format!(
+            "the helper stopped: {}",
+            Escaped::truncated(message, 300)
+        ))
+    }
 }
 
 fn refused(path: &[u8], why: impl AsRef<[u8]>) -> DeltaError {

@@ -265,7 +265,13 @@ impl<R: Read, W: Write> Helper<R, W> {
                 check_header(block_len, file_len, block_count).map_err(ServeError::Protocol)?;
                 header = Some((block_len, file_len, block_count));
             }
-            (Msg::SigBlocks { id: bid, blocks: more }, Some((_, _, count))) if bid == id => {
+            (
+                Msg::SigBlocks {
+                    id: bid,
+                    blocks: more,
+                },
+                Some((_, _, count)),
+            ) if bid == id => {
                 if blocks.len() + more.len() > count as usize {
                     return Err(ServeError::Protocol(format!(
                         "more block sums than the {count} announced"
@@ -486,4 +492,408 @@ fn unexpected(msg: &Msg) -> ServeError {
         Msg::FileHash { .. } => "FileHash",
     };
     ServeError::Protocol(format!("unexpected {name} message here"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+    use warren_sync::Op;
+    use warren_sync::delta::{self, Delta};
+    use warren_sync::proto::{delta_msgs, signature_msgs};
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn hello() -> Msg {
+        Msg::Hello {
+            version: proto::VERSION,
+            features: 0,
+        }
+    }
+
+    /// Runs the helper on `msgs` (a Hello put first); its answers, and how
+    /// the loop ended.
+    fn run(msgs: &[Msg]) -> (Vec<Msg>, Result<(), ServeError>) {
+        let mut input = BytesMut::new();
+        hello().encode(&mut input).unwrap();
+        for m in msgs {
+            m.encode(&mut input).unwrap();
+        }
+        run_bytes(&input)
+    }
+
+    fn run_bytes(input: &[u8]) -> (Vec<Msg>, Result<(), ServeError>) {
+        let mut out = Vec::new();
+        let result = serve(input, &mut out);
+        let mut buf = BytesMut::from(&out[..]);
+        let mut answers = Vec::new();
+        while let Some(m) = proto::decode(&mut buf).unwrap() {
+            answers.push(m);
+        }
+        assert!(buf.is_empty(), "a partial frame from the helper");
+        assert_eq!(answers.first(), Some(&hello()), "the helper greets first");
+        answers.remove(0);
+        (answers, result)
+    }
+
+    fn path_bytes(p: &Path) -> Vec<u8> {
+        p.as_os_str().as_encoded_bytes().to_vec()
+    }
+
+    fn with_hash(mut d: Delta, hash: [u8; 32]) -> Delta {
+        d.file_hash = hash;
+        d
+    }
+
+    /// A push against the basis at `target`, as the driver sends it.
+    fn push_msgs(target: &Path, old: &[u8], new: &[u8], meta: FileMeta) -> (Vec<Msg>, Delta) {
+        let d = delta::delta(&Signature::of(old), new);
+        let mut msgs = vec![
+            Msg::SigRequest {
+                id: 1,
+                path: path_bytes(target),
+            },
+            Msg::SetAttrs {
+                id: 1,
+                mode: meta.mode,
+                mtime: meta.mtime,
+            },
+        ];
+        msgs.extend(delta_msgs(1, &d));
+        (msgs, d)
+    }
+
+    fn sig_of(answers: &[Msg]) -> Signature {
+        let Some(Msg::SigHeader {
+            block_len,
+            file_len,
+            ..
+        }) = answers.first().cloned()
+        else {
+            panic!("no signature: {answers:?}");
+        };
+        let blocks = answers
+            .iter()
+            .filter_map(|m| match m {
+                Msg::SigBlocks { blocks, .. } => Some(blocks.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        Signature {
+            block_len,
+            file_len,
+            blocks,
+        }
+    }
+
+    fn partials(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".warren-partial"))
+            .collect()
+    }
+
+    // A push rebuilds the target from its old blocks, sets mode and mtime,
+    // and answers Applied. (Was: `serve_stdio` refused everything.)
+    #[test]
+    fn push_rebuilds_the_target_with_its_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let old = noise(300_000, 1);
+        let mut new = old.clone();
+        new.splice(1000..1000, noise(1024, 2));
+        new[200_000..210_000].copy_from_slice(&noise(10_000, 3));
+        std::fs::write(&target, &old).unwrap();
+        let meta = FileMeta {
+            mode: Some(0o640),
+            mtime: Some((1_600_000_000, 5)),
+        };
+        let (msgs, d) = push_msgs(&target, &old, &new, meta);
+        assert!(d.literal_len() < 20_000, "{} literal", d.literal_len());
+        let (answers, result) = run(&msgs);
+        result.unwrap();
+        assert_eq!(sig_of(&answers), Signature::of(&old));
+        assert_eq!(answers.last(), Some(&Msg::Applied { id: 1 }));
+        assert_eq!(std::fs::read(&target).unwrap(), new);
+        let m = std::fs::metadata(&target).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+        assert_eq!(
+            m.modified().unwrap(),
+            rebuild::system_time(1_600_000_000, 5)
+        );
+        assert!(partials(dir.path()).is_empty());
+    }
+
+    // A delta whose DeltaEnd hash is not the rebuilt file's: the helper
+    // answers ERROR_FILE (the driver reads it as "send whole"), removes its
+    // temp file and leaves the target as it was, then serves on.
+    #[test]
+    fn wrong_hash_is_refused_and_the_target_is_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let old = noise(50_000, 4);
+        let mut new = old.clone();
+        new[10] ^= 1;
+        std::fs::write(&target, &old).unwrap();
+        let d = delta::delta(&Signature::of(&old), &new);
+        let mut msgs = vec![Msg::SigRequest {
+            id: 1,
+            path: path_bytes(&target),
+        }];
+        msgs.extend(delta_msgs(1, &with_hash(d, [7; 32])));
+        msgs.push(Msg::HashRequest {
+            id: 2,
+            path: path_bytes(&target),
+        });
+        let (answers, result) = run(&msgs);
+        result.unwrap();
+        let n = answers.len();
+        let Msg::Error { code, message } = &answers[n - 2] else {
+            panic!("{answers:?}");
+        };
+        assert_eq!(*code, ERROR_FILE);
+        let err = super::super::driver::answer_error(b"f", *code, message);
+        assert!(err.send_whole(), "{err}");
+        assert!(err.to_string().contains("hash"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), old);
+        assert!(partials(dir.path()).is_empty());
+        assert_eq!(
+            answers[n - 1],
+            Msg::FileHash {
+                id: 2,
+                file_len: old.len() as u64,
+                file_hash: delta::file_hash(&old),
+            }
+        );
+    }
+
+    // COPY of a block the basis does not have (past its end, overflowing,
+    // none at all for an absent file): refused, nothing written, no panic.
+    #[test]
+    fn copies_of_missing_blocks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let old = noise(1500, 5);
+        std::fs::write(&target, &old).unwrap();
+        for (path, copy) in [
+            (target.clone(), Op::Copy { index: 3, count: 1 }),
+            (
+                target.clone(),
+                Op::Copy {
+                    index: u32::MAX,
+                    count: 2,
+                },
+            ),
+            (target.clone(), Op::Copy { index: 0, count: 0 }),
+            (dir.path().join("absent"), Op::Copy { index: 0, count: 1 }),
+        ] {
+            let msgs = vec![
+                Msg::SigRequest {
+                    id: 9,
+                    path: path_bytes(&path),
+                },
+                Msg::DeltaOps {
+                    id: 9,
+                    ops: vec![Op::Data(b"x".to_vec()), copy.clone()],
+                },
+                Msg::DeltaEnd {
+                    id: 9,
+                    file_len: 701,
+                    file_hash: [0; 32],
+                },
+            ];
+            let (answers, result) = run(&msgs);
+            result.unwrap();
+            let Some(Msg::Error { code, message }) = answers.last() else {
+                panic!("{copy:?}: {answers:?}");
+            };
+            assert_eq!(*code, ERROR_FILE, "{copy:?}");
+            assert!(
+                String::from_utf8_lossy(message).contains("blocks"),
+                "{copy:?}: {}",
+                String::from_utf8_lossy(message)
+            );
+            assert_eq!(std::fs::read(&target).unwrap(), old);
+            assert!(!dir.path().join("absent").exists());
+            assert!(partials(dir.path()).is_empty());
+        }
+    }
+
+    // A symlink where the temp file goes is replaced, never followed; a
+    // symlink at the target is not read as the basis.
+    #[test]
+    fn symlinks_at_the_temp_name_and_the_target_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let target = dir.path().join("f");
+        std::os::unix::fs::symlink(&victim, dir.path().join(".f.warren-partial")).unwrap();
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let new = noise(5000, 6);
+        let (msgs, _) = push_msgs(&target, b"", &new, FileMeta::default());
+        let (answers, result) = run(&msgs);
+        result.unwrap();
+        assert_eq!(
+            sig_of(&answers).file_len,
+            0,
+            "the symlink's target was read"
+        );
+        assert_eq!(answers.last(), Some(&Msg::Applied { id: 1 }));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), new);
+    }
+
+    // A pull: the helper answers the driver's signature with a delta that
+    // rebuilds its file.
+    #[test]
+    fn pull_sends_a_delta_against_the_drivers_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("s");
+        let old = noise(200_000, 7);
+        let mut new = old.clone();
+        new.splice(50..50, noise(1024, 8));
+        std::fs::write(&src, &new).unwrap();
+        let sig = Signature::of(&old);
+        let mut msgs = vec![Msg::DeltaRequest {
+            id: 4,
+            path: path_bytes(&src),
+        }];
+        msgs.extend(signature_msgs(4, &sig));
+        let (answers, result) = run(&msgs);
+        result.unwrap();
+        let mut ops = Vec::new();
+        let mut end = None;
+        for m in answers {
+            match m {
+                Msg::DeltaOps { id: 4, ops: o } => ops.extend(o),
+                Msg::DeltaEnd {
+                    id: 4,
+                    file_len,
+                    file_hash,
+                } => end = Some((file_len, file_hash)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (file_len, file_hash) = end.unwrap();
+        let d = Delta {
+            block_len: sig.block_len,
+            ops,
+            file_len,
+            file_hash,
+        };
+        assert!(d.literal_len() < 3000, "{}", d.literal_len());
+        assert_eq!(delta::apply(&old, &d).unwrap(), new);
+    }
+
+    // Signatures that claim more blocks than their length allows, more
+    // than the cap, or more sums than announced: a protocol error, with
+    // nothing allocated for the claim.
+    #[test]
+    fn hostile_signatures_stop_the_helper() {
+        let pull = |header: Msg, more: Vec<Msg>| {
+            let mut msgs = vec![
+                Msg::DeltaRequest {
+                    id: 1,
+                    path: b"x".to_vec(),
+                },
+                header,
+            ];
+            msgs.extend(more);
+            run(&msgs)
+        };
+        let header = |block_len, file_len, block_count| Msg::SigHeader {
+            id: 1,
+            block_len,
+            file_len,
+            block_count,
+        };
+        let extra = vec![Msg::SigBlocks {
+            id: 1,
+            blocks: vec![
+                BlockSum {
+                    weak: 0,
+                    strong: [0; 16]
+                };
+                3
+            ],
+        }];
+        for (h, more) in [
+            (header(1, 1 << 40, u32::MAX), vec![]),
+            (header(700, 1400, 5), vec![]),
+            (header(0, 0, 0), vec![]),
+            (header(1 << 20, 1 << 20, 1), vec![]),
+            (header(1, u64::from(MAX_BLOCKS) + 1, MAX_BLOCKS + 1), vec![]),
+            (header(700, 1400, 2), extra),
+        ] {
+            let (answers, result) = pull(h.clone(), more);
+            assert!(
+                matches!(result, Err(ServeError::Protocol(_))),
+                "{h:?}: {result:?}"
+            );
+            assert!(
+                matches!(
+                    answers.last(),
+                    Some(Msg::Error {
+                        code: ERROR_PROTOCOL,
+                        ..
+                    })
+                ),
+                "{h:?}: {answers:?}"
+            );
+        }
+    }
+
+    // Out-of-turn messages, a wrong id, no Hello, a truncated frame: an
+    // error, never a panic.
+    #[test]
+    fn out_of_turn_messages_are_errors() {
+        let (_, r) = run(&[Msg::DeltaOps { id: 1, ops: vec![] }]);
+        assert!(matches!(r, Err(ServeError::Protocol(_))), "{r:?}");
+        let (_, r) = run(&[
+            Msg::SigRequest {
+                id: 1,
+                path: b"/nonexistent/x".to_vec(),
+            },
+            Msg::DeltaEnd {
+                id: 2,
+                file_len: 0,
+                file_hash: [0; 32],
+            },
+        ]);
+        assert!(matches!(r, Err(ServeError::Protocol(_))), "{r:?}");
+        let mut input = BytesMut::new();
+        Msg::Done.encode(&mut input).unwrap();
+        let (_, r) = run_bytes(&input);
+        assert!(matches!(r, Err(ServeError::Protocol(_))), "{r:?}");
+        let (_, r) = run_bytes(&[0, 0, 0, 13, 1, 0]);
+        assert!(matches!(r, Err(ServeError::Truncated)), "{r:?}");
+        let (_, r) = run_bytes(b"Welcome to the server\n");
+        assert!(r.is_err(), "{r:?}");
+    }
+
+    proptest::proptest! {
+        // Any bytes after a Hello: the loop ends, with or without an
+        // error, and never panics.
+        #[test]
+        fn any_input_ends_the_loop_without_a_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let mut input = BytesMut::new();
+            hello().encode(&mut input).unwrap();
+            input.extend_from_slice(&data);
+            let mut out = Vec::new();
+            let _ = serve(&input[..], &mut out);
+        }
+    }
 }

@@ -119,7 +119,10 @@ impl<R: Read, E: FnMut(Op) -> io::Result<()>> Matcher<'_, R, E> {
         let mut roll = Rolling::new(&self.buf[pos..pos + win]);
         while win > 0 {
             let window = &self.buf[pos..pos + win];
-            if let Some(i) = self.index.find(self.sig, roll.digest(), window, next_expected) {
+            if let Some(i) = self
+                .index
+                .find(self.sig, roll.digest(), window, next_expected)
+            {
                 self.literal_out(pos)?;
                 self.copy_out(i)?;
                 next_expected = i + 1;

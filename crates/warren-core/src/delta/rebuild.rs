@@ -86,7 +86,10 @@ pub fn open_basis(path: &Path) -> Result<Option<(File, u64, u32)>, RebuildError>
 
 /// `.NAME.warren-partial` beside `target`.
 pub fn temp_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(b"file");
+    let name = target
+        .file_name()
+        .map(|n| n.as_encoded_bytes())
+        .unwrap_or(b"file");
     let mut temp = b".".to_vec();
     temp.extend_from_slice(name);
     temp.extend_from_slice(b".warren-partial");
@@ -107,7 +110,11 @@ pub struct Rebuild {
 impl Rebuild {
     /// Starts rebuilding `target` from `basis` (its mode is kept unless
     /// the meta given to [`Rebuild::finish`] says otherwise).
-    pub fn create(target: &Path, basis: Option<Basis>, mode: Option<u32>) -> Result<Self, RebuildError> {
+    pub fn create(
+        target: &Path,
+        basis: Option<Basis>,
+        mode: Option<u32>,
+    ) -> Result<Self, RebuildError> {
         let temp = temp_path(target);
         let io_err = |what, source| RebuildError::Io {
             what,
@@ -212,7 +219,12 @@ impl Rebuild {
 
     /// Checks the result against the source's length and hash, makes it
     /// durable, sets `meta` and renames it into place.
-    pub fn finish(mut self, file_len: u64, file_hash: &[u8; 32], meta: &FileMeta) -> Result<(), RebuildError> {
+    pub fn finish(
+        mut self,
+        file_len: u64,
+        file_hash: &[u8; 32],
+        meta: &FileMeta,
+    ) -> Result<(), RebuildError> {
         if self.written != file_len {
             return Err(RebuildError::WrongLength {
                 got: self.written,
@@ -246,7 +258,11 @@ impl Rebuild {
         // The rename itself is made durable with the directory; a failure
         // here loses nothing that is not already in place.
         if let Some(dir) = self.target.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
             }
