@@ -660,6 +660,7 @@ async fn install(
         return Ok(Some(h));
     }
     if let Err(e) = upload(sftp, exe, &home, &path).await {
+        let _ = sftp.remove(upload_temp(&path).as_bytes()).await;
         note(&format!(
             "installing the sync helper at {} failed ({e}): changed files are sent whole",
             Escaped::truncated(path.as_bytes(), 200)
@@ -748,7 +749,7 @@ async fn upload(sftp: &SftpClient, exe: &Path, home: &str, path: &str) -> Result
             }
         }
     }
-    let temp = format!("{path}.{}.tmp", std::process::id());
+    let temp = upload_temp(path);
     let attrs = Attrs {
         permissions: Some(0o700),
         ..Attrs::default()
@@ -824,6 +825,11 @@ pub fn answer_error(path: &[u8], code: u32, message: &[u8]) -> DeltaError {
             Escaped::truncated(message, 300)
         ))
     }
+}
+
+/// Where an upload to `path` is written before it is renamed into place.
+fn upload_temp(path: &str) -> String {
+    format!("{path}.{}.tmp", std::process::id())
 }
 
 fn refused(path: &[u8], why: impl AsRef<[u8]>) -> DeltaError {

@@ -67,6 +67,7 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), ServeError> {
         input,
         output,
         buf: BytesMut::new(),
+        chunk: vec![0; 64 * 1024],
         state: State::Idle,
     };
     h.send(&[Msg::Hello {
@@ -114,6 +115,8 @@ struct Helper<R, W> {
     input: R,
     output: W,
     buf: BytesMut,
+    /// What each read of the input lands in.
+    chunk: Vec<u8>,
     state: State,
 }
 
@@ -377,12 +380,11 @@ impl<R: Read, W: Write> Helper<R, W> {
 
     /// The next message; `None` at the end of the input between frames.
     fn recv(&mut self) -> Result<Option<Msg>, ServeError> {
-        let mut chunk = vec![0; 64 * 1024];
         loop {
             if let Some(m) = proto::decode(&mut self.buf)? {
                 return Ok(Some(m));
             }
-            let n = match self.input.read(&mut chunk) {
+            let n = match self.input.read(&mut self.chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ServeError::Read(e)),
@@ -394,7 +396,7 @@ impl<R: Read, W: Write> Helper<R, W> {
                     Err(ServeError::Truncated)
                 };
             }
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.buf.extend_from_slice(&self.chunk[..n]);
         }
     }
 }

@@ -109,6 +109,9 @@ struct Matcher<'a, R, E> {
 
 impl<R: Read, E: FnMut(Op) -> io::Result<()>> Matcher<'_, R, E> {
     fn run(&mut self) -> io::Result<()> {
+        if self.sig.blocks.is_empty() {
+            return self.all_literal();
+        }
         let bl = (self.sig.block_len as usize).max(1);
         let mut next_expected = 0usize;
         // `pos`: the window's start in `buf`; `buf[self.lit..pos]` is
@@ -148,6 +151,16 @@ impl<R: Read, E: FnMut(Op) -> io::Result<()>> Matcher<'_, R, E> {
         }
         self.literal_out(self.buf.len())?;
         self.flush_copy()
+    }
+
+    /// Nothing to match against: the whole file is literal data.
+    fn all_literal(&mut self) -> io::Result<()> {
+        while !self.eof {
+            let end = self.buf.len();
+            self.literal_out(end)?;
+            self.fill(end, end + LITERAL_CHUNK)?;
+        }
+        self.literal_out(self.buf.len())
     }
 
     /// Reads until `buf` holds `want` bytes or the file ends, first

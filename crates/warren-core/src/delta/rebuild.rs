@@ -288,3 +288,57 @@ pub fn system_time(secs: i64, nsec: u32) -> SystemTime {
         UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial_exists(target: &Path) -> bool {
+        temp_path(target).symlink_metadata().is_ok()
+    }
+
+    // The pull side's check: a wrong length or hash leaves the target as
+    // it was and removes the temp file. (Was: no rebuild on the driver.)
+    #[test]
+    fn a_wrong_result_leaves_the_target_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        std::fs::write(&target, b"old contents").unwrap();
+        let (file, len, _) = open_basis(&target).unwrap().unwrap();
+        let basis = || Basis {
+            file: file.try_clone().unwrap(),
+            block_len: 4,
+            file_len: len,
+            blocks: 3,
+        };
+        let right = *blake3::hash(b"new old ").as_bytes();
+        let ops = [Op::Data(b"new ".to_vec()), Op::Copy { index: 0, count: 1 }];
+        for (len, hash, want) in [(8, [0; 32], "hash"), (9, right, "9")] {
+            let mut r = Rebuild::create(&target, Some(basis()), None).unwrap();
+            assert!(partial_exists(&target));
+            for op in &ops {
+                r.op(op).unwrap();
+            }
+            let err = r.finish(len, &hash, &FileMeta::default()).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+            assert_eq!(std::fs::read(&target).unwrap(), b"old contents");
+            assert!(!partial_exists(&target));
+        }
+        let mut r = Rebuild::create(&target, Some(basis()), None).unwrap();
+        for op in &ops {
+            r.op(op).unwrap();
+        }
+        r.finish(8, &right, &FileMeta::default()).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new old ");
+        assert!(!partial_exists(&target));
+    }
+
+    #[test]
+    fn temp_names_sit_beside_the_target() {
+        assert_eq!(
+            temp_path(Path::new("a/b.txt")),
+            Path::new("a/.b.txt.warren-partial")
+        );
+        assert_eq!(temp_path(Path::new("b")), Path::new(".b.warren-partial"));
+    }
+}
