@@ -76,8 +76,13 @@ pub enum Msg {
         file_len: u64,
         block_count: u32,
     },
+    /// Block sums with the first `strong_len` bytes (1 to `STRONG_LEN`) of
+    /// each strong hash on the wire; the rest are zero here. A shorter
+    /// strong sum makes a signature smaller (rsync's trick); a block that
+    /// matched falsely is still caught by the whole-file hash.
     SigBlocks {
         id: u32,
+        strong_len: u8,
         blocks: Vec<BlockSum>,
     },
     DeltaOps {
@@ -225,13 +230,19 @@ impl Msg {
                 out.put_u64(*file_len);
                 out.put_u32(*block_count);
             }
-            Msg::SigBlocks { id, blocks } => {
+            Msg::SigBlocks {
+                id,
+                strong_len,
+                blocks,
+            } => {
+                let n = usize::from(*strong_len).clamp(1, STRONG_LEN);
                 out.put_u8(SIG_BLOCKS);
                 out.put_u32(*id);
+                out.put_u8(n as u8);
                 out.put_u32(blocks.len() as u32);
                 for b in blocks {
                     out.put_u32(b.weak);
-                    out.put_slice(&b.strong);
+                    out.put_slice(&b.strong[..n]);
                 }
             }
             Msg::DeltaOps { id, ops } => {
@@ -458,15 +469,24 @@ fn set_attrs(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
 
 fn sig_blocks(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
     let id = u32_(r)?;
-    let n = count(r, 4 + STRONG_LEN)?;
+    let strong_len = r.u8().ok_or(SHORT)?;
+    let len = usize::from(strong_len);
+    if !(1..=STRONG_LEN).contains(&len) {
+        return Err(ProtoError::Malformed("strong sum length out of range"));
+    }
+    let n = count(r, 4 + len)?;
     let mut blocks = Vec::with_capacity(n);
     for _ in 0..n {
-        blocks.push(BlockSum {
-            weak: u32_(r)?,
-            strong: array(r)?,
-        });
+        let weak = u32_(r)?;
+        let mut strong = [0; STRONG_LEN];
+        strong[..len].copy_from_slice(r.take(len).ok_or(SHORT)?);
+        blocks.push(BlockSum { weak, strong });
     }
-    Ok(Msg::SigBlocks { id, blocks })
+    Ok(Msg::SigBlocks {
+        id,
+        strong_len,
+        blocks,
+    })
 }
 
 fn delta_ops(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
@@ -488,6 +508,13 @@ fn delta_ops(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
 
 /// A signature as frames: a header, then its sums in frames under the cap.
 pub fn signature_msgs(id: u32, sig: &Signature) -> Vec<Msg> {
+    signature_msgs_with(id, sig, STRONG_LEN as u8)
+}
+
+/// [`signature_msgs`] with only the first `strong_len` bytes (1 to
+/// `STRONG_LEN`) of each strong sum; the receiver compares that many.
+pub fn signature_msgs_with(id: u32, sig: &Signature, strong_len: u8) -> Vec<Msg> {
+    let strong_len = strong_len.clamp(1, STRONG_LEN as u8);
     let mut msgs = vec![Msg::SigHeader {
         id,
         block_len: sig.block_len,
@@ -495,9 +522,14 @@ pub fn signature_msgs(id: u32, sig: &Signature) -> Vec<Msg> {
         block_count: u32::try_from(sig.blocks.len()).unwrap_or(u32::MAX),
     }];
     for chunk in sig.blocks.chunks(BLOCKS_PER_FRAME) {
+        let mut blocks = chunk.to_vec();
+        for b in &mut blocks {
+            b.strong[usize::from(strong_len)..].fill(0);
+        }
         msgs.push(Msg::SigBlocks {
             id,
-            blocks: chunk.to_vec(),
+            strong_len,
+            blocks,
         });
     }
     msgs
@@ -629,8 +661,22 @@ mod tests {
                     }
                 }
             ),
-            (any::<u32>(), proptest::collection::vec(block, 0..8))
-                .prop_map(|(id, blocks)| Msg::SigBlocks { id, blocks }),
+            (
+                any::<u32>(),
+                1..=STRONG_LEN as u8,
+                proptest::collection::vec(block, 0..8)
+            )
+                .prop_map(|(id, strong_len, mut blocks)| {
+                    // What is past `strong_len` does not travel.
+                    for b in &mut blocks {
+                        b.strong[usize::from(strong_len)..].fill(0);
+                    }
+                    Msg::SigBlocks {
+                        id,
+                        strong_len,
+                        blocks,
+                    }
+                }),
             (any::<u32>(), proptest::collection::vec(op, 0..8))
                 .prop_map(|(id, ops)| Msg::DeltaOps { id, ops }),
             (any::<u32>(), any::<u64>(), any::<[u8; 32]>()).prop_map(
@@ -701,11 +747,12 @@ mod tests {
 
     #[test]
     fn hostile_counts_allocate_nothing() {
-        // A SigBlocks frame claiming 2^32-1 blocks in 9 bytes.
+        // A SigBlocks frame claiming 2^32-1 blocks in 10 bytes.
         let mut buf = BytesMut::new();
-        buf.put_u32(9);
+        buf.put_u32(10);
         buf.put_u8(SIG_BLOCKS);
         buf.put_u32(7);
+        buf.put_u8(8);
         buf.put_u32(u32::MAX);
         assert_eq!(
             decode(&mut buf),
@@ -717,6 +764,13 @@ mod tests {
             decode_body(&[DONE, 0]),
             Err(ProtoError::Malformed("bytes after the message"))
         );
+        // Strong sums of no bytes, or longer than a block's.
+        for len in [0, STRONG_LEN as u8 + 1] {
+            assert_eq!(
+                decode_body(&[SIG_BLOCKS, 0, 0, 0, 1, len, 0, 0, 0, 0]),
+                Err(ProtoError::Malformed("strong sum length out of range"))
+            );
+        }
         // SetAttrs with a flag bit no version defines.
         assert_eq!(
             decode_body(&[SET_ATTRS, 0, 0, 0, 1, 4]),
@@ -768,6 +822,30 @@ mod tests {
             file_hash,
         };
         assert_eq!(crate::delta::apply(&old, &rebuilt).unwrap(), new);
+    }
+
+    #[test]
+    fn short_strong_sums_shrink_the_signature() {
+        let sig = Signature::with_block_len(&noise(100_000), 700);
+        let full = frames(&signature_msgs(1, &sig)).len();
+        let short = frames(&signature_msgs_with(1, &sig, 8));
+        assert_eq!(full - short.len(), sig.blocks.len() * 8);
+        let mut seen = 0;
+        for m in decode_all(short) {
+            if let Msg::SigBlocks {
+                strong_len, blocks, ..
+            } = m
+            {
+                assert_eq!(strong_len, 8);
+                for (b, o) in blocks.iter().zip(&sig.blocks[seen..]) {
+                    assert_eq!(b.weak, o.weak);
+                    assert_eq!(b.strong[..8], o.strong[..8]);
+                    assert_eq!(b.strong[8..], [0; 8]);
+                }
+                seen += blocks.len();
+            }
+        }
+        assert_eq!(seen, sig.blocks.len());
     }
 
     // The wire cost of a 1 KiB insertion near the start of an 8 MiB file:

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use warren_sftp::Attrs;
 use warren_sync::Op;
-use warren_sync::delta::{BlockSum, Signature};
+use warren_sync::delta::{BlockSum, STRONG_LEN, Signature};
 use warren_sync::proto::{self, ERROR_FILE, Msg};
 use warren_wire::Escaped;
 
@@ -155,8 +155,8 @@ impl RemoteHelper {
             path: dest.to_vec(),
         }])
         .await?;
-        let sig = match self.recv_signature(id).await? {
-            Ok(sig) => sig,
+        let (sig, strong_len) = match self.recv_signature(id).await? {
+            Ok(x) => x,
             Err(why) => return Err(refused(dest, why)),
         };
         if let Some(m) = meta {
@@ -169,7 +169,8 @@ impl RemoteHelper {
         }
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let path = src.to_owned();
-        let worker = tokio::task::spawn_blocking(move || compute_delta(&path, &sig, id, &tx));
+        let worker =
+            tokio::task::spawn_blocking(move || compute_delta(&path, &sig, strong_len, id, &tx));
         while let Some(frames) = rx.recv().await {
             self.send_bytes(frames).await?;
         }
@@ -224,7 +225,7 @@ impl RemoteHelper {
             id,
             path: src.to_vec(),
         }];
-        msgs.extend(proto::signature_msgs(id, &sig));
+        msgs.extend(proto::signature_msgs_with(id, &sig, super::STRONG_ON_WIRE));
         self.send(&msgs).await?;
 
         let (tx, rx) = mpsc::channel::<Job>(4);
@@ -316,8 +317,12 @@ impl RemoteHelper {
         self.next_id
     }
 
-    /// A signature (`Ok`) or the helper's refusal (`Err`, its message).
-    async fn recv_signature(&mut self, id: u32) -> Result<Result<Signature, Vec<u8>>, DeltaError> {
+    /// A signature and the strong-sum bytes it came with (`Ok`), or the
+    /// helper's refusal (`Err`, its message).
+    async fn recv_signature(
+        &mut self,
+        id: u32,
+    ) -> Result<Result<(Signature, usize), Vec<u8>>, DeltaError> {
         let (block_len, file_len, count) = match self.recv().await? {
             Msg::SigHeader {
                 id: h,
@@ -330,20 +335,26 @@ impl RemoteHelper {
         };
         check_header(block_len, file_len, count).map_err(DeltaError::Protocol)?;
         let mut blocks: Vec<BlockSum> = Vec::new();
+        let mut strong = STRONG_LEN;
         while blocks.len() < count as usize {
             match self.recv().await? {
                 Msg::SigBlocks {
                     id: b,
+                    strong_len,
                     blocks: more,
-                } if b == id && blocks.len() + more.len() <= count as usize => blocks.extend(more),
+                } if b == id && blocks.len() + more.len() <= count as usize => {
+                    strong = strong.min(usize::from(strong_len));
+                    blocks.extend(more);
+                }
                 other => return Err(self.unexpected(&other)),
             }
         }
-        Ok(Ok(Signature {
+        let sig = Signature {
             block_len,
             file_len,
             blocks,
-        }))
+        };
+        Ok(Ok((sig, strong)))
     }
 
     async fn send(&mut self, msgs: &[Msg]) -> Result<(), DeltaError> {
@@ -413,6 +424,7 @@ impl RemoteHelper {
 fn compute_delta(
     src: &Path,
     sig: &Signature,
+    strong_len: usize,
     id: u32,
     tx: &mpsc::Sender<Bytes>,
 ) -> std::io::Result<matcher::Summary> {
@@ -424,7 +436,7 @@ fn compute_delta(
         tx.blocking_send(out.freeze())
             .map_err(|_| std::io::Error::other("the session went away"))
     };
-    let summary = matcher::delta_stream(sig, &file, |op| match batch.push(op) {
+    let summary = matcher::delta_stream(sig, strong_len, &file, |op| match batch.push(op) {
         Some(msg) => send(msg),
         None => Ok(()),
     })?;

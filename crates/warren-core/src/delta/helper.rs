@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
-use warren_sync::delta::{BlockSum, MAX_BLOCK_LEN, Signature};
+use warren_sync::delta::{BlockSum, MAX_BLOCK_LEN, STRONG_LEN, Signature};
 use warren_sync::proto::{self, ERROR_FILE, ERROR_PROTOCOL, Msg, ProtoError};
 
 use super::FileMeta;
@@ -91,12 +91,16 @@ enum State {
     /// A signature was sent for `target`; its delta is coming.
     Push(Box<Push>),
     /// A pull of `path`: its signature is coming.
-    PullSig {
-        id: u32,
-        path: Vec<u8>,
-        header: Option<(u32, u64, u32)>,
-        blocks: Vec<BlockSum>,
-    },
+    PullSig(Box<PullSig>),
+}
+
+struct PullSig {
+    id: u32,
+    path: Vec<u8>,
+    header: Option<(u32, u64, u32)>,
+    blocks: Vec<BlockSum>,
+    /// Strong-sum bytes every block came with.
+    strong_len: usize,
 }
 
 struct Push {
@@ -148,26 +152,19 @@ impl<R: Read, W: Write> Helper<R, W> {
         let state = std::mem::replace(&mut self.state, State::Idle);
         self.state = match (state, msg) {
             (State::Idle, Msg::SigRequest { id, path }) => self.sig_request(id, &path)?,
-            (State::Idle, Msg::DeltaRequest { id, path }) => State::PullSig {
+            (State::Idle, Msg::DeltaRequest { id, path }) => State::PullSig(Box::new(PullSig {
                 id,
                 path,
                 header: None,
                 blocks: Vec::new(),
-            },
+                strong_len: STRONG_LEN,
+            })),
             (State::Idle, Msg::HashRequest { id, path }) => {
                 self.hash_request(id, &path)?;
                 State::Idle
             }
             (State::Push(p), msg) => self.push_msg(p, msg)?,
-            (
-                State::PullSig {
-                    id,
-                    path,
-                    header,
-                    blocks,
-                },
-                msg,
-            ) => self.pull_msg(id, path, header, blocks, msg)?,
+            (State::PullSig(p), msg) => self.pull_msg(p, msg)?,
             (State::Idle, other) => return Err(unexpected(&other)),
         };
         Ok(())
@@ -192,7 +189,7 @@ impl<R: Read, W: Write> Helper<R, W> {
                 return Ok(State::Idle);
             }
         };
-        self.send(&proto::signature_msgs(id, &sig))?;
+        self.send(&proto::signature_msgs_with(id, &sig, super::STRONG_ON_WIRE))?;
         let basis_mode = basis.as_ref().map(|(_, m)| *m);
         let basis = basis.map(|(file, _)| Basis {
             file,
@@ -247,64 +244,60 @@ impl<R: Read, W: Write> Helper<R, W> {
         Ok(State::Push(p))
     }
 
-    fn pull_msg(
-        &mut self,
-        id: u32,
-        path: Vec<u8>,
-        mut header: Option<(u32, u64, u32)>,
-        mut blocks: Vec<BlockSum>,
-        msg: Msg,
-    ) -> Result<State, ServeError> {
-        match (msg, header) {
+    fn pull_msg(&mut self, mut p: Box<PullSig>, msg: Msg) -> Result<State, ServeError> {
+        match (msg, p.header) {
             (
                 Msg::SigHeader {
-                    id: hid,
+                    id,
                     block_len,
                     file_len,
                     block_count,
                 },
                 None,
-            ) if hid == id => {
+            ) if id == p.id => {
                 check_header(block_len, file_len, block_count).map_err(ServeError::Protocol)?;
-                header = Some((block_len, file_len, block_count));
+                p.header = Some((block_len, file_len, block_count));
             }
             (
                 Msg::SigBlocks {
-                    id: bid,
-                    blocks: more,
+                    id,
+                    strong_len,
+                    blocks,
                 },
                 Some((_, _, count)),
-            ) if bid == id => {
-                if blocks.len() + more.len() > count as usize {
+            ) if id == p.id => {
+                if p.blocks.len() + blocks.len() > count as usize {
                     return Err(ServeError::Protocol(format!(
                         "more block sums than the {count} announced"
                     )));
                 }
-                blocks.extend(more);
+                p.strong_len = p.strong_len.min(usize::from(strong_len));
+                p.blocks.extend(blocks);
             }
             (other, _) => return Err(unexpected(&other)),
         }
-        match header {
-            Some((block_len, file_len, count)) if blocks.len() == count as usize => {
+        match p.header {
+            Some((block_len, file_len, count)) if p.blocks.len() == count as usize => {
                 let sig = Signature {
                     block_len,
                     file_len,
-                    blocks,
+                    blocks: std::mem::take(&mut p.blocks),
                 };
-                self.send_delta(id, &path, &sig)?;
+                self.send_delta(p.id, &p.path, &sig, p.strong_len)?;
                 Ok(State::Idle)
             }
-            _ => Ok(State::PullSig {
-                id,
-                path,
-                header,
-                blocks,
-            }),
+            _ => Ok(State::PullSig(p)),
         }
     }
 
     /// The delta of our `path` against `sig`, frames going out as found.
-    fn send_delta(&mut self, id: u32, path: &[u8], sig: &Signature) -> Result<(), ServeError> {
+    fn send_delta(
+        &mut self,
+        id: u32,
+        path: &[u8],
+        sig: &Signature,
+        strong_len: usize,
+    ) -> Result<(), ServeError> {
         let source = path_of(path);
         let file = match rebuild::open_basis(&source) {
             Ok(Some((file, _, _))) => file,
@@ -316,7 +309,7 @@ impl<R: Read, W: Write> Helper<R, W> {
         };
         let mut batch = OpsBatch::new(id);
         let mut write_err = None;
-        let result = matcher::delta_stream(sig, &file, |op| {
+        let result = matcher::delta_stream(sig, strong_len, &file, |op| {
             if let Some(msg) = batch.push(op) {
                 self.send(&[msg]).map_err(|e| {
                     write_err = Some(e);
@@ -626,7 +619,12 @@ mod tests {
         assert!(d.literal_len() < 20_000, "{} literal", d.literal_len());
         let (answers, result) = run(&msgs);
         result.unwrap();
-        assert_eq!(sig_of(&answers), Signature::of(&old));
+        // The signature, with its strong sums cut as they travel.
+        let mut want = Signature::of(&old);
+        for b in &mut want.blocks {
+            b.strong[usize::from(super::super::STRONG_ON_WIRE)..].fill(0);
+        }
+        assert_eq!(sig_of(&answers), want);
         assert_eq!(answers.last(), Some(&Msg::Applied { id: 1 }));
         assert_eq!(std::fs::read(&target).unwrap(), new);
         let m = std::fs::metadata(&target).unwrap();
@@ -824,6 +822,7 @@ mod tests {
         };
         let extra = vec![Msg::SigBlocks {
             id: 1,
+            strong_len: 16,
             blocks: vec![
                 BlockSum {
                     weak: 0,

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use warren_sync::delta::{Rolling, Signature, SignatureBuilder, block_len, strong};
+use warren_sync::delta::{Rolling, STRONG_LEN, Signature, SignatureBuilder, block_len, strong};
 use warren_sync::{Op, Signature as Sig};
 
 /// Bytes read from a file at a time.
@@ -64,14 +64,17 @@ pub struct Summary {
 
 /// The delta of what `src` yields against `sig`, handed to `emit` op by op
 /// (consecutive copies merged, literal runs cut at [`LITERAL_CHUNK`]).
-/// `sig` must be consistent (`Signature::is_consistent`).
+/// `sig` must be consistent (`Signature::is_consistent`); only the first
+/// `strong_len` bytes of its strong sums are compared (the rest may be
+/// zero: that is what came over the wire).
 pub fn delta_stream(
     sig: &Sig,
+    strong_len: usize,
     src: impl Read,
     emit: impl FnMut(Op) -> io::Result<()>,
 ) -> io::Result<Summary> {
     let mut m = Matcher {
-        index: Index::new(sig),
+        index: Index::new(sig, strong_len),
         sig,
         src,
         buf: Vec::new(),
@@ -224,10 +227,11 @@ impl<R: Read, E: FnMut(Op) -> io::Result<()>> Matcher<'_, R, E> {
 struct Index {
     seen: Vec<u64>,
     by_weak: HashMap<u32, Vec<u32>>,
+    strong_len: usize,
 }
 
 impl Index {
-    fn new(sig: &Sig) -> Self {
+    fn new(sig: &Sig, strong_len: usize) -> Self {
         let mut seen = vec![0u64; 1024];
         let mut by_weak: HashMap<u32, Vec<u32>> = HashMap::new();
         for (i, b) in sig.blocks.iter().enumerate() {
@@ -235,7 +239,11 @@ impl Index {
             seen[t / 64] |= 1 << (t % 64);
             by_weak.entry(b.weak).or_default().push(i as u32);
         }
-        Self { seen, by_weak }
+        Self {
+            seen,
+            by_weak,
+            strong_len: strong_len.clamp(1, STRONG_LEN),
+        }
     }
 
     /// A block equal to `window`, preferring `preferred` (the one after
@@ -252,7 +260,7 @@ impl Index {
                 return false;
             }
             let s = strong_of_window.get_or_insert_with(|| strong(window));
-            sig.blocks[i].strong == *s
+            sig.blocks[i].strong[..self.strong_len] == s[..self.strong_len]
         };
         if candidates.iter().any(|&c| c as usize == preferred) && check(preferred) {
             return Some(preferred);
@@ -306,7 +314,7 @@ mod tests {
 
     fn streamed(sig: &Sig, new: &[u8], step: usize) -> (Vec<Op>, Summary) {
         let mut ops = Vec::new();
-        let summary = delta_stream(sig, Trickle(new, step), |op| {
+        let summary = delta_stream(sig, STRONG_LEN, Trickle(new, step), |op| {
             ops.push(op);
             Ok(())
         })
@@ -359,6 +367,34 @@ mod tests {
             let d = Delta { block_len: block, ops, file_len: summary.file_len, file_hash: summary.file_hash };
             prop_assert_eq!(delta::apply(&old, &d).unwrap(), new);
         }
+    }
+
+    // With strong sums cut short (as they travel), the delta still
+    // rebuilds the file and finds the same blocks.
+    #[test]
+    fn short_strong_sums_match_the_same_blocks() {
+        let old = noise(200_000, 12);
+        let mut new = old.clone();
+        new.splice(777..777, noise(1000, 13));
+        let mut sig = Signature::of(&old);
+        for b in &mut sig.blocks {
+            b.strong[8..].fill(0);
+        }
+        let mut ops = Vec::new();
+        let summary = delta_stream(&sig, 8, &new[..], |op| {
+            ops.push(op);
+            Ok(())
+        })
+        .unwrap();
+        let want = delta::delta(&Signature::of(&old), &new);
+        assert_eq!(normalized(ops.clone()), want.ops);
+        let d = Delta {
+            block_len: sig.block_len,
+            ops,
+            file_len: summary.file_len,
+            file_hash: summary.file_hash,
+        };
+        assert_eq!(delta::apply(&old, &d).unwrap(), new);
     }
 
     // Literal runs longer than a chunk are cut, and a file with no match

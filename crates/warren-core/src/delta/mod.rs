@@ -24,6 +24,14 @@ use std::path::PathBuf;
 
 pub use driver::{HelperMode, RemoteHelper, auto_command};
 
+/// Strong-sum bytes per block a signature carries on the wire. rsync
+/// sends as few as 2 to 3 (a 1 GiB file: 3) and redoes a file whose
+/// checksum then fails; 8 bytes after the 32-bit weak sum make a false
+/// block match practically impossible (about 2^-96 per candidate), and the
+/// whole-file hash still catches one. Against all 16 this takes 40% off a
+/// signature: 12 bytes a block instead of 20.
+pub const STRONG_ON_WIRE: u8 = 8;
+
 /// Attributes to set on a transferred file; `None` leaves them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileMeta {
