@@ -33,10 +33,16 @@ pub struct Program {
     pub command: Option<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// Run `shell` with exactly these arguments instead of through the
+    /// shell (warren's own sync helper, see `session.rs`).
+    pub direct_args: Option<Vec<String>>,
 }
 
 impl Program {
     fn argv0(&self) -> String {
+        if self.direct_args.is_some() {
+            return self.shell.display().to_string();
+        }
         let base = self
             .shell
             .file_name()
@@ -49,6 +55,9 @@ impl Program {
     }
 
     fn args(&self) -> Vec<String> {
+        if let Some(args) = &self.direct_args {
+            return args.clone();
+        }
         match &self.command {
             Some(c) => vec!["-c".into(), c.clone()],
             None => Vec::new(),

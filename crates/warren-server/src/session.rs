@@ -123,12 +123,27 @@ impl SessionChannel {
                 return crate::sftp::start(ctx, &name, channel);
             }
         };
-        let program = Program {
+        let mut program = Program {
             shell: ctx.config.login.shell.clone(),
             env: self.environment(ctx, original.as_deref()),
             command,
             cwd: ctx.config.login.home.clone(),
+            direct_args: None,
         };
+        // `warren sync`'s delta helper is this very binary: the exact
+        // command its driver sends when looking for a helper
+        // (`--remote-helper auto`) runs our own executable, so a warren
+        // serve host gets delta transfer with nothing installed. Only that
+        // string, only when no forced command replaced it and no PTY was
+        // asked for; everything else goes to the user's shell as ever.
+        if ctx.perms.command.is_none()
+            && self.pty.is_none()
+            && program.command.as_deref() == Some(warren_core::delta::auto_command().as_str())
+            && let Ok(exe) = std::env::current_exe()
+        {
+            program.shell = exe;
+            program.direct_args = Some(vec!["sync".into(), "--server".into()]);
+        }
         let started = match &self.pty {
             Some(spec) => process::spawn_pty(
                 &program,

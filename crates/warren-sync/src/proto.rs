@@ -76,8 +76,13 @@ pub enum Msg {
         file_len: u64,
         block_count: u32,
     },
+    /// Block sums with the first `strong_len` bytes (1 to `STRONG_LEN`) of
+    /// each strong hash on the wire; the rest are zero here. A shorter
+    /// strong sum makes a signature smaller (rsync's trick); a block that
+    /// matched falsely is still caught by the whole-file hash.
     SigBlocks {
         id: u32,
+        strong_len: u8,
         blocks: Vec<BlockSum>,
     },
     DeltaOps {
@@ -92,11 +97,48 @@ pub enum Msg {
     },
     /// Nothing more will be sent.
     Done,
+    /// A request failed; `code` is one of the `ERROR_*` constants, the
+    /// message is for the user (escape it before printing).
     Error {
         code: u32,
         message: Vec<u8>,
     },
+    /// Asks for a delta of the helper's `path` against the signature that
+    /// follows (`SigHeader`, `SigBlocks`, same `id`): a pull. The answer is
+    /// `DeltaOps` frames and a `DeltaEnd`.
+    DeltaRequest {
+        id: u32,
+        path: Vec<u8>,
+    },
+    /// What to set on the file a push rebuilds (sent before its
+    /// `DeltaEnd`); `None` leaves it as it is.
+    SetAttrs {
+        id: u32,
+        mode: Option<u32>,
+        mtime: Option<(i64, u32)>,
+    },
+    /// A pushed file is in place.
+    Applied {
+        id: u32,
+    },
+    /// Asks for the whole-file hash of the helper's `path`.
+    HashRequest {
+        id: u32,
+        path: Vec<u8>,
+    },
+    FileHash {
+        id: u32,
+        file_len: u64,
+        file_hash: [u8; 32],
+    },
 }
+
+/// `Error` code: this one file could not be served or rebuilt (unreadable,
+/// not a regular file, a hash that did not match): send it whole; the
+/// helper goes on serving.
+pub const ERROR_FILE: u32 = 1;
+/// `Error` code: the peer broke the protocol; the helper stops.
+pub const ERROR_PROTOCOL: u32 = 2;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProtoError {
@@ -120,6 +162,15 @@ const DELTA_OPS: u8 = 7;
 const DELTA_END: u8 = 8;
 const DONE: u8 = 9;
 const ERROR: u8 = 10;
+const DELTA_REQUEST: u8 = 11;
+const SET_ATTRS: u8 = 12;
+const APPLIED: u8 = 13;
+const HASH_REQUEST: u8 = 14;
+const FILE_HASH: u8 = 15;
+
+/// `SetAttrs` flags: which fields follow.
+const ATTR_MODE: u8 = 1;
+const ATTR_MTIME: u8 = 2;
 
 const OP_COPY: u8 = 0;
 const OP_DATA: u8 = 1;
@@ -179,13 +230,19 @@ impl Msg {
                 out.put_u64(*file_len);
                 out.put_u32(*block_count);
             }
-            Msg::SigBlocks { id, blocks } => {
+            Msg::SigBlocks {
+                id,
+                strong_len,
+                blocks,
+            } => {
+                let n = usize::from(*strong_len).clamp(1, STRONG_LEN);
                 out.put_u8(SIG_BLOCKS);
                 out.put_u32(*id);
+                out.put_u8(n as u8);
                 out.put_u32(blocks.len() as u32);
                 for b in blocks {
                     out.put_u32(b.weak);
-                    out.put_slice(&b.strong);
+                    out.put_slice(&b.strong[..n]);
                 }
             }
             Msg::DeltaOps { id, ops } => {
@@ -221,6 +278,44 @@ impl Msg {
                 out.put_u8(ERROR);
                 out.put_u32(*code);
                 put_string(out, message);
+            }
+            Msg::DeltaRequest { id, path } => {
+                out.put_u8(DELTA_REQUEST);
+                out.put_u32(*id);
+                put_string(out, path);
+            }
+            Msg::SetAttrs { id, mode, mtime } => {
+                out.put_u8(SET_ATTRS);
+                out.put_u32(*id);
+                let flags = if mode.is_some() { ATTR_MODE } else { 0 }
+                    | if mtime.is_some() { ATTR_MTIME } else { 0 };
+                out.put_u8(flags);
+                if let Some(mode) = mode {
+                    out.put_u32(*mode);
+                }
+                if let Some((secs, nsec)) = mtime {
+                    out.put_i64(*secs);
+                    out.put_u32(*nsec);
+                }
+            }
+            Msg::Applied { id } => {
+                out.put_u8(APPLIED);
+                out.put_u32(*id);
+            }
+            Msg::HashRequest { id, path } => {
+                out.put_u8(HASH_REQUEST);
+                out.put_u32(*id);
+                put_string(out, path);
+            }
+            Msg::FileHash {
+                id,
+                file_len,
+                file_hash,
+            } => {
+                out.put_u8(FILE_HASH);
+                out.put_u32(*id);
+                out.put_u64(*file_len);
+                out.put_slice(file_hash);
             }
         }
     }
@@ -283,6 +378,21 @@ pub fn decode_body(body: &[u8]) -> Result<Msg, ProtoError> {
             code: u32_(&mut r)?,
             message: string(&mut r)?,
         },
+        DELTA_REQUEST => Msg::DeltaRequest {
+            id: u32_(&mut r)?,
+            path: string(&mut r)?,
+        },
+        SET_ATTRS => set_attrs(&mut r)?,
+        APPLIED => Msg::Applied { id: u32_(&mut r)? },
+        HASH_REQUEST => Msg::HashRequest {
+            id: u32_(&mut r)?,
+            path: string(&mut r)?,
+        },
+        FILE_HASH => Msg::FileHash {
+            id: u32_(&mut r)?,
+            file_len: u64_(&mut r)?,
+            file_hash: array(&mut r)?,
+        },
         other => return Err(ProtoError::UnknownType(other)),
     };
     if !r.is_empty() {
@@ -338,17 +448,45 @@ fn count(r: &mut Reader<'_>, min_size: usize) -> Result<usize, ProtoError> {
     Ok(n)
 }
 
+fn set_attrs(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
+    let id = u32_(r)?;
+    let flags = r.u8().ok_or(SHORT)?;
+    if flags & !(ATTR_MODE | ATTR_MTIME) != 0 {
+        return Err(ProtoError::Malformed("unknown attribute flags"));
+    }
+    let mode = if flags & ATTR_MODE != 0 {
+        Some(u32_(r)?)
+    } else {
+        None
+    };
+    let mtime = if flags & ATTR_MTIME != 0 {
+        Some((u64_(r)? as i64, u32_(r)?))
+    } else {
+        None
+    };
+    Ok(Msg::SetAttrs { id, mode, mtime })
+}
+
 fn sig_blocks(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
     let id = u32_(r)?;
-    let n = count(r, 4 + STRONG_LEN)?;
+    let strong_len = r.u8().ok_or(SHORT)?;
+    let len = usize::from(strong_len);
+    if !(1..=STRONG_LEN).contains(&len) {
+        return Err(ProtoError::Malformed("strong sum length out of range"));
+    }
+    let n = count(r, 4 + len)?;
     let mut blocks = Vec::with_capacity(n);
     for _ in 0..n {
-        blocks.push(BlockSum {
-            weak: u32_(r)?,
-            strong: array(r)?,
-        });
+        let weak = u32_(r)?;
+        let mut strong = [0; STRONG_LEN];
+        strong[..len].copy_from_slice(r.take(len).ok_or(SHORT)?);
+        blocks.push(BlockSum { weak, strong });
     }
-    Ok(Msg::SigBlocks { id, blocks })
+    Ok(Msg::SigBlocks {
+        id,
+        strong_len,
+        blocks,
+    })
 }
 
 fn delta_ops(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
@@ -370,6 +508,13 @@ fn delta_ops(r: &mut Reader<'_>) -> Result<Msg, ProtoError> {
 
 /// A signature as frames: a header, then its sums in frames under the cap.
 pub fn signature_msgs(id: u32, sig: &Signature) -> Vec<Msg> {
+    signature_msgs_with(id, sig, STRONG_LEN as u8)
+}
+
+/// [`signature_msgs`] with only the first `strong_len` bytes (1 to
+/// `STRONG_LEN`) of each strong sum; the receiver compares that many.
+pub fn signature_msgs_with(id: u32, sig: &Signature, strong_len: u8) -> Vec<Msg> {
+    let strong_len = strong_len.clamp(1, STRONG_LEN as u8);
     let mut msgs = vec![Msg::SigHeader {
         id,
         block_len: sig.block_len,
@@ -377,9 +522,14 @@ pub fn signature_msgs(id: u32, sig: &Signature) -> Vec<Msg> {
         block_count: u32::try_from(sig.blocks.len()).unwrap_or(u32::MAX),
     }];
     for chunk in sig.blocks.chunks(BLOCKS_PER_FRAME) {
+        let mut blocks = chunk.to_vec();
+        for b in &mut blocks {
+            b.strong[usize::from(strong_len)..].fill(0);
+        }
         msgs.push(Msg::SigBlocks {
             id,
-            blocks: chunk.to_vec(),
+            strong_len,
+            blocks,
         });
     }
     msgs
@@ -511,8 +661,22 @@ mod tests {
                     }
                 }
             ),
-            (any::<u32>(), proptest::collection::vec(block, 0..8))
-                .prop_map(|(id, blocks)| Msg::SigBlocks { id, blocks }),
+            (
+                any::<u32>(),
+                1..=STRONG_LEN as u8,
+                proptest::collection::vec(block, 0..8)
+            )
+                .prop_map(|(id, strong_len, mut blocks)| {
+                    // What is past `strong_len` does not travel.
+                    for b in &mut blocks {
+                        b.strong[usize::from(strong_len)..].fill(0);
+                    }
+                    Msg::SigBlocks {
+                        id,
+                        strong_len,
+                        blocks,
+                    }
+                }),
             (any::<u32>(), proptest::collection::vec(op, 0..8))
                 .prop_map(|(id, ops)| Msg::DeltaOps { id, ops }),
             (any::<u32>(), any::<u64>(), any::<[u8; 32]>()).prop_map(
@@ -524,6 +688,22 @@ mod tests {
             ),
             Just(Msg::Done),
             (any::<u32>(), bytes(60)).prop_map(|(code, message)| Msg::Error { code, message }),
+            (any::<u32>(), bytes(40)).prop_map(|(id, path)| Msg::DeltaRequest { id, path }),
+            (
+                any::<u32>(),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of((any::<i64>(), any::<u32>()))
+            )
+                .prop_map(|(id, mode, mtime)| Msg::SetAttrs { id, mode, mtime }),
+            any::<u32>().prop_map(|id| Msg::Applied { id }),
+            (any::<u32>(), bytes(40)).prop_map(|(id, path)| Msg::HashRequest { id, path }),
+            (any::<u32>(), any::<u64>(), any::<[u8; 32]>()).prop_map(
+                |(id, file_len, file_hash)| Msg::FileHash {
+                    id,
+                    file_len,
+                    file_hash
+                }
+            ),
         ]
     }
 
@@ -567,11 +747,12 @@ mod tests {
 
     #[test]
     fn hostile_counts_allocate_nothing() {
-        // A SigBlocks frame claiming 2^32-1 blocks in 9 bytes.
+        // A SigBlocks frame claiming 2^32-1 blocks in 10 bytes.
         let mut buf = BytesMut::new();
-        buf.put_u32(9);
+        buf.put_u32(10);
         buf.put_u8(SIG_BLOCKS);
         buf.put_u32(7);
+        buf.put_u8(8);
         buf.put_u32(u32::MAX);
         assert_eq!(
             decode(&mut buf),
@@ -582,6 +763,18 @@ mod tests {
         assert_eq!(
             decode_body(&[DONE, 0]),
             Err(ProtoError::Malformed("bytes after the message"))
+        );
+        // Strong sums of no bytes, or longer than a block's.
+        for len in [0, STRONG_LEN as u8 + 1] {
+            assert_eq!(
+                decode_body(&[SIG_BLOCKS, 0, 0, 0, 1, len, 0, 0, 0, 0]),
+                Err(ProtoError::Malformed("strong sum length out of range"))
+            );
+        }
+        // SetAttrs with a flag bit no version defines.
+        assert_eq!(
+            decode_body(&[SET_ATTRS, 0, 0, 0, 1, 4]),
+            Err(ProtoError::Malformed("unknown attribute flags"))
         );
     }
 
@@ -629,6 +822,30 @@ mod tests {
             file_hash,
         };
         assert_eq!(crate::delta::apply(&old, &rebuilt).unwrap(), new);
+    }
+
+    #[test]
+    fn short_strong_sums_shrink_the_signature() {
+        let sig = Signature::with_block_len(&noise(100_000), 700);
+        let full = frames(&signature_msgs(1, &sig)).len();
+        let short = frames(&signature_msgs_with(1, &sig, 8));
+        assert_eq!(full - short.len(), sig.blocks.len() * 8);
+        let mut seen = 0;
+        for m in decode_all(short) {
+            if let Msg::SigBlocks {
+                strong_len, blocks, ..
+            } = m
+            {
+                assert_eq!(strong_len, 8);
+                for (b, o) in blocks.iter().zip(&sig.blocks[seen..]) {
+                    assert_eq!(b.weak, o.weak);
+                    assert_eq!(b.strong[..8], o.strong[..8]);
+                    assert_eq!(b.strong[8..], [0; 8]);
+                }
+                seen += blocks.len();
+            }
+        }
+        assert_eq!(seen, sig.blocks.len());
     }
 
     // The wire cost of a 1 KiB insertion near the start of an 8 MiB file:

@@ -33,6 +33,7 @@ use super::cp::{self, HostKey};
 use super::settings;
 use crate::logging;
 
+mod delta;
 mod watch;
 
 /// rsync's exit statuses for the cases warren has.
@@ -586,10 +587,16 @@ async fn sync(
             ..r
         })
         .collect();
-    let delta: Option<engine::Delta> = None;
-    if host.is_some() && a.remote_helper != RemoteHelper::Never {
-        tracing::debug!("remote helper: {:?}", a.remote_helper);
-    }
+    let quiet = a.quiet;
+    let note: delta::Note = Arc::new(move |m: &str| {
+        if !quiet {
+            eprintln!("warren sync: {m}");
+        }
+    });
+    let delta: Option<engine::Delta> = match &host {
+        Some(h) if !job.opts.dry_run => delta::sender(h, a.remote_helper, note),
+        _ => None,
+    };
     let shown = !a.quiet;
     let per_file = a.progress || a.partial_progress;
     let reporter = Arc::new(Reporter::new("warren sync", shown && !per_file));
