@@ -434,6 +434,7 @@ fn copy_range(old: &[u8], block_len: u32, index: u32, count: u32) -> Result<&[u8
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::noise;
     use proptest::prelude::*;
 
     #[test]
@@ -504,18 +505,6 @@ mod tests {
         assert_eq!(b.finish(), whole);
         assert_eq!(whole.blocks.len(), 15);
         assert_eq!(whole.blocks[14].weak, weak(&data[9800..]));
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     // A 1 KiB insertion near the start of an 8 MiB file: only the insertion

@@ -25,6 +25,7 @@ pub mod delta;
 pub mod filter;
 pub mod paths;
 pub mod proto;
+pub mod testing;
 
 pub use delta::{Delta, Op, Signature};
 pub use filter::Filters;

@@ -583,17 +583,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Bytes without repeats (xorshift), so every block is unique.
+    /// Bytes without repeats, so every block is unique.
     fn noise(len: usize) -> Vec<u8> {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::testing::noise(len, 0x9e37_79b9_7f4a_7c15)
     }
 
     fn frames(msgs: &[Msg]) -> BytesMut {

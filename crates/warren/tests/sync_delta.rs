@@ -26,6 +26,7 @@ use warren_core::prompt::NoPrompt;
 use warren_core::session::{self, ConnectOptions, Session, StrictHostKeyChecking};
 use warren_core::transfer::client::SftpClient;
 use warren_core::transfer::connect;
+use warren_sync::testing::noise;
 use warren_testkit::{Sshd, local_user};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -34,19 +35,6 @@ const WARREN: &str = env!("CARGO_BIN_EXE_warren");
 /// The literal bytes a 1 KiB insertion and a 64 KiB rewrite may cost in a
 /// 4 MiB file (the edits, plus a block around each: 2 KiB blocks here).
 const LITERAL_BOUND: u64 = 200 * 1024;
-
-/// Bytes without repeats (xorshift), so every block is unique.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A 4 MiB file, and the same with 1 KiB inserted near its start and
 /// 64 KiB rewritten in the middle.

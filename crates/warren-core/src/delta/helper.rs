@@ -496,18 +496,7 @@ mod tests {
     use warren_sync::Op;
     use warren_sync::delta::{self, Delta};
     use warren_sync::proto::{delta_msgs, signature_msgs};
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use warren_sync::testing::noise;
 
     fn hello() -> Msg {
         Msg::Hello {

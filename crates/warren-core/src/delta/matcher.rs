@@ -288,6 +288,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use warren_sync::delta::{self, Delta};
+    use warren_sync::testing::noise;
 
     /// A reader that hands out at most `step` bytes per call.
     struct Trickle<'a>(&'a [u8], usize);
@@ -320,18 +321,6 @@ mod tests {
         })
         .unwrap();
         (ops, summary)
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     // The streamed delta is the in-memory one (the oracle), whatever the
