@@ -29,6 +29,7 @@ const COMMANDS: &[&[&str]] = &[
     &["tunnel", "status"],
     &["tunnel", "down"],
     &["tunnel", "install"],
+    &["completions"],
 ];
 
 fn run(args: &[&str]) -> (String, String, Option<i32>) {

@@ -5,6 +5,7 @@ pub mod add;
 pub mod agent;
 mod argv;
 mod background;
+mod completions;
 pub mod connect_args;
 pub mod copy_id;
 pub mod cp;
@@ -102,6 +103,18 @@ const SUBCOMMANDS: &[Subcommand] = &[
         command: tunnel::command,
         main: tunnel::main,
         listed: true,
+    },
+    Subcommand {
+        name: "completions",
+        command: completions::CompletionsArgs::command,
+        main: completions::main,
+        listed: true,
+    },
+    Subcommand {
+        name: completions::HOSTS_SUBCOMMAND,
+        command: completions::HostsArgs::command,
+        main: completions::hosts_main,
+        listed: false,
     },
 ];
 
