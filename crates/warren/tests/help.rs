@@ -30,6 +30,7 @@ const COMMANDS: &[&[&str]] = &[
     &["tunnel", "down"],
     &["tunnel", "install"],
     &["completions"],
+    &["manpages"],
 ];
 
 fn run(args: &[&str]) -> (String, String, Option<i32>) {

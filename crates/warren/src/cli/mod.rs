@@ -13,6 +13,7 @@ mod demo;
 pub mod doctor;
 pub mod keygen;
 mod local_command;
+mod manpages;
 mod mux;
 pub mod serve;
 mod settings;
@@ -108,6 +109,12 @@ const SUBCOMMANDS: &[Subcommand] = &[
         name: "completions",
         command: completions::CompletionsArgs::command,
         main: completions::main,
+        listed: true,
+    },
+    Subcommand {
+        name: "manpages",
+        command: manpages::ManpagesArgs::command,
+        main: manpages::main,
         listed: true,
     },
     Subcommand {
