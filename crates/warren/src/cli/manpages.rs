@@ -92,9 +92,10 @@ fn examples(cmd: &clap::Command) -> String {
         if out.is_empty() {
             out.push_str(".SH EXAMPLES\n");
         }
-        let _ = write!(out, ".TP\n\\fB{}\\fR\n", roff_escape(line));
-        let text = if comment.is_empty() { "" } else { comment };
-        let _ = writeln!(out, "{}", roff_escape(text));
+        let _ = writeln!(out, ".TP\n\\fB{}\\fR", roff_escape(line));
+        if !comment.is_empty() {
+            let _ = writeln!(out, "{}", roff_escape(comment));
+        }
     }
     out
 }

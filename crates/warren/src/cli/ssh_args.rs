@@ -59,7 +59,10 @@ impl LaterFlags {
     }
 }
 
-/// `warren ssh [options] destination [command [argument ...]]`
+/// `warren ssh [options] destination [command [argument ...]]`: where
+/// each letter's value lands. Its help, value name and whether it is
+/// listed are in `ssh_flags::FLAGS` (a letter without a definition there
+/// fails `ssh_flags`'s table test).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "warren ssh",
@@ -81,7 +84,7 @@ pub struct SshArgs {
     pub login_port: LoginPortArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
-    #[arg(short = 'E', value_name = "LOG_FILE")]
+    #[arg(short = 'E')]
     pub log_file: Option<PathBuf>,
     #[arg(short = 'G')]
     pub dump_config: bool,
@@ -93,13 +96,13 @@ pub struct SshArgs {
     pub stdin_null: bool,
     #[arg(short = 'N')]
     pub no_command: bool,
-    #[arg(short = 'b', value_name = "BIND_ADDRESS")]
+    #[arg(short = 'b')]
     pub bind_address: Option<String>,
-    #[arg(short = 'm', value_name = "MAC_SPEC")]
+    #[arg(short = 'm')]
     pub macs: Option<String>,
     #[arg(short = 'V')]
     pub version: bool,
-    #[arg(short = 'e', value_name = "ESCAPE_CHAR")]
+    #[arg(short = 'e')]
     pub escape_char: Option<String>,
     #[arg(short = 's')]
     pub subsystem: bool,
