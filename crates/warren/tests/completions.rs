@@ -78,6 +78,28 @@ printf '%s\n' "${COMPREPLY[@]}""#,
         assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
     }
     assert!(!got.iter().any(|l| l.contains("wild")), "{got:?}");
+    // `tunnel status` takes a tunnel's name, not a destination.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1"
+COMP_WORDS=(warren tunnel status prod); COMP_CWORD=3
+COMP_LINE="warren tunnel status prod"; COMP_POINT=${#COMP_LINE}
+_warren_with_hosts warren prod status
+printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&script)
+        .env("HOME", home.path())
+        .env("PATH", path_with_warren())
+        .current_dir(home.path())
+        .output()
+        .expect("bash is needed");
+    assert!(
+        !text(&out.stdout).contains("prod-db"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 // The same in fish, for `warren tunnel up` too.

@@ -108,8 +108,8 @@ fn zsh(generated: &str, hosts: &str) -> String {
 const BASH_HOSTS: &str = r#"_warren_with_hosts() {
     _warren "$@"
     local cur="${COMP_WORDS[COMP_CWORD]}"
-    case "${COMP_WORDS[1]}" in
-        ssh|copy-id|doctor|tunnel) ;;
+    case "${COMP_WORDS[1]} ${COMP_WORDS[2]}" in
+        "ssh "*|"copy-id "*|"doctor "*|"tunnel up"|"tunnel install") ;;
         *) return 0 ;;
     esac
     [[ $cur == -* ]] && return 0
