@@ -8,7 +8,7 @@
 # time: near 100% means sshd's one process is the bound, whatever the
 # client does.
 #
-#   cargo build --release --locked -p warren
+#   cargo build --profile profiling --locked -p warren
 #   bench/forward-cpu.sh                  # 1 GB down and up, 3 rounds
 #   ROUNDS=5 BYTES=2000000000 DIRECTIONS=down WINDOWS="auto 2M 64M" bench/forward-cpu.sh
 #
@@ -17,14 +17,18 @@
 # pins the window through WARREN_WINDOW. Pause other work first: on a
 # shared 2-CPU machine the throughput column moves with the load, the
 # CPU columns much less.
+#
+# The profiling profile is the release build with symbols and line tables
+# (the release binary is stripped), so the same binary can be looked into:
+#   perf record --call-graph dwarf -p "$(pgrep -n -f target/profiling/warren)"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WARREN=${WARREN:-target/release/warren}
+WARREN=${WARREN:-target/profiling/warren}
 BYTES=${BYTES:-1000000000}
 ROUNDS=${ROUNDS:-3}
 WINDOWS=${WINDOWS:-auto}
 DIRECTIONS=${DIRECTIONS:-down up}
-[ -x "$WARREN" ] || { echo "build first: cargo build --release --locked -p warren" >&2; exit 1; }
+[ -x "$WARREN" ] || { echo "build first: cargo build --profile profiling --locked -p warren" >&2; exit 1; }
 command -v bc >/dev/null || { echo "needs bc (apt-get install bc)" >&2; exit 1; }
 mkdir -p /run/sshd
 D=$(mktemp -d)

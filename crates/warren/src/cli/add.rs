@@ -15,7 +15,7 @@ use warren_core::prompt::{Prompter, TtyPrompter};
 #[command(
     name = "warren add",
     disable_version_flag = true,
-    about = "add keys to an agent, as ssh-add"
+    about = "Add keys to an agent, as ssh-add"
 )]
 pub struct AddArgs {
     /// List the fingerprints of all identities.

@@ -26,7 +26,7 @@ const READY_FD: &str = "WARREN_AGENT_READY_FD";
 #[command(
     name = "warren agent",
     disable_version_flag = true,
-    about = "authentication agent, as ssh-agent"
+    about = "Authentication agent, as ssh-agent"
 )]
 pub struct AgentArgs {
     /// Bourne shell commands on stdout (default unless SHELL is a csh).

@@ -9,13 +9,7 @@
 //! destination stood among them: ssh applies each one, and the
 //! destination's `user@` and `:port`, in that order.
 
-/// ssh(1)'s getopt string (OpenSSH 9.2): a letter followed by ':' takes a value.
-const OPTSTRING: &str = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:PQ:R:S:TVw:W:XYy";
-
-fn takes_value(c: char) -> Option<bool> {
-    let i = OPTSTRING.find(c)?;
-    Some(OPTSTRING[i + c.len_utf8()..].starts_with(':'))
-}
+use super::ssh_flags::takes_value;
 
 /// Splits `args` (after `warren ssh`) into options then `--`, destination
 /// and command. Unknown letters are left for clap to report.

@@ -27,7 +27,7 @@ use crate::logging;
 #[command(
     name = "warren copy-id",
     disable_version_flag = true,
-    about = "install a public key in a remote authorized_keys, as ssh-copy-id"
+    about = "Install a public key in a remote authorized_keys, as ssh-copy-id"
 )]
 pub struct CopyIdArgs {
     /// The key to install (KEY or KEY.pub; default: the newest ~/.ssh/id_*.pub).
@@ -44,6 +44,7 @@ pub struct CopyIdArgs {
     #[command(flatten)]
     login_port: LoginPortArgs,
     /// `[user@]host` or `ssh://[user@]host[:port]`.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     destination: String,
 }
 

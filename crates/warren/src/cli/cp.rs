@@ -37,7 +37,7 @@ pub(super) mod progress;
 #[command(
     name = "warren cp",
     disable_version_flag = true,
-    about = "copy files over SFTP with scp's command line: atomic, resumable, many requests in flight",
+    about = "Copy files over SFTP with scp's command line: atomic, resumable, many requests in flight",
     after_help = "Operands: a local path, [user@]host:path, [user@][::1]:path or \
                   scp://[user@]host[:port]/path. Remote paths are relative to the remote home; \
                   a local path with ':' after a '/' stays local (./a:b)."

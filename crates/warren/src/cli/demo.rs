@@ -40,7 +40,7 @@ use traffic::Transfer;
     about = "warren end to end on this machine: two in-process servers, throwaway keys, \
              a command, -L, -R, -D and -J with traffic through each"
 )]
-struct DemoArgs {
+pub(super) struct DemoArgs {
     /// Log what the client and both servers do on stderr (-v steps, -vv
     /// debug, -vvv everything including russh).
     #[arg(short, action = clap::ArgAction::Count)]

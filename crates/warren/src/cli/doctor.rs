@@ -25,7 +25,7 @@ use crate::logging;
 #[command(
     name = "warren doctor",
     disable_version_flag = true,
-    about = "check a connection stage by stage and say what to fix"
+    about = "Check a connection stage by stage and say what to fix"
 )]
 pub struct DoctorArgs {
     /// Print the findings as one JSON object: {destination, ok, checks: [{name, status, summary, fix, ms}]}.
@@ -51,6 +51,7 @@ pub struct DoctorArgs {
     #[command(flatten)]
     identity: IdentityArgs,
     /// `[user@]host` or `ssh://[user@]host[:port]`.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     destination: String,
 }
 

@@ -22,7 +22,7 @@ use warren_wire::escape_str;
 #[command(
     name = "warren keygen",
     disable_version_flag = true,
-    about = "key generation and maintenance, as ssh-keygen"
+    about = "Key generation and maintenance, as ssh-keygen"
 )]
 pub struct KeygenArgs {
     /// Key type to generate: ed25519 (default), ecdsa, rsa.

@@ -5,6 +5,7 @@ pub mod add;
 pub mod agent;
 mod argv;
 mod background;
+mod completions;
 pub mod connect_args;
 pub mod copy_id;
 pub mod cp;
@@ -12,85 +13,136 @@ mod demo;
 pub mod doctor;
 pub mod keygen;
 mod local_command;
+mod manpages;
 mod mux;
 pub mod serve;
 mod settings;
 pub mod ssh;
 pub mod ssh_args;
+mod ssh_flags;
 pub mod sync;
 mod tunnel;
 mod tunnels;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "warren",
-    version,
-    about = "SSH tunnelling and remote access, OpenSSH-compatible"
-)]
-struct Top {
-    #[command(subcommand)]
-    command: Command,
+/// One subcommand: its name, its clap definition (help, completions and
+/// man pages come from it) and its entry point, which takes the
+/// arguments after its name. The only list of subcommands.
+struct Subcommand {
+    name: &'static str,
+    command: fn() -> clap::Command,
+    main: fn(&[String]) -> u8,
+    /// In `warren --help`, completions and man pages (not the completion
+    /// scripts' own helper).
+    listed: bool,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// OpenSSH-compatible client: `warren ssh [options] destination [command]`.
-    Ssh {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+const SUBCOMMANDS: &[Subcommand] = &[
+    Subcommand {
+        name: "ssh",
+        command: ssh_args::command,
+        main: ssh::main,
+        listed: true,
     },
-    /// Keys as ssh-keygen: generate, -y, -l, -p, and -R/-F/-H for known_hosts.
-    Keygen {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "keygen",
+        command: keygen::KeygenArgs::command,
+        main: keygen::main,
+        listed: true,
     },
-    /// A rootless SSH server running as you: `warren serve [--listen ADDR:PORT] ...`.
-    Serve {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "serve",
+        command: serve::ServeArgs::command,
+        main: serve::main,
+        listed: true,
     },
-    /// Add keys to an agent as ssh-add: FILES, -l, -L, -d, -D, -t, -c, -x, -X.
-    Add {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "add",
+        command: add::AddArgs::command,
+        main: add::main,
+        listed: true,
     },
-    /// Copy files over SFTP with scp's syntax: atomic, resumable, many requests in flight.
-    Cp {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "cp",
+        command: cp::CpArgs::command,
+        main: |args| cp::main(&os(args)),
+        listed: true,
     },
-    /// Synchronise trees with rsync's command line: only what changed, several channels, resumable.
-    Sync {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "sync",
+        command: sync::SyncArgs::command,
+        main: |args| sync::main(&os(args)),
+        listed: true,
     },
-    /// Install a public key on a server as ssh-copy-id: [-i KEY] [-f] [-n] [connection options] DEST.
-    CopyId {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "copy-id",
+        command: copy_id::CopyIdArgs::command,
+        main: copy_id::main,
+        listed: true,
     },
-    /// Check a connection stage by stage and say what to fix: `warren doctor [--json] [ssh options] destination`.
-    Doctor {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "doctor",
+        command: doctor::DoctorArgs::command,
+        main: doctor::main,
+        listed: true,
     },
-    /// Authentication agent as ssh-agent: -s/-c, -a PATH, -D, -t LIFE, -k, COMMAND.
-    Agent {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "agent",
+        command: agent::AgentArgs::command,
+        main: agent::main,
+        listed: true,
     },
-    /// warren end to end on this machine, nothing to set up: `warren demo`.
-    Demo {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "demo",
+        command: demo::DemoArgs::command,
+        main: demo::main,
+        listed: true,
     },
-    /// Supervised tunnels that heal themselves: up, status, down, install.
-    Tunnel {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+    Subcommand {
+        name: "tunnel",
+        command: tunnel::command,
+        main: tunnel::main,
+        listed: true,
     },
+    Subcommand {
+        name: "completions",
+        command: completions::CompletionsArgs::command,
+        main: completions::main,
+        listed: true,
+    },
+    Subcommand {
+        name: "manpages",
+        command: manpages::ManpagesArgs::command,
+        main: manpages::main,
+        listed: true,
+    },
+    Subcommand {
+        name: completions::HOSTS_SUBCOMMAND,
+        command: completions::HostsArgs::command,
+        main: completions::hosts_main,
+        listed: false,
+    },
+];
+
+/// `warren` with every subcommand: what `--help`, completions and man
+/// pages describe.
+pub fn command() -> clap::Command {
+    clap::Command::new("warren")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("SSH tunnelling and remote access, OpenSSH-compatible")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands(
+            SUBCOMMANDS
+                .iter()
+                .filter(|s| s.listed)
+                .map(|s| (s.command)().name(s.name)),
+        )
+}
+
+fn find(name: &str) -> Option<&'static Subcommand> {
+    SUBCOMMANDS.iter().find(|s| s.name == name)
 }
 
 /// A subcommand with its own flags (ssh-keygen's, ssh-agent's, ...):
@@ -141,59 +193,36 @@ pub fn dispatch(args: &[String]) -> u8 {
     if argv0 == "ssh" || argv0 == "warren-ssh" {
         return ssh::main(&args[1..]);
     }
-    // Raw arguments for the ssh-compatible subcommands: their flags are
-    // ssh's and ssh-keygen's, not clap's conventions.
+    // Each subcommand parses its own arguments: ssh's and ssh-keygen's
+    // flags follow their own conventions, not clap's.
     match args.get(1).map(String::as_str) {
-        Some("ssh") => return ssh::main(&args[2..]),
-        Some("keygen") => return keygen::main(&args[2..]),
-        Some("serve") => return serve::main(&args[2..]),
-        Some("agent") => return agent::main(&args[2..]),
-        Some("add") => return add::main(&args[2..]),
-        Some("copy-id") => return copy_id::main(&args[2..]),
-        Some("doctor") => return doctor::main(&args[2..]),
-        Some("cp") => return cp::main(&os(&args[2..])),
-        Some("sync") => return sync::main(&os(&args[2..])),
-        Some("demo") => return demo::main(&args[2..]),
-        Some("tunnel") => return tunnel::main(&args[2..]),
-        _ => {}
+        Some("help") => return help(&args[2..]),
+        Some(name) => {
+            if let Some(sub) = find(name) {
+                return (sub.main)(&args[2..]);
+            }
+        }
+        None => {}
     }
-    match Top::try_parse_from(args) {
-        Ok(Top {
-            command: Command::Ssh { args },
-        }) => ssh::main(&args),
-        Ok(Top {
-            command: Command::Keygen { args },
-        }) => keygen::main(&args),
-        Ok(Top {
-            command: Command::Serve { args },
-        }) => serve::main(&args),
-        Ok(Top {
-            command: Command::Agent { args },
-        }) => agent::main(&args),
-        Ok(Top {
-            command: Command::Add { args },
-        }) => add::main(&args),
-        Ok(Top {
-            command: Command::CopyId { args },
-        }) => copy_id::main(&args),
-        Ok(Top {
-            command: Command::Doctor { args },
-        }) => doctor::main(&args),
-        Ok(Top {
-            command: Command::Cp { args },
-        }) => cp::main(&os(&args)),
-        Ok(Top {
-            command: Command::Sync { args },
-        }) => sync::main(&os(&args)),
-        Ok(Top {
-            command: Command::Demo { args },
-        }) => demo::main(&args),
-        Ok(Top {
-            command: Command::Tunnel { args },
-        }) => tunnel::main(&args),
+    match command().try_get_matches_from(args) {
+        // Unreachable: every subcommand was dispatched above.
+        Ok(_) => 2,
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() { 2 } else { 0 }
         }
+    }
+}
+
+/// `warren help [SUBCOMMAND [SUBSUBCOMMAND]]`: exactly what `--help` prints.
+fn help(words: &[String]) -> u8 {
+    match words.split_first() {
+        Some((name, rest)) if find(name).is_some() => {
+            let mut args = rest.to_vec();
+            args.push("--help".to_owned());
+            find(name).map_or(2, |sub| (sub.main)(&args))
+        }
+        Some((name, _)) => dispatch(&["warren".to_owned(), name.clone()]),
+        None => dispatch(&["warren".to_owned(), "--help".to_owned()]),
     }
 }

@@ -90,14 +90,10 @@ impl ControlCommand {
     }
 }
 
-const USAGE: &str = "usage: warren ssh [-46CGNTVnqstv] [-b bind_address] [-c cipher_spec] [-E log_file]\n\
-                     [-e escape_char] [-F configfile] [-i identity_file] [-l login_name]\n\
-                     [-m mac_spec] [-o option] [-p port] destination [command [argument ...]]";
-
 impl Settings {
     pub fn resolve(args: &SshArgs, argv: &[String]) -> anyhow::Result<Settings> {
         let Some(destination) = &args.destination else {
-            anyhow::bail!("{USAGE}")
+            anyhow::bail!("{}", super::ssh_flags::usage())
         };
         let (flags, before_destination) = ordered_flags(argv)?;
         let mut cli = connect_args::command_line(

@@ -14,7 +14,7 @@ use warren_core::session::{self, Session};
 
 use super::settings::{Settings, TtyRequest};
 use super::ssh_args::SshArgs;
-use super::{background, mux, tunnels};
+use super::{background, mux, ssh_flags, tunnels};
 use crate::logging;
 
 /// Exit status for warren's own failures, as ssh.
@@ -22,11 +22,22 @@ const FAILURE: u8 = 255;
 
 /// Runs `warren ssh` with the arguments after `ssh`; returns the exit code.
 pub fn main(args: &[String]) -> u8 {
+    if let Some(complaint) = getopt_complaint(args) {
+        eprintln!("{complaint}\n{}", ssh_flags::usage());
+        return FAILURE;
+    }
     let parsed = match SshArgs::parse_from_ssh_argv(args) {
         Ok(a) => a,
+        Err(e) if e.use_stderr() => {
+            // What getopt accepts and clap still refuses: say it in ssh's
+            // words, without clap's tips (`-- -h` would be wrong here).
+            let kind = e.kind();
+            eprintln!("{kind}\n{}", ssh_flags::usage());
+            return FAILURE;
+        }
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { FAILURE } else { 0 };
+            return 0;
         }
     };
     if parsed.version {
@@ -43,6 +54,26 @@ pub fn main(args: &[String]) -> u8 {
             crate::output::report_suggesting_doctor("warren", &err, FAILURE, destination.as_deref())
         }
     }
+}
+
+/// What ssh's getopt says of `args` before anything runs, in its words:
+/// an unknown letter, or a missing value. `--help` is warren's own.
+fn getopt_complaint(args: &[String]) -> Option<String> {
+    let (options, _) = super::argv::options_in_order(args);
+    if super::argv::reorder(args)
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--help")
+    {
+        return None;
+    }
+    options.into_iter().find_map(
+        |(letter, value)| match (ssh_flags::takes_value(letter), value) {
+            (None, _) => Some(format!("unknown option -- {letter}")),
+            (Some(true), None) => Some(format!("option requires an argument -- {letter}")),
+            _ => None,
+        },
+    )
 }
 
 fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {

@@ -59,7 +59,10 @@ impl LaterFlags {
     }
 }
 
-/// `warren ssh [options] destination [command [argument ...]]`
+/// `warren ssh [options] destination [command [argument ...]]`: where
+/// each letter's value lands. Its help, value name and whether it is
+/// listed are in `ssh_flags::FLAGS` (a letter without a definition there
+/// fails `ssh_flags`'s table test).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "warren ssh",
@@ -72,6 +75,7 @@ impl LaterFlags {
     about = "OpenSSH-compatible client: same flags, same ~/.ssh/config"
 )]
 pub struct SshArgs {
+    /// Print help (ssh's flags: see ssh(1); warren's are the same).
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
     #[command(flatten)]
@@ -80,45 +84,32 @@ pub struct SshArgs {
     pub login_port: LoginPortArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
-    /// Append debug logs to this file instead of stderr.
-    #[arg(short = 'E', value_name = "LOG_FILE")]
+    #[arg(short = 'E')]
     pub log_file: Option<PathBuf>,
-    /// Print the resolved configuration and exit.
     #[arg(short = 'G')]
     pub dump_config: bool,
-    /// Disable PTY allocation.
     #[arg(short = 'T')]
     pub no_tty: bool,
-    /// Force PTY allocation (-tt: even without a local terminal).
     #[arg(short = 't', action = ArgAction::Count)]
     pub tty: u8,
-    /// Redirect stdin from /dev/null.
     #[arg(short = 'n')]
     pub stdin_null: bool,
-    /// Do not execute a remote command.
     #[arg(short = 'N')]
     pub no_command: bool,
-    /// Source address of the connection.
-    #[arg(short = 'b', value_name = "BIND_ADDRESS")]
+    #[arg(short = 'b')]
     pub bind_address: Option<String>,
-    /// MAC specification.
-    #[arg(short = 'm', value_name = "MAC_SPEC")]
+    #[arg(short = 'm')]
     pub macs: Option<String>,
-    /// Print the version and exit.
     #[arg(short = 'V')]
     pub version: bool,
-    /// Escape character (`none` disables).
-    #[arg(short = 'e', value_name = "ESCAPE_CHAR")]
+    #[arg(short = 'e')]
     pub escape_char: Option<String>,
-    /// Run the command as a subsystem.
     #[arg(short = 's')]
     pub subsystem: bool,
-    /// Accepted for compatibility (protocol 1 / 2 selection).
     #[arg(short = '1', hide = true)]
     pub proto1: bool,
     #[arg(short = '2', hide = true)]
     pub proto2: bool,
-    /// Disable GSSAPI delegation (accepted; warren has no GSSAPI).
     #[arg(short = 'k', hide = true)]
     pub no_gssapi_delegation: bool,
     #[arg(short = 'K', hide = true)]
@@ -132,10 +123,18 @@ pub struct SshArgs {
     #[command(flatten)]
     pub later: LaterFlags,
     /// `[user@]host` or `ssh://[user@]host[:port]`.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     pub destination: Option<String>,
     /// The remote command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `warren ssh`'s parser, help and usage, the flags' texts from
+/// `ssh_flags::FLAGS`.
+pub fn command() -> clap::Command {
+    super::ssh_flags::apply(<SshArgs as clap::CommandFactory>::command())
+        .override_usage(super::ssh_flags::usage_body())
 }
 
 impl SshArgs {
@@ -143,7 +142,8 @@ impl SshArgs {
     pub fn parse_from_ssh_argv(args: &[String]) -> Result<SshArgs, clap::Error> {
         let mut argv = vec!["warren ssh".to_owned()];
         argv.extend(super::argv::reorder(args));
-        SshArgs::try_parse_from(argv)
+        let matches = command().try_get_matches_from(argv)?;
+        <SshArgs as clap::FromArgMatches>::from_arg_matches(&matches)
     }
 }
 

@@ -63,7 +63,7 @@ pub enum RemoteHelper {
     name = "warren sync",
     disable_version_flag = true,
     disable_help_flag = true,
-    about = "synchronise files with rsync's command line: only what changed, several channels, resumable",
+    about = "Synchronise files with rsync's command line: only what changed, several channels, resumable",
     after_help = "Operands: a local path or [user@]host:path (one side local). A source ending in `/` \
                   copies its contents, without it the directory itself, as rsync."
 )]

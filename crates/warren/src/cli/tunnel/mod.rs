@@ -33,14 +33,6 @@ use control::{ControlSocket, Probe, Request};
 /// Exit status for a tunnel that could not start or stopped for good.
 const FAILURE: u8 = 255;
 
-const USAGE: &str = "usage: warren tunnel up [--name NAME] [-f] [tunnel options] [connection options] destination\n\
-       warren tunnel status [--json] [NAME]\n\
-       warren tunnel down NAME\n\
-       warren tunnel install NAME [--print] [tunnel options] [connection options] destination\n\
-tunnel options: --wait DUR (how long a connection waits for the session, 30s)\n\
-       --probe-interval DUR (30s; 0 turns probes off)  --probe-timeout DUR (10s)\n\
-       --backoff-initial DUR (1s)  --backoff-max DUR (60s)  --connect-timeout DUR (60s)";
-
 /// ServerAliveInterval for a tunnel when none is configured: a silent
 /// peer is noticed within interval x ServerAliveCountMax (3): 45 s.
 const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -48,26 +40,73 @@ const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// ConnectTimeout for a tunnel when none is configured.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// `warren tunnel` and its subcommands, for parsing, help, completions
+/// and man pages.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    clap::Command::new("warren tunnel")
+        .about("Supervised tunnels that heal themselves: up, status, down, install")
+        .disable_version_flag(true)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(UpArgs::command().name("up"))
+        .subcommand(StatusArgs::command().name("status"))
+        .subcommand(DownArgs::command().name("down"))
+        .subcommand(InstallArgs::command().name("install"))
+}
+
 /// Runs `warren tunnel SUBCOMMAND ...`; returns the exit code.
 pub fn main(args: &[String]) -> u8 {
-    let result = match args.first().map(String::as_str) {
-        Some("up") => up(&args[1..]),
-        Some("status") => status(&args[1..]),
-        Some("down") => down(&args[1..]),
-        Some("install") => install(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return 0;
+    let argv = std::iter::once("warren tunnel".to_owned()).chain(args.iter().cloned());
+    let matches = match command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return 2;
-        }
+    };
+    let result = match matches.subcommand() {
+        Some(("up", m)) => from_matches(m).and_then(|a| up(a, m)),
+        Some(("status", m)) => from_matches(m).and_then(status),
+        Some(("down", m)) => from_matches(m).and_then(down),
+        Some(("install", m)) => from_matches(m).and_then(|a| install(a, m)),
+        _ => Ok(2),
     };
     match result {
         Ok(code) => code,
         Err(err) => crate::output::report("warren", &err, FAILURE),
     }
+}
+
+fn from_matches<A: clap::FromArgMatches>(m: &ArgMatches) -> anyhow::Result<A> {
+    Ok(A::from_arg_matches(m)?)
+}
+
+/// `warren tunnel status [--json] [NAME]`
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "warren tunnel status",
+    disable_version_flag = true,
+    about = "Running tunnels: state, forwards, traffic, last error"
+)]
+struct StatusArgs {
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Only this tunnel.
+    name: Option<String>,
+}
+
+/// `warren tunnel down NAME`
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "warren tunnel down",
+    disable_version_flag = true,
+    about = "Stop a running tunnel"
+)]
+struct DownArgs {
+    /// The tunnel's name (warren tunnel status lists them).
+    name: String,
 }
 
 /// What `up` and `install` share: the tunnel's own options, the
@@ -117,12 +156,17 @@ struct TunnelArgs {
     #[arg(short = 'E', value_name = "LOG_FILE")]
     log_file: Option<PathBuf>,
     /// `[user@]host` or `ssh://[user@]host[:port]`.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     destination: String,
 }
 
 /// `warren tunnel up [--name NAME] [options] destination`
 #[derive(Debug, clap::Parser)]
-#[command(name = "warren tunnel up", disable_version_flag = true, after_help = USAGE)]
+#[command(
+    name = "warren tunnel up",
+    disable_version_flag = true,
+    about = "Keep a tunnel's forwards up across lost connections (-L/-R/-D, or the host's)"
+)]
 struct UpArgs {
     /// The tunnel's name (default: the destination).
     #[arg(long, value_name = "NAME")]
@@ -133,7 +177,11 @@ struct UpArgs {
 
 /// `warren tunnel install NAME [--print] [options] destination`
 #[derive(Debug, clap::Parser)]
-#[command(name = "warren tunnel install", disable_version_flag = true, after_help = USAGE)]
+#[command(
+    name = "warren tunnel install",
+    disable_version_flag = true,
+    about = "Write a systemd user unit that runs `warren tunnel up` with these arguments"
+)]
 struct InstallArgs {
     /// The tunnel's name.
     name: String,
@@ -147,6 +195,7 @@ struct InstallArgs {
 /// Parses `args` as `A` (clap's error, with its usage, on failure) and
 /// keeps the matches: where each flag was typed. `None` once `--help`
 /// has been printed.
+#[cfg(test)]
 fn parse<A: clap::Parser>(name: &str, args: &[String]) -> anyhow::Result<Option<(A, ArgMatches)>> {
     let argv = std::iter::once(name.to_owned()).chain(args.iter().cloned());
     let parsed = A::command()
@@ -339,15 +388,12 @@ fn supervised(hop: &mut Hop) {
     }
 }
 
-fn up(args: &[String]) -> anyhow::Result<u8> {
-    let Some((up, m)) = parse::<UpArgs>("warren tunnel up", args)? else {
-        return Ok(0);
-    };
+fn up(up: UpArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let t = &up.tunnel;
     if let Some(name) = &up.name {
         check_name(name)?;
     }
-    let mut settings = resolve(t, &m, up.name.as_deref())?;
+    let mut settings = resolve(t, m, up.name.as_deref())?;
     let background = settings.background;
     if let Some(code) = background::launch_if_requested(background) {
         return Ok(code);
@@ -458,16 +504,7 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("start the async runtime")
 }
 
-fn status(args: &[String]) -> anyhow::Result<u8> {
-    let mut json = false;
-    let mut name = None;
-    for a in args {
-        match a.as_str() {
-            "--json" => json = true,
-            s if s.starts_with('-') => anyhow::bail!("unknown option {s}\n{USAGE}"),
-            s => name = Some(s.to_owned()),
-        }
-    }
+fn status(StatusArgs { json, name }: StatusArgs) -> anyhow::Result<u8> {
     let dir = control::runtime_dir()?;
     let tunnels = small_runtime()?.block_on(async {
         let Some(n) = &name else {
@@ -578,10 +615,8 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn down(args: &[String]) -> anyhow::Result<u8> {
-    let [name] = args else {
-        anyhow::bail!("{USAGE}");
-    };
+fn down(DownArgs { name }: DownArgs) -> anyhow::Result<u8> {
+    let name = &name;
     check_name(name)?;
     let dir = control::runtime_dir()?;
     let path = control::socket_path(&dir, name);
@@ -640,10 +675,7 @@ fn down(args: &[String]) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn install(args: &[String]) -> anyhow::Result<u8> {
-    let Some((install, m)) = parse::<InstallArgs>("warren tunnel install", args)? else {
-        return Ok(0);
-    };
+fn install(install: InstallArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     let (name, t) = (&install.name, &install.tunnel);
     check_name(name)?;
     anyhow::ensure!(
@@ -651,9 +683,9 @@ fn install(args: &[String]) -> anyhow::Result<u8> {
         "a unit runs the tunnel in the foreground: drop -f / --background"
     );
     // Check now what the unit would fail on later.
-    let _ = resolve(t, &m, Some(name))?;
+    let _ = resolve(t, m, Some(name))?;
     let program = std::env::current_exe().context("cannot find the warren executable")?;
-    let text = unit::render(&program, name, &t.unit_words(&m));
+    let text = unit::render(&program, name, &t.unit_words(m));
     print!("{text}");
     if install.print {
         return Ok(0);
