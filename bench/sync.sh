@@ -95,7 +95,7 @@ proxy lo 0
 proxy wan $((RTT / 2))
 
 # wire NAME: bytes relayed so far by proxy NAME (both ways)
-wire() { sleep 0.25; awk '{print $1 + $2}' $D/count-$1; }
+wire() { sleep 0.25; awk '{printf "%d\n", $1 + $2}' $D/count-$1; }
 
 # ---------------------------------------------------------------- sources
 for link in $LINKS; do
@@ -129,7 +129,7 @@ change() {
   local row=$1 link=$2
   case $row in
     touched)
-      find $D/src-$link/tree -type f | head -100 | xargs touch ;;
+      find $D/src-$link/tree -type f | sort | sed -n 1,100p | xargs touch ;;
     delta)
       python3 - "$D/src-$link/big" <<'EOP'
 import os, sys
