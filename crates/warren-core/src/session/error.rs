@@ -110,6 +110,13 @@ impl SessionError {
     /// configuration).
     pub fn is_transient(&self) -> bool {
         match self {
+            // A server whose host key changed mid-connection is no
+            // network hiccup: reconnecting would meet the same server.
+            SessionError::Russh(russh::Error::HostKeyChangedOnRekey { .. })
+            | SessionError::Protocol {
+                source: russh::Error::HostKeyChangedOnRekey { .. },
+                ..
+            } => false,
             SessionError::Resolve { .. } | SessionError::Connect { .. } | SessionError::Io(_) => {
                 true
             }

@@ -11,6 +11,7 @@ mod dial;
 pub mod error;
 pub mod handler;
 mod hostkey;
+mod hostkeys_update;
 pub mod options;
 pub mod proxy;
 pub mod resolve;
@@ -28,7 +29,7 @@ pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, SessionError
 pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,
-    StrictHostKeyChecking,
+    StrictHostKeyChecking, UpdateHostKeys,
 };
 pub use resolve::{ResolveError, Resolved, resolve};
 
@@ -41,6 +42,8 @@ pub struct Session {
     remote: Arc<RemoteForwards>,
     /// The jump host this session runs through; kept alive with it.
     via: Option<Box<Session>>,
+    /// UpdateHostKeys' task, if it applies; `close` lets it finish.
+    host_keys_update: std::sync::Mutex<Option<hostkeys_update::Task>>,
 }
 
 impl Session {
@@ -63,8 +66,17 @@ impl Session {
         closed(&self.handle).await;
     }
 
-    /// Closes the connection politely.
+    /// Closes the connection politely, once a host key update under way
+    /// (UpdateHostKeys) has finished.
     pub async fn close(&self) {
+        let update = self
+            .host_keys_update
+            .lock()
+            .ok()
+            .and_then(|mut task| task.take());
+        if let Some(task) = update {
+            task.settle().await;
+        }
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")

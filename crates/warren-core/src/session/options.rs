@@ -115,6 +115,17 @@ pub struct HostKeyOptions {
     pub revoked_host_keys: Option<PathBuf>,
     /// KnownHostsCommand: more known_hosts lines, from a program's output.
     pub known_hosts_command: Option<warren_config::KnownHostsCommand>,
+    /// UpdateHostKeys: learn the server's other host keys.
+    pub update_host_keys: UpdateHostKeys,
+}
+
+/// UpdateHostKeys, after ssh's own adjustments (`ask` in BatchMode is no).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpdateHostKeys {
+    #[default]
+    No,
+    Yes,
+    Ask,
 }
 
 /// Authentication settings.

@@ -43,7 +43,9 @@ use super::error::{ConnectCause, HostKeyError, SessionError};
 use super::handler::{ClientHandler, FarewellReceiver, KeyCheck};
 use super::hostkey::HostKeyVerifier;
 use super::options::ConnectOptions;
-use super::{Session, auth, client_config, dial as tcp, handshake_error, log_offer, window};
+use super::{
+    Session, auth, client_config, dial as tcp, handshake_error, hostkeys_update, log_offer, window,
+};
 use crate::forward::remote::RemoteForwards;
 use crate::prompt::Prompter;
 
@@ -123,6 +125,8 @@ struct Rest {
     remote: Arc<RemoteForwards>,
     rtt: Arc<window::RoundTrip>,
     farewell: FarewellReceiver,
+    /// The server's host keys, announced after login (UpdateHostKeys).
+    announced: oneshot::Receiver<Vec<russh::keys::PublicKey>>,
 }
 
 /// What the handshake step saw first.
@@ -203,7 +207,7 @@ where
         let rtt = Arc::new(window::RoundTrip::default());
         let negotiated = Arc::new(OnceLock::new());
         let (key_tx, key_rx) = oneshot::channel();
-        let handler = ClientHandler::new(
+        let mut handler = ClientHandler::new(
             key_tx,
             negotiated.clone(),
             remote.clone(),
@@ -212,6 +216,7 @@ where
             window::WindowTuner::new(opts.window_size, rtt.clone()),
         );
         let farewell = handler.farewell();
+        let announced = handler.announced_keys();
         let connect = russh::client::connect_stream(Arc::new(config), self.stream, handler);
         let mut task = Connecting(tokio::spawn(connect));
         let mut key_rx = key_rx;
@@ -252,6 +257,7 @@ where
                 remote,
                 rtt,
                 farewell,
+                announced,
             },
         })
     }
@@ -319,11 +325,16 @@ impl HostKeyChecked {
         );
         let handle = Arc::new(handle);
         tokio::spawn(super::measure_round_trip(Arc::downgrade(&handle), rest.rtt));
+        let host_keys_update = rest
+            .verifier
+            .updater(&opts.algorithms.host_key)
+            .map(|u| hostkeys_update::Task::spawn(u, rest.announced, Arc::downgrade(&handle)));
         Ok(Authenticated {
             session: Session {
                 handle,
                 remote: rest.remote,
                 via: None,
+                host_keys_update: std::sync::Mutex::new(host_keys_update),
             },
             accepted,
             elapsed: start.elapsed(),

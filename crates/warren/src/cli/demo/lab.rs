@@ -136,6 +136,7 @@ impl Lab {
                 visual_host_key: false,
                 revoked_host_keys: None,
                 known_hosts_command: None,
+                update_host_keys: Default::default(),
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
