@@ -43,11 +43,15 @@ pub fn default_ciphers() -> Vec<&'static str> {
     out
 }
 
+/// OpenSSH 9.2's default MACs without the UMACs: hmac-sha1 last, for old
+/// servers that have nothing else.
 pub const DEFAULT_MACS: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
     "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha1-etm@openssh.com",
     "hmac-sha2-256",
     "hmac-sha2-512",
+    "hmac-sha1",
 ];
 
 /// OpenSSH 9.9's order: the post-quantum hybrids first (sntrup761 was
