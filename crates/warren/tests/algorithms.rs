@@ -89,3 +89,19 @@ fn three_des_dsa_and_umac_are_refused_as_not_supported() {
         assert!(err.contains(expect), "{args:?}: no {expect:?} in:\n{err}");
     }
 }
+
+/// Broke: a server whose only host key is DSA ended the connection with
+/// "no matching host key type" and nothing saying DSA is left out on
+/// purpose.
+#[test]
+fn a_dsa_only_server_is_refused_as_not_supported() {
+    let sshd = Sshd::builder()
+        .host_keys(&["dsa"])
+        .config("HostKeyAlgorithms ssh-dss")
+        .start();
+    let out = run(&sshd, &[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "connected:\n{err}");
+    assert!(err.contains("no matching host key"), "{err}");
+    assert!(err.contains("DSA is not supported"), "{err}");
+}

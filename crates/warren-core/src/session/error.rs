@@ -143,6 +143,16 @@ impl SessionError {
             ),
             SessionError::Resolve { .. } => Some("check the name, or set HostName in ~/.ssh/config".into()),
             SessionError::HostKey(e) => e.hint(),
+            // A server offering only what warren leaves out on purpose
+            // (a DSA host key, 3des-cbc, UMAC) hears why.
+            SessionError::NoCommonAlgorithm { theirs, .. } => {
+                let mut notes: Vec<&str> = theirs
+                    .split(',')
+                    .filter_map(crate::algorithms::not_supported)
+                    .collect();
+                notes.dedup();
+                (!notes.is_empty()).then(|| notes.join("; "))
+            }
             SessionError::Auth(e) => e.hint(),
             _ => None,
         }

@@ -258,7 +258,15 @@ fn handshake_error(e: SessionError, opts: &ConnectOptions) -> SessionError {
             SessionError::NoCommonAlgorithm {
                 host: opts.hostname.clone(),
                 port: opts.port,
-                kind: format!("{kind:?}").to_lowercase(),
+                // ssh's words (kex.c's kex_choose_conf).
+                kind: match kind {
+                    russh::AlgorithmKind::Kex => "key exchange method",
+                    russh::AlgorithmKind::Key => "host key type",
+                    russh::AlgorithmKind::Cipher => "cipher",
+                    russh::AlgorithmKind::Mac => "MAC",
+                    russh::AlgorithmKind::Compression => "compression method",
+                }
+                .to_owned(),
                 ours: ours.join(","),
                 theirs: theirs.join(","),
             }
