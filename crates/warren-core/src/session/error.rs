@@ -42,6 +42,11 @@ pub enum SessionError {
         theirs: String,
     },
 
+    /// An ssh_config keyword set to something warren does not do
+    /// (`warren_config::KEYWORDS` lists each keyword's status).
+    #[error("{keyword} is not supported")]
+    Unsupported { keyword: &'static str },
+
     #[error("jump host {via} could not open a connection to {target}")]
     Jump {
         via: String,
@@ -125,6 +130,7 @@ impl SessionError {
             }
             SessionError::ProxyCommand { .. } | SessionError::Output { .. } => false,
             SessionError::HostKey(_)
+            | SessionError::Unsupported { .. }
             | SessionError::Auth(_)
             | SessionError::Algorithms(_)
             | SessionError::NoCommonAlgorithm { .. } => false,

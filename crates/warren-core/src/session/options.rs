@@ -54,6 +54,11 @@ pub struct ConnectOptions {
     pub forward_agent: Option<PathBuf>,
     /// RekeyLimit.
     pub rekey: RekeyLimits,
+    /// ssh_config keywords set to something warren does not do
+    /// (`HostConfig::unsupported`): the connection is refused, naming them.
+    pub unsupported: Vec<&'static str>,
+    /// GSSAPIAuthentication / GSSAPIKeyExchange yes: skipped, said at -v.
+    pub gssapi: bool,
 }
 
 /// RekeyLimit: a new key exchange after this much data in either
@@ -87,6 +92,8 @@ impl ConnectOptions {
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
             rekey: RekeyLimits::default(),
+            unsupported: Vec::new(),
+            gssapi: false,
         }
     }
 }

@@ -146,6 +146,8 @@ pub fn connect_options(
     };
     c.host_keys = host_key_options(host, env);
     c.auth = auth_options(host, env)?;
+    c.unsupported = host.unsupported();
+    c.gssapi = host.gssapi_requested();
     c.window_size = window_size(env);
     let (data, interval) = host.rekey_limit();
     c.rekey = RekeyLimits {

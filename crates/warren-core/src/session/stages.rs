@@ -160,6 +160,9 @@ impl Connecting {
 /// Stage 1 over TCP: resolve, connect (ConnectionAttempts, ConnectTimeout,
 /// BindAddress, AddressFamily).
 pub async fn dial(opts: &ConnectOptions) -> Result<Dialed<TcpStream>, SessionError> {
+    if let Some(keyword) = opts.unsupported.first() {
+        return Err(SessionError::Unsupported { keyword });
+    }
     let start = Instant::now();
     let stream = tcp::dial(opts).await?;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
@@ -191,6 +194,7 @@ where
         opts: &ConnectOptions,
         prompter: Arc<dyn Prompter>,
     ) -> Result<Handshake, SessionError> {
+        refuse_unsupported(opts)?;
         let start = Instant::now();
         let mut config = client_config(opts)?;
         let verifier = Arc::new(HostKeyVerifier::new(opts, self.peer_ip, prompter.clone()));
@@ -371,6 +375,19 @@ impl Negotiated {
             ),
         }
     }
+}
+
+/// A keyword set to something warren does not do ends the connection
+/// before it starts (see `warren_config::KEYWORDS`); GSSAPI, which ssh
+/// skips without Kerberos credentials, is skipped with a word at -v.
+fn refuse_unsupported(opts: &ConnectOptions) -> Result<(), SessionError> {
+    if let Some(keyword) = opts.unsupported.first() {
+        return Err(SessionError::Unsupported { keyword });
+    }
+    if opts.gssapi {
+        info!("GSSAPIAuthentication/GSSAPIKeyExchange are not supported; skipped");
+    }
+    Ok(())
 }
 
 /// `wait` under ConnectTimeout, when one is set: like ssh, it bounds the

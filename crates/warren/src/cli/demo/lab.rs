@@ -156,6 +156,8 @@ impl Lab {
             window_size: DEFAULT_WINDOW,
             forward_agent: None,
             rekey: Default::default(),
+            unsupported: Vec::new(),
+            gssapi: false,
         }
     }
 
