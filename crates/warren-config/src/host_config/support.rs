@@ -42,10 +42,7 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ("canonicalizehostname", Yes),
     ("canonicalizemaxdots", Yes),
     ("canonicalizepermittedcnames", Yes),
-    (
-        "casignaturealgorithms",
-        Missing("host certificates are accepted whatever their CA's signature algorithm"),
-    ),
+    ("casignaturealgorithms", Yes),
     ("certificatefile", Yes),
     ("checkhostip", Yes),
     ("ciphers", Yes),
@@ -158,7 +155,7 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ("requesttty", Yes),
     (
         "requiredrsasize",
-        Missing("RSA keys shorter than the size are not refused"),
+        Missing("host keys: refused as ssh does; user keys: not checked (keys/)"),
     ),
     ("revokedhostkeys", Yes),
     ("securitykeyprovider", RefusedWhen("anything but internal")),

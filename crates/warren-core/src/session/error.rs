@@ -234,6 +234,12 @@ pub enum HostKeyError {
     #[error("Host key verification failed: the server's key could not be read: {reason}")]
     Malformed { reason: String },
 
+    /// RequiredRSASize: ssh's "Bad server host key: Invalid key length".
+    #[error(
+        "Bad server host key: Invalid key length (RSA {bits} bits; RequiredRSASize is {required})"
+    )]
+    RsaTooSmall { bits: u32, required: u32 },
+
     /// KnownHostsCommand could not run, failed, or said too much.
     #[error("{reason}\nKnownHostsCommand failed")]
     KnownHostsCommand { reason: String },

@@ -238,6 +238,7 @@ impl HostKeyVerifier {
     }
 
     fn verify_key(&self, known: &KnownHosts, key: &PublicKey) -> Result<(), HostKeyError> {
+        self.check_rsa_size(key)?;
         let hk = to_host_key(key)?;
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
         let algorithm = key.algorithm().as_str().to_owned();
@@ -284,6 +285,21 @@ impl HostKeyVerifier {
             }))),
             Verdict::Unknown { .. } => self.unknown(key, algorithm, fingerprint),
         }
+    }
+
+    /// RequiredRSASize, as ssh's `sshkey_check_rsa_length` before any
+    /// lookup.
+    fn check_rsa_size(&self, key: &PublicKey) -> Result<(), HostKeyError> {
+        let required = self.opts.required_rsa_size;
+        if let russh::keys::ssh_key::public::KeyData::Rsa(_) = key.key_data()
+            && key_bits(key) < required
+        {
+            return Err(HostKeyError::RsaTooSmall {
+                bits: key_bits(key),
+                required,
+            });
+        }
+        Ok(())
     }
 
     /// CheckHostIP: warn when the address is recorded with another key.
@@ -447,6 +463,16 @@ impl HostKeyVerifier {
             .unwrap_or(0);
         if let Err(e) = cert.validate_at(now, [&ca.fingerprint(HashAlg::Sha256)]) {
             return Some(format!("invalid: {e}"));
+        }
+        // CASignatureAlgorithms (ssh's sshkey_check_cert_sigtype): by
+        // default a CA's SHA-1 RSA signature is not accepted.
+        let signed_with = cert.signature().algorithm();
+        let allowed = &self.opts.ca_signature_algorithms;
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == signed_with.as_str()) {
+            return Some(format!(
+                "its CA signature algorithm {} is not in CASignatureAlgorithms",
+                signed_with.as_str()
+            ));
         }
         let principals = cert.valid_principals();
         let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);

@@ -124,6 +124,11 @@ pub struct HostKeyOptions {
     pub known_hosts_command: Option<warren_config::KnownHostsCommand>,
     /// UpdateHostKeys: learn the server's other host keys.
     pub update_host_keys: UpdateHostKeys,
+    /// CASignatureAlgorithms: what a host certificate's CA may have signed
+    /// it with (empty: any).
+    pub ca_signature_algorithms: Vec<String>,
+    /// RequiredRSASize: the fewest bits an RSA host key may have (0: any).
+    pub required_rsa_size: u32,
 }
 
 /// UpdateHostKeys, after ssh's own adjustments (`ask` in BatchMode is no).

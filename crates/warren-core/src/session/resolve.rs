@@ -187,6 +187,8 @@ fn host_key_options(host: &HostConfig, env: &dyn Environment) -> HostKeyOptions 
             config::YesNoAsk::Ask if !host.batch_mode() => UpdateHostKeys::Ask,
             _ => UpdateHostKeys::No,
         },
+        ca_signature_algorithms: host.ca_signature_algorithms().to_vec(),
+        required_rsa_size: host.required_rsa_size(),
     }
 }
 

@@ -137,6 +137,8 @@ impl Lab {
                 revoked_host_keys: None,
                 known_hosts_command: None,
                 update_host_keys: Default::default(),
+                ca_signature_algorithms: Vec::new(),
+                required_rsa_size: 0,
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
