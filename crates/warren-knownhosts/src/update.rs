@@ -190,15 +190,14 @@ pub fn replace(
             }
             LineRead::Line => {}
         }
-        match line_key(&buf, names) {
-            Some((bits, key)) => match keys.iter().position(|k| *k == key) {
+        if let Some((bits, key)) = line_key(&buf, names) {
+            match keys.iter().position(|k| *k == key) {
                 Some(i) => seen[i] |= bits,
                 None => {
                     done.removed.push(number);
                     continue;
                 }
-            },
-            None => {}
+            }
         }
         output.write_all(&buf)?;
         output.write_all(b"\n")?;
