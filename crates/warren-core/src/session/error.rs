@@ -385,3 +385,30 @@ fn tried_line(tried: &[String]) -> String {
         format!(" Tried: {}", tried.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host key changed during a rekey was an ordinary russh error,
+    /// which a tunnel retries: reconnecting meets the same server.
+    #[test]
+    fn host_key_changed_on_rekey_is_not_transient() {
+        let changed = || russh::Error::HostKeyChangedOnRekey {
+            first: "SHA256:a".into(),
+            now: "SHA256:b".into(),
+        };
+        assert!(!SessionError::Russh(changed()).is_transient());
+        let wrapped = SessionError::Protocol {
+            host: "h".into(),
+            port: 22,
+            source: changed(),
+        };
+        assert!(!wrapped.is_transient());
+        let said = warren_wire::Chain(&wrapped).to_string();
+        assert!(
+            said.contains("Server host key changed during rekey: it was SHA256:a, now SHA256:b"),
+            "{said}"
+        );
+    }
+}
