@@ -782,3 +782,5 @@ impl HostConfig {
 }
 
 mod dump;
+mod support;
+pub use support::{KEYWORDS, Support};

@@ -48,7 +48,7 @@ pub use engine::resolve;
 pub use env::Environment;
 pub use error::{ConfigError, LineError, LineErrorKind};
 pub use forward::{Forward, ForwardEndpoint};
-pub use host_config::{HostConfig, SetAt};
+pub use host_config::{HostConfig, KEYWORDS, SetAt, Support};
 pub use jump::JumpHost;
 pub use known_hosts_command::{KnownHostsCommand, PresentedKey};
 pub use lexer::command_words;

@@ -43,15 +43,24 @@ pub fn default_ciphers() -> Vec<&'static str> {
     out
 }
 
+/// OpenSSH 9.2's default MACs without the UMACs: hmac-sha1 last, for old
+/// servers that have nothing else.
 pub const DEFAULT_MACS: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
     "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha1-etm@openssh.com",
     "hmac-sha2-256",
     "hmac-sha2-512",
+    "hmac-sha1",
 ];
 
+/// OpenSSH 9.9's order: the post-quantum hybrids first (sntrup761 was
+/// OpenSSH 9.0-9.8's first choice, and servers that allow only
+/// post-quantum exchanges exist).
 pub const DEFAULT_KEX: &[&str] = &[
     "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
     "diffie-hellman-group-exchange-sha256",
@@ -94,11 +103,37 @@ impl Default for AlgorithmOptions {
 
 /// A list named in the config has no algorithm warren implements.
 #[derive(Debug, thiserror::Error)]
-#[error("no supported algorithm in {what} list \"{list}\" (warren supports: {supported})")]
+#[error("no supported algorithm in {what} list \"{list}\"{notes} (warren supports: {supported})")]
 pub struct UnsupportedAlgorithms {
     pub what: &'static str,
     pub list: String,
+    /// Why the names asked for are missing, where warren leaves them out
+    /// on purpose (`: 3des-cbc is not supported (...)`), else empty.
+    pub notes: String,
     pub supported: String,
+}
+
+/// Algorithms OpenSSH 9.2 knows that warren does not implement, and why:
+/// asked for, they are named as not supported rather than dropped
+/// without a word.
+pub fn not_supported(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "ssh-dss" | "ssh-dss-cert-v01@openssh.com" => {
+            "DSA is not supported (OpenSSH itself disabled DSA in 9.8 and removed it in 10.0)"
+        }
+        "3des-cbc" => "3des-cbc is not supported (a 64-bit block cipher, open to SWEET32)",
+        "umac-64-etm@openssh.com"
+        | "umac-128-etm@openssh.com"
+        | "umac-64@openssh.com"
+        | "umac-128@openssh.com" => "UMAC is not supported (no maintained Rust implementation)",
+        "hmac-md5"
+        | "hmac-md5-96"
+        | "hmac-sha1-96"
+        | "hmac-md5-etm@openssh.com"
+        | "hmac-md5-96-etm@openssh.com"
+        | "hmac-sha1-96-etm@openssh.com" => "truncated and MD5 MACs are not supported",
+        _ => return None,
+    })
 }
 
 impl AlgorithmOptions {
@@ -142,10 +177,20 @@ fn pick<T: Clone>(
         .iter()
         .filter_map(|w| known.iter().find(|(n, _)| n == w).map(|(_, v)| v.clone()))
         .collect();
+    // What was asked for and is left out on purpose is said, not dropped
+    // silently (OpenSSH's default lists name some of these; only a name
+    // the user wrote reaches here when it is the only one).
+    let mut notes: Vec<&str> = wanted.iter().filter_map(|w| not_supported(w)).collect();
+    notes.dedup();
     if out.is_empty() {
         return Err(UnsupportedAlgorithms {
             what,
             list: wanted.join(","),
+            notes: if notes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", notes.join("; "))
+            },
             supported: known.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(","),
         });
     }
@@ -250,6 +295,8 @@ fn static_name(s: &str) -> &'static str {
         "hmac-sha1-etm@openssh.com",
         "hmac-sha1",
         "mlkem768x25519-sha256",
+        "sntrup761x25519-sha512",
+        "sntrup761x25519-sha512@openssh.com",
         "curve25519-sha256",
         "curve25519-sha256@libssh.org",
         "diffie-hellman-group-exchange-sha256",
@@ -303,5 +350,35 @@ mod tests {
         o.ciphers = vec!["nope".into()];
         let err = o.to_preferred().expect_err("none known").to_string();
         assert!(err.contains("Ciphers") && err.contains("nope"), "{err}");
+    }
+
+    /// 3des-cbc and ssh-dss alone were refused as "no supported algorithm"
+    /// without saying they are deliberately not supported.
+    #[test]
+    fn three_des_and_dsa_are_named_as_not_supported() {
+        let o = AlgorithmOptions {
+            ciphers: vec!["3des-cbc".into()],
+            ..Default::default()
+        };
+        let err = o.to_preferred().expect_err("3des").to_string();
+        assert!(err.contains("3des-cbc is not supported"), "{err}");
+        let o = AlgorithmOptions {
+            host_key: vec!["ssh-dss".into()],
+            ..Default::default()
+        };
+        let err = o.to_preferred().expect_err("dsa").to_string();
+        assert!(err.contains("DSA is not supported"), "{err}");
+    }
+
+    /// sntrup761x25519-sha512@openssh.com had no russh counterpart: it was
+    /// dropped from every list.
+    #[test]
+    fn sntrup761_maps_onto_russh() {
+        let o = AlgorithmOptions {
+            kex: vec!["sntrup761x25519-sha512@openssh.com".into()],
+            ..Default::default()
+        };
+        let kex = o.to_preferred().expect("sntrup761").kex;
+        assert_eq!(kex[0].as_ref(), "sntrup761x25519-sha512@openssh.com");
     }
 }

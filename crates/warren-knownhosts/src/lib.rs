@@ -32,6 +32,7 @@ mod krl;
 mod line;
 mod pattern;
 mod revoked;
+mod update;
 
 pub use check::{HostNames, IpStatus, KnownHosts, Verdict, host_port};
 pub use edit::{
@@ -45,6 +46,7 @@ pub use krl::{CertEntry, CertSection, Extension, KRL_MAGIC, Krl, KrlError, Secti
 pub use line::{HostField, MAX_LINE, Marker};
 pub use pattern::{ListMatch, match_hostname};
 pub use revoked::{RevokedKeys, RevokedKeysError};
+pub use update::{Plan, Replaced, UpdateNames, plan, replace};
 
 #[cfg(test)]
 mod testkeys;

@@ -135,6 +135,12 @@ pub enum Error {
     #[error("Unknown server key")]
     UnknownKey,
 
+    /// PATCH(warren): a later key exchange was signed with another host
+    /// key than the one accepted at the first (OpenSSH: "Server host key
+    /// changed during rekey").
+    #[error("Server host key changed during rekey: it was {first}, now {now}")]
+    HostKeyChangedOnRekey { first: String, now: String },
+
     /// The server provided a wrong signature.
     #[error("Wrong server signature")]
     WrongServerSig,

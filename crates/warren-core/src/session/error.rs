@@ -42,6 +42,11 @@ pub enum SessionError {
         theirs: String,
     },
 
+    /// An ssh_config keyword set to something warren does not do
+    /// (`warren_config::KEYWORDS` lists each keyword's status).
+    #[error("{keyword} is not supported")]
+    Unsupported { keyword: &'static str },
+
     #[error("jump host {via} could not open a connection to {target}")]
     Jump {
         via: String,
@@ -110,6 +115,13 @@ impl SessionError {
     /// configuration).
     pub fn is_transient(&self) -> bool {
         match self {
+            // A server whose host key changed mid-connection is no
+            // network hiccup: reconnecting would meet the same server.
+            SessionError::Russh(russh::Error::HostKeyChangedOnRekey { .. })
+            | SessionError::Protocol {
+                source: russh::Error::HostKeyChangedOnRekey { .. },
+                ..
+            } => false,
             SessionError::Resolve { .. } | SessionError::Connect { .. } | SessionError::Io(_) => {
                 true
             }
@@ -118,6 +130,7 @@ impl SessionError {
             }
             SessionError::ProxyCommand { .. } | SessionError::Output { .. } => false,
             SessionError::HostKey(_)
+            | SessionError::Unsupported { .. }
             | SessionError::Auth(_)
             | SessionError::Algorithms(_)
             | SessionError::NoCommonAlgorithm { .. } => false,
@@ -136,6 +149,16 @@ impl SessionError {
             ),
             SessionError::Resolve { .. } => Some("check the name, or set HostName in ~/.ssh/config".into()),
             SessionError::HostKey(e) => e.hint(),
+            // A server offering only what warren leaves out on purpose
+            // (a DSA host key, 3des-cbc, UMAC) hears why.
+            SessionError::NoCommonAlgorithm { theirs, .. } => {
+                let mut notes: Vec<&str> = theirs
+                    .split(',')
+                    .filter_map(crate::algorithms::not_supported)
+                    .collect();
+                notes.dedup();
+                (!notes.is_empty()).then(|| notes.join("; "))
+            }
             SessionError::Auth(e) => e.hint(),
             _ => None,
         }
@@ -210,6 +233,12 @@ pub enum HostKeyError {
 
     #[error("Host key verification failed: the server's key could not be read: {reason}")]
     Malformed { reason: String },
+
+    /// RequiredRSASize: ssh's "Bad server host key: Invalid key length".
+    #[error(
+        "Bad server host key: Invalid key length (RSA {bits} bits; RequiredRSASize is {required})"
+    )]
+    RsaTooSmall { bits: u32, required: u32 },
 
     /// KnownHostsCommand could not run, failed, or said too much.
     #[error("{reason}\nKnownHostsCommand failed")]
@@ -381,5 +410,32 @@ fn tried_line(tried: &[String]) -> String {
         " Tried: nothing (no usable credential)".into()
     } else {
         format!(" Tried: {}", tried.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host key changed during a rekey was an ordinary russh error,
+    /// which a tunnel retries: reconnecting meets the same server.
+    #[test]
+    fn host_key_changed_on_rekey_is_not_transient() {
+        let changed = || russh::Error::HostKeyChangedOnRekey {
+            first: "SHA256:a".into(),
+            now: "SHA256:b".into(),
+        };
+        assert!(!SessionError::Russh(changed()).is_transient());
+        let wrapped = SessionError::Protocol {
+            host: "h".into(),
+            port: 22,
+            source: changed(),
+        };
+        assert!(!wrapped.is_transient());
+        let said = warren_wire::Chain(&wrapped).to_string();
+        assert!(
+            said.contains("Server host key changed during rekey: it was SHA256:a, now SHA256:b"),
+            "{said}"
+        );
     }
 }

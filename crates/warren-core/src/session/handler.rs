@@ -17,7 +17,8 @@ use crate::forward::remote::{RemoteForwards, serve_channel};
 /// The per-connection handler russh calls into.
 pub struct ClientHandler {
     /// Where the server's key goes to be judged (`stages`); taken at the
-    /// first key exchange, the only one whose key is checked.
+    /// first key exchange. Later exchanges must present the same key,
+    /// which russh checks (vendored patch 9).
     host_key: Option<tokio::sync::oneshot::Sender<KeyCheck>>,
     /// The algorithms of the first key exchange.
     negotiated: Arc<std::sync::OnceLock<Negotiated>>,
@@ -34,6 +35,9 @@ pub struct ClientHandler {
     farewell: tokio::sync::watch::Sender<Option<Farewell>>,
     /// Whether the server's Banner is printed (LogLevel above ERROR).
     show_banner: bool,
+    /// Where the server's `hostkeys-00@openssh.com` announcement goes
+    /// (the UpdateHostKeys task); taken at the first one.
+    announced: Option<tokio::sync::oneshot::Sender<Vec<russh::keys::PublicKey>>>,
 }
 
 /// What the server said in SSH_MSG_DISCONNECT; `message` is escaped.
@@ -99,7 +103,17 @@ impl ClientHandler {
             window,
             farewell: tokio::sync::watch::Sender::new(None),
             show_banner,
+            announced: None,
         }
+    }
+
+    /// Where the server's announced host keys will arrive (UpdateHostKeys).
+    pub(crate) fn announced_keys(
+        &mut self,
+    ) -> tokio::sync::oneshot::Receiver<Vec<russh::keys::PublicKey>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.announced = Some(tx);
+        rx
     }
 
     /// Where the server's goodbye will appear (see [`Farewell`]).
@@ -198,6 +212,21 @@ impl russh::client::Handler for ClientHandler {
             names.cipher.as_ref(),
             names.client_mac.as_ref(),
         );
+        Ok(())
+    }
+
+    async fn openssh_ext_host_keys_announced(
+        &mut self,
+        keys: Vec<russh::keys::PublicKey>,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        match self.announced.take() {
+            // The task may be gone (UpdateHostKeys off): nothing to do.
+            Some(tx) => {
+                let _ = tx.send(keys);
+            }
+            None => tracing::debug!("UpdateHostKeys: server already sent hostkeys; ignored"),
+        }
         Ok(())
     }
 

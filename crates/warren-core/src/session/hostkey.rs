@@ -10,6 +10,7 @@ use std::io::{BufReader, Read as _, Write as _};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use tracing::{debug, error, info, warn};
@@ -18,7 +19,7 @@ use warren_knownhosts::{HostKey, HostNames, IpStatus, KnownHosts, KnownHostsFile
 use warren_wire::escape_str;
 
 use super::error::{ChangedKey, HostKeyError};
-use super::options::{ConnectOptions, HostKeyOptions, StrictHostKeyChecking};
+use super::options::{ConnectOptions, HostKeyOptions, StrictHostKeyChecking, UpdateHostKeys};
 use crate::prompt::Prompter;
 
 /// Checks the server's key for one connection.
@@ -31,6 +32,11 @@ pub struct HostKeyVerifier {
     host: String,
     peer_ip: Option<IpAddr>,
     prompter: Arc<dyn Prompter>,
+    /// Whether the key was accepted through the user's own known_hosts
+    /// (found there, or just added): only then may UpdateHostKeys edit
+    /// it, as ssh turns it off for keys from GlobalKnownHostsFile,
+    /// KnownHostsCommand or a certificate.
+    user_file_vouched: AtomicBool,
 }
 
 impl HostKeyVerifier {
@@ -55,7 +61,31 @@ impl HostKeyVerifier {
             host: opts.hostname.clone(),
             peer_ip,
             prompter,
+            user_file_vouched: AtomicBool::new(false),
         }
+    }
+
+    /// The UpdateHostKeys work for this connection, if it applies (see
+    /// `user_file_vouched`); called once the key is accepted.
+    pub(crate) fn updater(
+        &self,
+        host_key_algorithms: &[String],
+    ) -> Option<super::hostkeys_update::Updater> {
+        if self.opts.update_host_keys == UpdateHostKeys::No
+            || self.opts.user_known_hosts.is_empty()
+            || !self.user_file_vouched.load(Ordering::SeqCst)
+        {
+            return None;
+        }
+        Some(super::hostkeys_update::Updater {
+            mode: self.opts.update_host_keys,
+            files: self.opts.user_known_hosts.clone(),
+            host: self.lookup_name.clone(),
+            ip: self.names.ip(),
+            hash: self.opts.hash_known_hosts,
+            host_key_algorithms: host_key_algorithms.to_vec(),
+            prompter: self.prompter.clone(),
+        })
     }
 
     /// The known_hosts files, then KnownHostsCommand's lines: for the
@@ -208,6 +238,7 @@ impl HostKeyVerifier {
     }
 
     fn verify_key(&self, known: &KnownHosts, key: &PublicKey) -> Result<(), HostKeyError> {
+        self.check_rsa_size(key)?;
         let hk = to_host_key(key)?;
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
         let algorithm = key.algorithm().as_str().to_owned();
@@ -219,6 +250,12 @@ impl HostKeyVerifier {
                     self.lookup_name
                 );
                 debug!("Found key in {at}");
+                let user_file = self
+                    .opts
+                    .user_known_hosts
+                    .iter()
+                    .any(|p| p.display().to_string() == at.file);
+                self.user_file_vouched.store(user_file, Ordering::SeqCst);
                 self.warn_ip(&ip);
                 if self.opts.visual_host_key {
                     self.prompter.inform(&randomart(key));
@@ -250,6 +287,21 @@ impl HostKeyVerifier {
         }
     }
 
+    /// RequiredRSASize, as ssh's `sshkey_check_rsa_length` before any
+    /// lookup.
+    fn check_rsa_size(&self, key: &PublicKey) -> Result<(), HostKeyError> {
+        let required = self.opts.required_rsa_size;
+        if let russh::keys::ssh_key::public::KeyData::Rsa(_) = key.key_data()
+            && key_bits(key) < required
+        {
+            return Err(HostKeyError::RsaTooSmall {
+                bits: key_bits(key),
+                required,
+            });
+        }
+        Ok(())
+    }
+
     /// CheckHostIP: warn when the address is recorded with another key.
     fn warn_ip(&self, ip: &IpStatus) {
         if let IpStatus::Changed { at, .. } = ip {
@@ -279,7 +331,9 @@ impl HostKeyVerifier {
             StrictHostKeyChecking::No | StrictHostKeyChecking::AcceptNew => {}
             StrictHostKeyChecking::Ask => self.ask(key, &algorithm, &fingerprint, refuse("ask"))?,
         }
-        self.record(key, &algorithm);
+        if self.record(key, &algorithm) {
+            self.user_file_vouched.store(true, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -327,9 +381,9 @@ impl HostKeyVerifier {
     /// Appends the key to the first user known_hosts file, hashed when
     /// HashKnownHosts says so. The key is accepted either way: like ssh,
     /// a file that cannot be written costs a message, not the connection.
-    fn record(&self, key: &PublicKey, algorithm: &str) {
+    fn record(&self, key: &PublicKey, algorithm: &str) -> bool {
         let Some(path) = self.opts.user_known_hosts.first() else {
-            return;
+            return false;
         };
         let names = [self.lookup_name.as_str()];
         let written = to_host_key(key)
@@ -344,17 +398,21 @@ impl HostKeyVerifier {
             })
             .and_then(|entry| append_entry(path, &entry));
         match written {
-            Ok(()) => self.prompter.inform(&format!(
-                "Warning: Permanently added '{}' ({}) to the list of known hosts.",
-                self.lookup_name,
-                key_type_label(algorithm)
-            )),
+            Ok(()) => {
+                self.prompter.inform(&format!(
+                    "Warning: Permanently added '{}' ({}) to the list of known hosts.",
+                    self.lookup_name,
+                    key_type_label(algorithm)
+                ));
+                true
+            }
             Err(e) => {
                 tracing::debug!("recording the host key in {}: {e}", path.display());
                 self.prompter.inform(&format!(
                     "Failed to add the host to the list of known hosts ({}).",
                     path.display()
                 ));
+                false
             }
         }
     }
@@ -405,6 +463,16 @@ impl HostKeyVerifier {
             .unwrap_or(0);
         if let Err(e) = cert.validate_at(now, [&ca.fingerprint(HashAlg::Sha256)]) {
             return Some(format!("invalid: {e}"));
+        }
+        // CASignatureAlgorithms (ssh's sshkey_check_cert_sigtype): by
+        // default a CA's SHA-1 RSA signature is not accepted.
+        let signed_with = cert.signature().algorithm();
+        let allowed = &self.opts.ca_signature_algorithms;
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == signed_with.as_str()) {
+            return Some(format!(
+                "its CA signature algorithm {} is not in CASignatureAlgorithms",
+                signed_with.as_str()
+            ));
         }
         let principals = cert.valid_principals();
         let wanted = self.opts.host_key_alias.as_deref().unwrap_or(&self.host);

@@ -11,6 +11,7 @@ mod dial;
 pub mod error;
 pub mod handler;
 mod hostkey;
+mod hostkeys_update;
 mod identities;
 pub mod options;
 pub mod proxy;
@@ -29,7 +30,7 @@ pub use error::{AuthError, ConnectCause, DenialNotes, HostKeyError, LoggedIn, Se
 pub use handler::ClientHandler;
 pub use options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,
-    StrictHostKeyChecking,
+    StrictHostKeyChecking, UpdateHostKeys,
 };
 pub use resolve::{ResolveError, Resolved, resolve};
 
@@ -42,6 +43,8 @@ pub struct Session {
     remote: Arc<RemoteForwards>,
     /// The jump host this session runs through; kept alive with it.
     via: Option<Box<Session>>,
+    /// UpdateHostKeys' task, if it applies; `close` lets it finish.
+    host_keys_update: std::sync::Mutex<Option<hostkeys_update::Task>>,
 }
 
 impl Session {
@@ -64,8 +67,17 @@ impl Session {
         closed(&self.handle).await;
     }
 
-    /// Closes the connection politely.
+    /// Closes the connection politely, once a host key update under way
+    /// (UpdateHostKeys) has finished.
     pub async fn close(&self) {
+        let update = self
+            .host_keys_update
+            .lock()
+            .ok()
+            .and_then(|mut task| task.take());
+        if let Some(task) = update {
+            task.settle().await;
+        }
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -247,7 +259,15 @@ fn handshake_error(e: SessionError, opts: &ConnectOptions) -> SessionError {
             SessionError::NoCommonAlgorithm {
                 host: opts.hostname.clone(),
                 port: opts.port,
-                kind: format!("{kind:?}").to_lowercase(),
+                // ssh's words (kex.c's kex_choose_conf).
+                kind: match kind {
+                    russh::AlgorithmKind::Kex => "key exchange method",
+                    russh::AlgorithmKind::Key => "host key type",
+                    russh::AlgorithmKind::Cipher => "cipher",
+                    russh::AlgorithmKind::Mac => "MAC",
+                    russh::AlgorithmKind::Compression => "compression method",
+                }
+                .to_owned(),
                 ours: ours.join(","),
                 theirs: theirs.join(","),
             }

@@ -57,6 +57,11 @@ pub struct ConnectOptions {
     pub show_banner: bool,
     /// RekeyLimit.
     pub rekey: RekeyLimits,
+    /// ssh_config keywords set to something warren does not do
+    /// (`HostConfig::unsupported`): the connection is refused, naming them.
+    pub unsupported: Vec<&'static str>,
+    /// GSSAPIAuthentication / GSSAPIKeyExchange yes: skipped, said at -v.
+    pub gssapi: bool,
 }
 
 /// RekeyLimit: a new key exchange after this much data in either
@@ -91,6 +96,8 @@ impl ConnectOptions {
             forward_agent: None,
             rekey: RekeyLimits::default(),
             show_banner: true,
+            unsupported: Vec::new(),
+            gssapi: false,
         }
     }
 }
@@ -119,6 +126,22 @@ pub struct HostKeyOptions {
     pub revoked_host_keys: Option<PathBuf>,
     /// KnownHostsCommand: more known_hosts lines, from a program's output.
     pub known_hosts_command: Option<warren_config::KnownHostsCommand>,
+    /// UpdateHostKeys: learn the server's other host keys.
+    pub update_host_keys: UpdateHostKeys,
+    /// CASignatureAlgorithms: what a host certificate's CA may have signed
+    /// it with (empty: any).
+    pub ca_signature_algorithms: Vec<String>,
+    /// RequiredRSASize: the fewest bits an RSA host key may have (0: any).
+    pub required_rsa_size: u32,
+}
+
+/// UpdateHostKeys, after ssh's own adjustments (`ask` in BatchMode is no).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpdateHostKeys {
+    #[default]
+    No,
+    Yes,
+    Ask,
 }
 
 /// Authentication settings.

@@ -17,7 +17,7 @@ use warren_config::{self as config, CommandLine, ConfigError, Environment, Flag,
 use super::options::{
     AddKeys, AddressFamily, AuthOptions, ConnectOptions, HostKeyOptions, RekeyLimits,
 };
-use super::options::{DEFAULT_WINDOW, StrictHostKeyChecking};
+use super::options::{DEFAULT_WINDOW, StrictHostKeyChecking, UpdateHostKeys};
 use super::{Hop, Route};
 use crate::algorithms::{self as algos, AlgorithmOptions};
 
@@ -146,6 +146,8 @@ pub fn connect_options(
     };
     c.host_keys = host_key_options(host, env);
     c.auth = auth_options(host, env)?;
+    c.unsupported = host.unsupported();
+    c.gssapi = host.gssapi_requested();
     c.window_size = window_size(env);
     let (data, interval) = host.rekey_limit();
     c.rekey = RekeyLimits {
@@ -180,6 +182,14 @@ fn host_key_options(host: &HostConfig, env: &dyn Environment) -> HostKeyOptions 
         visual_host_key: host.visual_host_key(),
         revoked_host_keys: host.revoked_host_keys().map(|f| tilde(f, env)),
         known_hosts_command: host.known_hosts_command(),
+        // ssh's can_update_hostkeys: it will not ask in BatchMode.
+        update_host_keys: match host.update_host_keys() {
+            config::YesNoAsk::Yes => UpdateHostKeys::Yes,
+            config::YesNoAsk::Ask if !host.batch_mode() => UpdateHostKeys::Ask,
+            _ => UpdateHostKeys::No,
+        },
+        ca_signature_algorithms: host.ca_signature_algorithms().to_vec(),
+        required_rsa_size: host.required_rsa_size(),
     }
 }
 

@@ -43,7 +43,9 @@ use super::error::{ConnectCause, DenialNotes, HostKeyError, SessionError};
 use super::handler::{ClientHandler, FarewellReceiver, KeyCheck};
 use super::hostkey::HostKeyVerifier;
 use super::options::ConnectOptions;
-use super::{Session, auth, client_config, dial as tcp, handshake_error, log_offer, window};
+use super::{
+    Session, auth, client_config, dial as tcp, handshake_error, hostkeys_update, log_offer, window,
+};
 use crate::forward::remote::RemoteForwards;
 use crate::prompt::Prompter;
 
@@ -129,6 +131,8 @@ struct Rest {
     remote: Arc<RemoteForwards>,
     rtt: Arc<window::RoundTrip>,
     farewell: FarewellReceiver,
+    /// The server's host keys, announced after login (UpdateHostKeys).
+    announced: oneshot::Receiver<Vec<russh::keys::PublicKey>>,
 }
 
 /// What the handshake step saw first.
@@ -162,6 +166,9 @@ impl Connecting {
 /// Stage 1 over TCP: resolve, connect (ConnectionAttempts, ConnectTimeout,
 /// BindAddress, AddressFamily).
 pub async fn dial(opts: &ConnectOptions) -> Result<Dialed<TcpStream>, SessionError> {
+    if let Some(keyword) = opts.unsupported.first() {
+        return Err(SessionError::Unsupported { keyword });
+    }
     let start = Instant::now();
     let stream = tcp::dial(opts).await?;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
@@ -193,6 +200,7 @@ where
         opts: &ConnectOptions,
         prompter: Arc<dyn Prompter>,
     ) -> Result<Handshake, SessionError> {
+        refuse_unsupported(opts)?;
         let start = Instant::now();
         let mut config = client_config(opts)?;
         let verifier = Arc::new(HostKeyVerifier::new(opts, self.peer_ip, prompter.clone()));
@@ -209,7 +217,7 @@ where
         let rtt = Arc::new(window::RoundTrip::default());
         let negotiated = Arc::new(OnceLock::new());
         let (key_tx, key_rx) = oneshot::channel();
-        let handler = ClientHandler::new(
+        let mut handler = ClientHandler::new(
             key_tx,
             negotiated.clone(),
             remote.clone(),
@@ -219,6 +227,7 @@ where
             opts.show_banner,
         );
         let farewell = handler.farewell();
+        let announced = handler.announced_keys();
         let connect = russh::client::connect_stream(Arc::new(config), self.stream, handler);
         let mut task = Connecting(tokio::spawn(connect));
         let mut key_rx = key_rx;
@@ -259,6 +268,7 @@ where
                 remote,
                 rtt,
                 farewell,
+                announced,
             },
         })
     }
@@ -325,11 +335,16 @@ impl HostKeyChecked {
         );
         let handle = Arc::new(handle);
         tokio::spawn(super::measure_round_trip(Arc::downgrade(&handle), rest.rtt));
+        let host_keys_update = rest
+            .verifier
+            .updater(&opts.algorithms.host_key)
+            .map(|u| hostkeys_update::Task::spawn(u, rest.announced, Arc::downgrade(&handle)));
         Ok(Authenticated {
             session: Session {
                 handle,
                 remote: rest.remote,
                 via: None,
+                host_keys_update: std::sync::Mutex::new(host_keys_update),
             },
             accepted: login.accepted,
             before: login.before,
@@ -369,6 +384,19 @@ impl Negotiated {
             ),
         }
     }
+}
+
+/// A keyword set to something warren does not do ends the connection
+/// before it starts (see `warren_config::KEYWORDS`); GSSAPI, which ssh
+/// skips without Kerberos credentials, is skipped with a word at -v.
+fn refuse_unsupported(opts: &ConnectOptions) -> Result<(), SessionError> {
+    if let Some(keyword) = opts.unsupported.first() {
+        return Err(SessionError::Unsupported { keyword });
+    }
+    if opts.gssapi {
+        info!("GSSAPIAuthentication/GSSAPIKeyExchange are not supported; skipped");
+    }
+    Ok(())
 }
 
 /// `wait` under ConnectTimeout, when one is set: like ssh, it bounds the

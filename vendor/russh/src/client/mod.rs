@@ -108,6 +108,67 @@ pub struct Session {
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
     ext_info_count: u8,
+    /// PATCH(warren): the host key (or certificate) the handler accepted
+    /// at the first key exchange; every later exchange must present the
+    /// same one ([`FirstHostKey::check_rekey`]).
+    first_host_key: Option<FirstHostKey>,
+}
+
+/// PATCH(warren): the server's identity as the first key exchange
+/// proved it. Upstream never looked at the host key of a rekey: a server
+/// (or whoever holds a key the client never accepted but the server
+/// does) could sign a later exchange with any key. OpenSSH refuses that
+/// ("Server host key changed during rekey"), and so does this.
+#[derive(Debug, Clone)]
+enum FirstHostKey {
+    Key(PublicKey),
+    Certificate(Certificate),
+}
+
+impl FirstHostKey {
+    fn of(key: Option<&PublicKey>, certificate: Option<&Certificate>) -> Option<Self> {
+        match (certificate, key) {
+            (Some(c), _) => Some(FirstHostKey::Certificate(c.clone())),
+            (None, Some(k)) => Some(FirstHostKey::Key(k.clone())),
+            (None, None) => None,
+        }
+    }
+
+    fn fingerprint(&self) -> String {
+        match self {
+            FirstHostKey::Key(k) => k.fingerprint(HashAlg::Sha256).to_string(),
+            FirstHostKey::Certificate(c) => {
+                format!(
+                    "certificate for {}",
+                    c.public_key().fingerprint(HashAlg::Sha256)
+                )
+            }
+        }
+    }
+
+    fn same(&self, other: &FirstHostKey) -> bool {
+        match (self, other) {
+            // The comment is not part of the key on the wire.
+            (FirstHostKey::Key(a), FirstHostKey::Key(b)) => a.key_data() == b.key_data(),
+            (FirstHostKey::Certificate(a), FirstHostKey::Certificate(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// The key a rekey presented must be the one first seen.
+    fn check_rekey(
+        &self,
+        key: Option<&PublicKey>,
+        certificate: Option<&Certificate>,
+    ) -> Result<(), Error> {
+        match Self::of(key, certificate) {
+            Some(now) if self.same(&now) => Ok(()),
+            now => Err(Error::HostKeyChangedOnRekey {
+                first: self.fingerprint(),
+                now: now.map_or_else(|| "no key".to_owned(), |k| k.fingerprint()),
+            }),
+        }
+    }
 }
 
 impl Drop for Session {
@@ -1383,6 +1444,7 @@ impl Session {
             open_global_requests: VecDeque::new(),
             server_sig_algs: None,
             ext_info_count: 0,
+            first_host_key: None,
         }
     }
 
@@ -2122,6 +2184,13 @@ async fn reply<H: Handler>(
 
                     if session.common.encrypted.is_some() {
                         // This is a rekey
+                        // PATCH(warren): the same host key as at first.
+                        if let Some(first) = &session.first_host_key {
+                            first.check_rekey(
+                                server_host_key.as_ref(),
+                                server_host_certificate.as_ref(),
+                            )?;
+                        }
                         handler
                             .kex_done(newkeys.kex.shared_secret_bytes(), &newkeys.names, session)
                             .await?;
@@ -2145,6 +2214,10 @@ async fn reply<H: Handler>(
                         session.pending_len = 0;
                     } else {
                         // This is the initial kex
+                        let first_host_key = FirstHostKey::of(
+                            server_host_key.as_ref(),
+                            server_host_certificate.as_ref(),
+                        );
                         // A certificate replaces the key check rather than
                         // adding to it. The key inside a certificate is not
                         // something the client was ever told to trust — asking
@@ -2160,6 +2233,8 @@ async fn reply<H: Handler>(
                                 return Err(crate::Error::UnknownKey.into());
                             }
                         }
+                        // PATCH(warren): what later exchanges must present.
+                        session.first_host_key = first_host_key;
 
                         handler
                             .kex_done(newkeys.kex.shared_secret_bytes(), &newkeys.names, session)

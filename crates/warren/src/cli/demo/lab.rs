@@ -136,6 +136,9 @@ impl Lab {
                 visual_host_key: false,
                 revoked_host_keys: None,
                 known_hosts_command: None,
+                update_host_keys: Default::default(),
+                ca_signature_algorithms: Vec::new(),
+                required_rsa_size: 0,
             },
             auth: AuthOptions {
                 identity_files: vec![self.key.clone()],
@@ -157,6 +160,8 @@ impl Lab {
             forward_agent: None,
             rekey: Default::default(),
             show_banner: false,
+            unsupported: Vec::new(),
+            gssapi: false,
         }
     }
 
