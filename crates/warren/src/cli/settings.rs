@@ -320,6 +320,7 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         escape_char: host.escape_char(),
         forwards: Vec::new(),
         forward_agent: false,
+        escapes: Default::default(),
     }
 }
 

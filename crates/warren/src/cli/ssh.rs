@@ -151,7 +151,7 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
         if persistent_child {
             Ok(persist(&session, master.as_deref(), &settings).await)
         } else {
-            run_session(&session, &settings, forwards.list()).await
+            run_session(&session, &settings, &forwards).await
         }
     };
     let code = tokio::select! {
@@ -240,7 +240,7 @@ async fn persist(session: &Session, master: Option<&Master>, settings: &Settings
 async fn run_session(
     session: &Session,
     settings: &Settings,
-    active: tunnels::Active,
+    forwards: &Arc<Forwards>,
 ) -> anyhow::Result<u8> {
     if let Some(target) = &settings.stdio_forward {
         forward_stdio(
@@ -262,7 +262,11 @@ async fn run_session(
     }
     let mut run = settings.run.clone();
     run.pty = decide_tty(settings.tty, run.command.is_none());
-    run.forwards = active;
+    run.forwards = forwards.list();
+    run.escapes = exec::EscapeContext {
+        forwards: Some(forwards.clone()),
+        log_level: Some(Arc::new(crate::logging::step)),
+    };
     let exit = exec::run(session.handle(), &run).await?;
     if let Exit::Signal { name, .. } = &exit {
         tracing::info!("remote command killed by signal {name}");
