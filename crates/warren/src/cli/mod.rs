@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod keygen;
 mod local_command;
 mod mux;
+mod query;
 pub mod serve;
 mod settings;
 pub mod ssh;

@@ -46,6 +46,9 @@ pub fn main(args: &[String]) -> u8 {
 }
 
 fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
+    if let Some(query) = &args.later.query {
+        return Ok(super::query::run(query));
+    }
     if let Some(flag) = args.later.first_unsupported() {
         anyhow::bail!("{flag} is not supported yet in this version of warren");
     }
