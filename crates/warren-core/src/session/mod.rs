@@ -12,6 +12,7 @@ pub mod error;
 pub mod handler;
 mod hostkey;
 mod identities;
+mod interface;
 pub mod options;
 pub mod proxy;
 pub mod resolve;

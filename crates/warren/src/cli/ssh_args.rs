@@ -47,12 +47,11 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 5] = [
+        let checks: [(bool, &'static str); 4] = [
             (self.x11, "-X (X11 forwarding)"),
             (self.x11_trusted, "-Y (X11 forwarding)"),
             (self.tunnel.is_some(), "-w (tun forwarding)"),
             (self.pkcs11.is_some(), "-I (PKCS#11)"),
-            (self.bind_interface.is_some(), "-B (bind interface)"),
         ];
         checks.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
     }
