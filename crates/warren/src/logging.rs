@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 
 /// Sets the global filter from a filter string; false if it did not take.
 type SetFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -63,12 +65,34 @@ impl Verbosity {
 /// Installs the global subscriber. Errors opening the log file are reported
 /// and logging falls back to stderr.
 pub fn init(verbosity: Verbosity, log_file: Option<&Path>) {
+    install(verbosity, log_file, ());
+}
+
+/// [`init`] with each line starting with the local time (a long-running
+/// foreground process, such as `warren tunnel up`).
+pub fn init_timed(verbosity: Verbosity, log_file: Option<&Path>) {
+    install(verbosity, log_file, LocalTime);
+}
+
+/// Local time to the second, as `warren tunnel up`'s own lines show it.
+struct LocalTime;
+
+impl FormatTime for LocalTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"))
+    }
+}
+
+fn install<T>(verbosity: Verbosity, log_file: Option<&Path>, timer: T)
+where
+    T: FormatTime + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_env("WARREN_LOG")
         .unwrap_or_else(|_| EnvFilter::new(verbosity.filter()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(verbosity >= Verbosity::Debug)
-        .without_time()
+        .with_timer(timer)
         .with_level(verbosity >= Verbosity::Debug)
         // On a write error it would eprintln!, which panics when stderr is
         // a closed pipe; a log line that cannot be written is dropped.
