@@ -138,10 +138,9 @@ impl EscapeFilter {
                 return;
             }
             // Backspace or DEL: rub out one byte.
-            0x08 | 0x7f => {
-                if line.pop().is_some() {
-                    actions.push(EscapeAction::Echo(b"\x08 \x08".to_vec()));
-                }
+            0x08 | 0x7f if !line.is_empty() => {
+                line.pop();
+                actions.push(EscapeAction::Echo(b"\x08 \x08".to_vec()));
             }
             // Ctrl-C, Ctrl-U or ESC: give up on the line.
             0x03 | 0x15 | 0x1b => {
