@@ -49,6 +49,10 @@ pub struct RunOptions {
     pub forward_agent: bool,
     /// What escapes act on beyond the channel.
     pub escapes: EscapeContext,
+    /// X11 forwarding as configured (-X, -Y, ForwardX11).
+    pub x11_request: Option<crate::session::x11::X11Request>,
+    /// X11 forwarding set up for this session: sent as an x11-req.
+    pub x11: Option<Arc<crate::session::x11::X11Forwarding>>,
 }
 
 /// Raises (`true`) or lowers the log level; returns the new level's name.
@@ -175,6 +179,18 @@ pub async fn run_with(
     if opts.forward_agent {
         info!("Requesting authentication agent forwarding.");
         channel.agent_forward(false).await?;
+    }
+    if let Some(x11) = &opts.x11 {
+        info!("Requesting X11 forwarding with authentication spoofing.");
+        channel
+            .request_x11(
+                false,
+                false,
+                x11.protocol(),
+                x11.fake_cookie_hex(),
+                x11.screen,
+            )
+            .await?;
     }
     for (name, value) in &opts.env {
         debug!(%name, "Sending env");

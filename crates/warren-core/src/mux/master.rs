@@ -294,6 +294,8 @@ impl Master {
                             forwards: Some(self.forwards.clone()),
                             log_level: None,
                         },
+                        x11_request: None,
+                        x11: None,
                     };
                     return self.session(stream, id, run).await;
                 }

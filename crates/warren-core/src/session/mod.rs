@@ -19,6 +19,7 @@ pub mod resolve;
 mod revoked;
 pub mod stages;
 pub mod window;
+pub mod x11;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,6 +21,7 @@ pub mod ssh_args;
 pub mod sync;
 mod tunnel;
 mod tunnels;
+mod x11;
 
 use clap::{Parser, Subcommand};
 

@@ -321,6 +321,8 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         forwards: Vec::new(),
         forward_agent: false,
         escapes: Default::default(),
+        x11_request: super::x11::request(host),
+        x11: None,
     }
 }
 

@@ -265,6 +265,7 @@ async fn run_session(
     }
     let mut run = settings.run.clone();
     run.pty = decide_tty(settings.tty, run.command.is_none());
+    run.x11 = super::x11::prepare(session, run.x11_request.as_ref()).await;
     run.forwards = forwards.list();
     run.escapes = exec::EscapeContext {
         forwards: Some(forwards.clone()),

@@ -47,9 +47,7 @@ pub struct LaterFlags {
 impl LaterFlags {
     /// The first flag given that this version does not implement.
     pub fn first_unsupported(&self) -> Option<&'static str> {
-        let checks: [(bool, &'static str); 4] = [
-            (self.x11, "-X (X11 forwarding)"),
-            (self.x11_trusted, "-Y (X11 forwarding)"),
+        let checks: [(bool, &'static str); 2] = [
             (self.tunnel.is_some(), "-w (tun forwarding)"),
             (self.pkcs11.is_some(), "-I (PKCS#11)"),
         ];
@@ -257,8 +255,8 @@ mod tests {
         assert_eq!(a.later.first_unsupported(), None);
         assert_eq!(a.later.master, 2);
         assert_eq!(a.later.control_command.as_deref(), Some("check"));
-        let a = SshArgs::parse_from_ssh_argv(&argv("-X host")).expect("parses");
-        assert_eq!(a.later.first_unsupported(), Some("-X (X11 forwarding)"));
+        let a = SshArgs::parse_from_ssh_argv(&argv("-w 0 host")).expect("parses");
+        assert_eq!(a.later.first_unsupported(), Some("-w (tun forwarding)"));
     }
 
     #[test]
