@@ -64,6 +64,9 @@ pub type LogLevelHook = Arc<dyn Fn(bool) -> Option<String> + Send + Sync>;
 pub struct EscapeContext {
     pub forwards: Option<Arc<Forwards>>,
     pub log_level: Option<LogLevelHook>,
+    /// A multiplexed client's session, run by the master: `~^Z` and
+    /// `~v`/`~V` would act on the master process, so they are refused.
+    pub multiplexed: bool,
 }
 
 impl std::fmt::Debug for EscapeContext {
@@ -71,6 +74,7 @@ impl std::fmt::Debug for EscapeContext {
         f.debug_struct("EscapeContext")
             .field("forwards", &self.forwards.is_some())
             .field("log_level", &self.log_level.is_some())
+            .field("multiplexed", &self.multiplexed)
             .finish()
     }
 }
@@ -367,6 +371,14 @@ fn escape_shown(escape: Option<u8>) -> String {
     }
 }
 
+/// ssh's answer to an escape a multiplexed session cannot use.
+fn not_multiplexed(escape: Option<u8>, key: &str) -> String {
+    format!(
+        "{}{key} escape not available to multiplexed sessions\r\n",
+        escape_shown(escape)
+    )
+}
+
 /// Stops this process as the terminal's Ctrl-Z would; returns once it is
 /// continued (`fg`).
 fn suspend_self() {
@@ -440,6 +452,12 @@ async fn pump_stdin(
                         EscapeAction::Command(line) => Event::Notice(
                             command_line::run(&line, escapes.context.forwards.as_deref()).await,
                         ),
+                        EscapeAction::LogLevel { more } if escapes.context.multiplexed => {
+                            Event::Notice(not_multiplexed(escape, if more { "v" } else { "V" }))
+                        }
+                        EscapeAction::Suspend if escapes.context.multiplexed => {
+                            Event::Notice(not_multiplexed(escape, "^Z"))
+                        }
                         EscapeAction::LogLevel { more } => {
                             Event::Notice(escapes.log_level(escape, more))
                         }

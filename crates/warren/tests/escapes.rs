@@ -311,3 +311,52 @@ fn tilde_ctrl_z_stops_the_process_until_continued() {
     s.wait_for("The following connections are open", 1);
     s.disconnect();
 }
+
+#[test]
+fn multiplexed_sessions_refuse_suspend_and_log_level() {
+    // Catches: ~^Z and ~v typed in a multiplexed session acting on the
+    // master process (stopping it stops every session it carries).
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = dir.path().join("ctl");
+    let master = warren()
+        .args(["ssh", "-F"])
+        .arg(sshd.client_config())
+        .arg("-S")
+        .arg(&ctl)
+        .args(["-M", "-fN", "test"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        master.status.success(),
+        "{}",
+        String::from_utf8_lossy(&master.stderr)
+    );
+    let mut cmd = warren();
+    cmd.args(["ssh", "-tt", "-F"])
+        .arg(sshd.client_config())
+        .arg("-S")
+        .arg(&ctl)
+        .args(["test", "sleep 60"]);
+    let mut s = Session::spawn(cmd, false);
+    s.wait_logged_in(&sshd);
+    s.type_in(b"\n~\x1a");
+    s.wait_for("~^Z escape not available to multiplexed sessions", 1);
+    s.type_in(b"\n~v");
+    s.wait_for("~v escape not available to multiplexed sessions", 1);
+    s.disconnect();
+    let exit = warren()
+        .args(["ssh", "-F"])
+        .arg(sshd.client_config())
+        .arg("-S")
+        .arg(&ctl)
+        .args(["-O", "exit", "test"])
+        .output()
+        .unwrap();
+    assert!(
+        exit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exit.stderr)
+    );
+}

@@ -293,6 +293,7 @@ impl Master {
                         escapes: EscapeContext {
                             forwards: Some(self.forwards.clone()),
                             log_level: None,
+                            multiplexed: true,
                         },
                         x11_request: None,
                         x11: None,

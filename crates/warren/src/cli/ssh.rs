@@ -270,6 +270,7 @@ async fn run_session(
     run.escapes = exec::EscapeContext {
         forwards: Some(forwards.clone()),
         log_level: Some(Arc::new(crate::logging::step)),
+        multiplexed: false,
     };
     let exit = exec::run(session.handle(), &run).await?;
     if let Exit::Signal { name, .. } = &exit {

@@ -27,16 +27,20 @@ pub struct LaterFlags {
     pub control_command: Option<String>,
     #[arg(short = 'g')]
     pub gateway_ports: bool,
+    /// Forward X11 (ForwardX11; trusted per ForwardX11Trusted).
     #[arg(short = 'X')]
     pub x11: bool,
+    /// Forward X11 as a trusted client.
     #[arg(short = 'Y')]
     pub x11_trusted: bool,
     #[arg(short = 'w', value_name = "TUN")]
     pub tunnel: Option<String>,
     #[arg(short = 'I', value_name = "PKCS11")]
     pub pkcs11: Option<String>,
+    /// Connect from this interface's address (BindInterface).
     #[arg(short = 'B', value_name = "IFACE")]
     pub bind_interface: Option<String>,
+    /// List supported algorithms: cipher, mac, kex, key, sig, ... (`-Q help`).
     #[arg(short = 'Q', value_name = "QUERY")]
     pub query: Option<String>,
     /// Deprecated in OpenSSH 9.2 and ignored (no value; `-P tag` is 9.8's).
