@@ -255,25 +255,8 @@ pub async fn run_with(
             // `~.`; a closed sender (stdin done) is not a request to quit.
             Some(()) = quit_rx.recv() => break,
             Some(event) = notice_rx.recv() => {
-                match event {
-                    Event::Notice(text) => eprintln_to(&mut stderr, &text).await,
-                    Event::Rekey => {
-                        info!("Requesting rekey");
-                        if let Err(e) = handle.rekey_soon().await {
-                            debug!("rekey request failed: {e}");
-                        }
-                    }
-                    Event::Suspend => {
-                        eprintln_to(&mut stderr, &format!("{}^Z [suspend warren]\r\n", escape_shown(escape))).await;
-                        let restore = raw.take().is_some();
-                        suspend_self();
-                        if restore && let Some(fd) = &term_fd {
-                            raw = terminal::RawModeGuard::enter(fd.as_fd());
-                            let (cols, rows, px, py) = terminal::window_size(fd.as_fd());
-                            let _ = write.window_change(cols, rows, px, py).await;
-                        }
-                    }
-                }
+                let local = Local { stderr: &mut stderr, raw: &mut raw, terminal: term_fd.as_deref(), escape };
+                on_event(event, handle, &write, local).await;
                 continue;
             }
         };
@@ -360,6 +343,44 @@ async fn flush_out(w: &mut Writer, stream: &'static str) -> Result<(), SessionEr
 async fn eprintln_to(stderr: &mut Writer, text: &str) {
     let _ = stderr.write_all(text.as_bytes()).await;
     let _ = stderr.flush().await;
+}
+
+/// This side of a session, as an escape's event needs it.
+struct Local<'a> {
+    stderr: &'a mut Writer,
+    raw: &'a mut Option<terminal::RawModeGuard>,
+    terminal: Option<&'a OwnedFd>,
+    escape: Option<u8>,
+}
+
+/// Acts on what the stdin task's escapes asked for.
+async fn on_event(
+    event: Event,
+    handle: &Handle<ClientHandler>,
+    write: &WriteHalf,
+    local: Local<'_>,
+) {
+    match event {
+        Event::Notice(text) => eprintln_to(local.stderr, &text).await,
+        Event::Rekey => {
+            info!("Requesting rekey");
+            if let Err(e) = handle.rekey_soon().await {
+                debug!("rekey request failed: {e}");
+            }
+        }
+        Event::Suspend => {
+            let text = format!("{}^Z [suspend warren]\r\n", escape_shown(local.escape));
+            eprintln_to(local.stderr, &text).await;
+            // The terminal goes back to its own modes while we are stopped.
+            let restore = local.raw.take().is_some();
+            suspend_self();
+            if restore && let Some(fd) = local.terminal {
+                *local.raw = terminal::RawModeGuard::enter(fd.as_fd());
+                let (cols, rows, px, py) = terminal::window_size(fd.as_fd());
+                let _ = write.window_change(cols, rows, px, py).await;
+            }
+        }
+    }
 }
 
 /// The escape character as ssh shows it in its replies.
