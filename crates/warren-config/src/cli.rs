@@ -673,6 +673,29 @@ mod tests {
     }
 
     #[test]
+    fn debian_batch_mode_keeps_alive_every_300s() {
+        // Catches: `-G` on Debian showing serveraliveinterval 0 with
+        // BatchMode yes, where Debian's ssh shows 300.
+        let cases = [
+            ("BatchMode yes\n", true, "300"),
+            ("BatchMode yes\n", false, "0"),
+            ("BatchMode yes\nServerAliveInterval 10\n", true, "10"),
+            ("ServerAliveInterval 0\nBatchMode yes\n", true, "0"),
+            ("", true, "0"),
+        ];
+        for (config, debian, want) in cases {
+            let mut env = FakeEnv::default();
+            if debian {
+                env = env.file("/etc/debian_version", "12.8\n");
+            }
+            let got = run_in(env, config, "h", &[])
+                .map(|c| get(&c, "serveraliveinterval").join("|"))
+                .map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), Ok(want), "{config:?} debian={debian}");
+        }
+    }
+
+    #[test]
     fn remote_command_conflicts_with_a_command() {
         let env = FakeEnv::default().file("/cfg", "RemoteCommand ls\n");
         let mut cli = crate::CommandLine::new("h");

@@ -57,6 +57,15 @@ impl Forward {
         raw.validate(fields.len(), dynamic, remote)
     }
 
+    /// Parse a specification typed at runtime (the `~C` command line):
+    /// as [`Forward::parse`] but with no `${VAR}` expansion, as ssh's
+    /// command line does.
+    pub fn parse_typed(spec: &str, dynamic: bool, remote: bool) -> Option<Self> {
+        let fields = split_fields(spec.trim_start_matches(|c: char| c.is_ascii_whitespace()))?;
+        let raw = RawForward::from_fields(&fields)?;
+        raw.validate(fields.len(), dynamic, remote)
+    }
+
     /// The `ssh -G` line for this forward under `keyword`
     /// (`dynamicforward`, `localforward` or `remoteforward`).
     pub(crate) fn dump_line(&self, keyword: &str) -> String {

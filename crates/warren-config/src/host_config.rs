@@ -95,6 +95,7 @@ impl HostConfig {
         warnings: Vec<String>,
     ) -> Result<Self, ConfigError> {
         fill_defaults(&mut opts);
+        fill_distribution_defaults(&mut opts, env);
         let algorithms = resolve_algorithms(&opts, algorithms)?;
         clear_on_none(&mut opts);
         let user = opts.user.clone().unwrap_or_else(|| env.local_user());
@@ -167,6 +168,22 @@ impl HostConfig {
         Ok(())
     }
 }
+
+/// Where Debian's ssh is the one users know (`/etc/debian_version`), its
+/// patched defaults: with BatchMode and no ServerAliveInterval, keepalives
+/// every 300 s (debian/patches/keepalive-extensions.patch), so `-G` shows
+/// what Debian's `ssh -G` shows.
+fn fill_distribution_defaults(o: &mut Options, env: &dyn Environment) {
+    if o.server_alive_interval.is_none()
+        && o.batch_mode == Some(true)
+        && env.file_exists(std::path::Path::new(DEBIAN_VERSION))
+    {
+        o.server_alive_interval = Some(300);
+    }
+}
+
+/// The file whose presence marks a Debian (or derived) system.
+const DEBIAN_VERSION: &str = "/etc/debian_version";
 
 /// `fill_default_options`, for the defaults that depend on other options.
 fn fill_defaults(o: &mut Options) {

@@ -274,6 +274,57 @@ fn key_names() -> Vec<(&'static str, Algorithm)> {
     ]
 }
 
+/// The ciphers warren implements (`ssh -Q cipher`).
+pub fn supported_ciphers() -> Vec<&'static str> {
+    cipher_names().into_iter().map(|(n, _)| n).collect()
+}
+
+/// The authenticated (AEAD) ciphers among them (`ssh -Q cipher-auth`).
+pub fn supported_aead_ciphers() -> Vec<&'static str> {
+    supported_ciphers()
+        .into_iter()
+        .filter(|n| n.contains("-gcm@") || n.starts_with("chacha20-poly1305"))
+        .collect()
+}
+
+/// The MACs warren implements (`ssh -Q mac`).
+pub fn supported_macs() -> Vec<&'static str> {
+    mac_names().into_iter().map(|(n, _)| n).collect()
+}
+
+/// The key exchange methods warren implements (`ssh -Q kex`); `none` is
+/// russh's internal placeholder and not offered.
+pub fn supported_kex() -> Vec<&'static str> {
+    kex_names()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| !n.is_empty() && *n != "none")
+        .collect()
+}
+
+/// Key types warren reads and authenticates with (`ssh -Q key-plain`).
+pub const KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+];
+
+/// Certificate types warren authenticates with (`ssh -Q key-cert`).
+pub const CERT_TYPES: &[&str] = &[
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+];
+
+/// Signature algorithms warren signs and verifies with (`ssh -Q sig`).
+pub fn supported_signatures() -> Vec<&'static str> {
+    key_names().into_iter().map(|(n, _)| n).collect()
+}
+
 /// russh's names are `&'static str` inside; this keeps the lookup tables
 /// free of lifetimes without leaking.
 fn static_name(s: &str) -> &'static str {

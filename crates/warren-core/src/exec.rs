@@ -16,10 +16,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info};
 
 use crate::forward::Counters;
+use crate::forward::manage::Forwards;
 use crate::session::error::SessionError;
 use crate::session::handler::ClientHandler;
 use crate::terminal;
 
+pub mod command_line;
 mod escape;
 
 type WriteHalf = russh::ChannelWriteHalf<russh::client::Msg>;
@@ -45,6 +47,47 @@ pub struct RunOptions {
     pub forwards: Vec<(String, Arc<Counters>)>,
     /// Ask the server to forward the agent (auth-agent-req@openssh.com).
     pub forward_agent: bool,
+    /// What escapes act on beyond the channel.
+    pub escapes: EscapeContext,
+    /// X11 forwarding as configured (-X, -Y, ForwardX11).
+    pub x11_request: Option<crate::session::x11::X11Request>,
+    /// X11 forwarding set up for this session: sent as an x11-req.
+    pub x11: Option<Arc<crate::session::x11::X11Forwarding>>,
+}
+
+/// Raises (`true`) or lowers the log level; returns the new level's name.
+pub type LogLevelHook = Arc<dyn Fn(bool) -> Option<String> + Send + Sync>;
+
+/// What escape sequences reach beyond the session channel: the live
+/// forwards (`~C`, `~#`) and the log level (`~v`, `~V`).
+#[derive(Clone, Default)]
+pub struct EscapeContext {
+    pub forwards: Option<Arc<Forwards>>,
+    pub log_level: Option<LogLevelHook>,
+    /// A multiplexed client's session, run by the master: `~^Z` and
+    /// `~v`/`~V` would act on the master process, so they are refused.
+    pub multiplexed: bool,
+}
+
+impl std::fmt::Debug for EscapeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EscapeContext")
+            .field("forwards", &self.forwards.is_some())
+            .field("log_level", &self.log_level.is_some())
+            .field("multiplexed", &self.multiplexed)
+            .finish()
+    }
+}
+
+/// What the stdin task asks of the task that owns the channel's reader
+/// and the terminal.
+enum Event {
+    /// Text to print on our stderr.
+    Notice(String),
+    /// `~R`.
+    Rekey,
+    /// `~^Z`.
+    Suspend,
 }
 
 /// How the remote side ended.
@@ -141,6 +184,18 @@ pub async fn run_with(
         info!("Requesting authentication agent forwarding.");
         channel.agent_forward(false).await?;
     }
+    if let Some(x11) = &opts.x11 {
+        info!("Requesting X11 forwarding with authentication spoofing.");
+        channel
+            .request_x11(
+                false,
+                false,
+                x11.protocol(),
+                x11.fake_cookie_hex(),
+                x11.screen,
+            )
+            .await?;
+    }
     for (name, value) in &opts.env {
         debug!(%name, "Sending env");
         channel
@@ -168,7 +223,7 @@ pub async fn run_with(
     // As ssh: escapes follow the PTY request (-tt too), not the local terminal.
     let escape = if opts.pty { opts.escape_char } else { None };
     let (quit_tx, mut quit_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let (notice_tx, mut notice_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (notice_tx, mut notice_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let stdin_task = if opts.stdin_null {
         // -n: the remote sees end of input at once.
         write.eof().await?;
@@ -180,7 +235,10 @@ pub async fn run_with(
             escape,
             quit_tx,
             notice_tx,
-            opts.forwards.clone(),
+            Escapes {
+                listed: opts.forwards.clone(),
+                context: opts.escapes.clone(),
+            },
         )))
     };
     let resize_task = match &term_fd {
@@ -196,8 +254,9 @@ pub async fn run_with(
             m = read.wait() => m,
             // `~.`; a closed sender (stdin done) is not a request to quit.
             Some(()) = quit_rx.recv() => break,
-            Some(text) = notice_rx.recv() => {
-                eprintln_to(&mut stderr, &text).await;
+            Some(event) = notice_rx.recv() => {
+                let local = Local { stderr: &mut stderr, raw: &mut raw, terminal: term_fd.as_deref(), escape };
+                on_event(event, handle, &write, local).await;
                 continue;
             }
         };
@@ -286,6 +345,97 @@ async fn eprintln_to(stderr: &mut Writer, text: &str) {
     let _ = stderr.flush().await;
 }
 
+/// This side of a session, as an escape's event needs it.
+struct Local<'a> {
+    stderr: &'a mut Writer,
+    raw: &'a mut Option<terminal::RawModeGuard>,
+    terminal: Option<&'a OwnedFd>,
+    escape: Option<u8>,
+}
+
+/// Acts on what the stdin task's escapes asked for.
+async fn on_event(
+    event: Event,
+    handle: &Handle<ClientHandler>,
+    write: &WriteHalf,
+    local: Local<'_>,
+) {
+    match event {
+        Event::Notice(text) => eprintln_to(local.stderr, &text).await,
+        Event::Rekey => {
+            info!("Requesting rekey");
+            if let Err(e) = handle.rekey_soon().await {
+                debug!("rekey request failed: {e}");
+            }
+        }
+        Event::Suspend => {
+            let text = format!("{}^Z [suspend warren]\r\n", escape_shown(local.escape));
+            eprintln_to(local.stderr, &text).await;
+            // The terminal goes back to its own modes while we are stopped.
+            let restore = local.raw.take().is_some();
+            suspend_self();
+            if restore && let Some(fd) = local.terminal {
+                *local.raw = terminal::RawModeGuard::enter(fd.as_fd());
+                let (cols, rows, px, py) = terminal::window_size(fd.as_fd());
+                let _ = write.window_change(cols, rows, px, py).await;
+            }
+        }
+    }
+}
+
+/// The escape character as ssh shows it in its replies.
+fn escape_shown(escape: Option<u8>) -> String {
+    match escape {
+        Some(c) if c < 0x20 => format!("^{}", (c + b'@') as char),
+        Some(c) => (c as char).to_string(),
+        None => String::new(),
+    }
+}
+
+/// ssh's answer to an escape a multiplexed session cannot use.
+fn not_multiplexed(escape: Option<u8>, key: &str) -> String {
+    format!(
+        "{}{key} escape not available to multiplexed sessions\r\n",
+        escape_shown(escape)
+    )
+}
+
+/// Stops this process as the terminal's Ctrl-Z would; returns once it is
+/// continued (`fg`).
+fn suspend_self() {
+    use rustix::process::{Signal, getpid, kill_process};
+    if let Err(e) = kill_process(getpid(), Signal::TSTP) {
+        debug!("suspend failed: {e}");
+    }
+}
+
+/// What the stdin task's escapes act on.
+struct Escapes {
+    /// The forwards set up at start (used without a live registry).
+    listed: Vec<(String, Arc<Counters>)>,
+    context: EscapeContext,
+}
+
+impl Escapes {
+    /// The `~#` report, from the live forwards when there are.
+    fn connection_list(&self) -> String {
+        match &self.context.forwards {
+            Some(f) => connection_list(&f.list()),
+            None => connection_list(&self.listed),
+        }
+    }
+
+    /// The `~v` / `~V` reply, as ssh words it.
+    fn log_level(&self, escape: Option<u8>, more: bool) -> String {
+        let key = if more { 'v' } else { 'V' };
+        let e = escape_shown(escape);
+        match self.context.log_level.as_ref().and_then(|hook| hook(more)) {
+            Some(level) => format!("{e}{key} [LogLevel {level}]\r\n"),
+            None => format!("{e}{key} [LogLevel cannot change: logging to a file]\r\n"),
+        }
+    }
+}
+
 /// Copies stdin to the channel, sending EOF at end of input; with an escape
 /// character, interprets `~.` and friends at line starts.
 async fn pump_stdin(
@@ -293,8 +443,8 @@ async fn pump_stdin(
     write: Arc<WriteHalf>,
     escape: Option<u8>,
     quit: tokio::sync::mpsc::Sender<()>,
-    notices: tokio::sync::mpsc::UnboundedSender<String>,
-    forwards: Vec<(String, Arc<Counters>)>,
+    notices: tokio::sync::mpsc::UnboundedSender<Event>,
+    escapes: Escapes,
 ) {
     let mut filter = escape.map(EscapeFilter::new);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -310,18 +460,37 @@ async fn pump_stdin(
             Some(f) => {
                 let (out, actions) = f.feed(&chunk);
                 for action in actions {
-                    match action {
+                    let event = match action {
                         EscapeAction::Disconnect => {
                             let _ = quit.send(()).await;
                             return;
                         }
-                        EscapeAction::Help(text) => {
-                            let _ = notices.send(text.to_string());
+                        EscapeAction::Help(text) => Event::Notice(text),
+                        EscapeAction::ListConnections => Event::Notice(escapes.connection_list()),
+                        EscapeAction::Echo(bytes) => {
+                            Event::Notice(String::from_utf8_lossy(&bytes).into_owned())
                         }
-                        EscapeAction::ListConnections => {
-                            let _ = notices.send(connection_list(&forwards));
+                        EscapeAction::Command(line) => Event::Notice(
+                            command_line::run(&line, escapes.context.forwards.as_deref()).await,
+                        ),
+                        EscapeAction::LogLevel { more } if escapes.context.multiplexed => {
+                            Event::Notice(not_multiplexed(escape, if more { "v" } else { "V" }))
                         }
-                    }
+                        EscapeAction::Suspend if escapes.context.multiplexed => {
+                            Event::Notice(not_multiplexed(escape, "^Z"))
+                        }
+                        EscapeAction::LogLevel { more } => {
+                            Event::Notice(escapes.log_level(escape, more))
+                        }
+                        EscapeAction::Break => {
+                            info!("Sending BREAK");
+                            let _ = write.send_break(1000).await;
+                            continue;
+                        }
+                        EscapeAction::Rekey => Event::Rekey,
+                        EscapeAction::Suspend => Event::Suspend,
+                    };
+                    let _ = notices.send(event);
                 }
                 out.into()
             }

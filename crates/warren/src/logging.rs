@@ -7,6 +7,14 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+/// Sets the global filter from a filter string; false if it did not take.
+type SetFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The level in force and how to change it (`~v` / `~V`).
+static LEVEL: Mutex<Option<(Verbosity, SetFilter)>> = Mutex::new(None);
 
 /// ssh's LogLevel, as warren maps it onto tracing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +27,28 @@ pub enum Verbosity {
 }
 
 impl Verbosity {
+    /// ssh's name for the level (`LogLevel`).
+    fn name(self) -> &'static str {
+        match self {
+            Verbosity::Quiet => "QUIET",
+            Verbosity::Normal => "INFO",
+            Verbosity::Verbose => "VERBOSE",
+            Verbosity::Debug => "DEBUG1",
+            Verbosity::Trace => "DEBUG3",
+        }
+    }
+
+    fn step(self, more: bool) -> Verbosity {
+        use Verbosity::*;
+        match (self, more) {
+            (Quiet, true) | (Verbose, false) => Normal,
+            (Normal, true) | (Debug, false) => Verbose,
+            (Verbose, true) | (Trace, false) => Debug,
+            (Debug | Trace, true) => Trace,
+            (Quiet | Normal, false) => Quiet,
+        }
+    }
+
     fn filter(self) -> &'static str {
         match self {
             Verbosity::Quiet => "error",
@@ -35,12 +65,34 @@ impl Verbosity {
 /// Installs the global subscriber. Errors opening the log file are reported
 /// and logging falls back to stderr.
 pub fn init(verbosity: Verbosity, log_file: Option<&Path>) {
+    install(verbosity, log_file, ());
+}
+
+/// [`init`] with each line starting with the local time (a long-running
+/// foreground process, such as `warren tunnel up`).
+pub fn init_timed(verbosity: Verbosity, log_file: Option<&Path>) {
+    install(verbosity, log_file, LocalTime);
+}
+
+/// Local time to the second, as `warren tunnel up`'s own lines show it.
+struct LocalTime;
+
+impl FormatTime for LocalTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"))
+    }
+}
+
+fn install<T>(verbosity: Verbosity, log_file: Option<&Path>, timer: T)
+where
+    T: FormatTime + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_env("WARREN_LOG")
         .unwrap_or_else(|_| EnvFilter::new(verbosity.filter()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(verbosity >= Verbosity::Debug)
-        .without_time()
+        .with_timer(timer)
         .with_level(verbosity >= Verbosity::Debug)
         // On a write error it would eprintln!, which panics when stderr is
         // a closed pipe; a log line that cannot be written is dropped.
@@ -52,20 +104,52 @@ pub fn init(verbosity: Verbosity, log_file: Option<&Path>) {
             .open(path)
         {
             Ok(f) => {
-                let _ = builder
+                let builder = builder
                     .with_ansi(false)
                     .with_writer(Mutex::new(f))
-                    .try_init();
+                    .with_filter_reloading();
+                let handle = builder.reload_handle();
+                if builder.try_init().is_ok() {
+                    remember(
+                        verbosity,
+                        Box::new(move |f| handle.reload(EnvFilter::new(f)).is_ok()),
+                    );
+                }
                 return;
             }
             Err(e) => eprintln!("warren: Couldn't open logfile {}: {e}", path.display()),
         }
     }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = builder
+    let builder = builder
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    if builder.try_init().is_ok() {
+        remember(
+            verbosity,
+            Box::new(move |f| handle.reload(EnvFilter::new(f)).is_ok()),
+        );
+    }
+}
+
+fn remember(verbosity: Verbosity, set: SetFilter) {
+    if let Ok(mut level) = LEVEL.lock() {
+        *level = Some((verbosity, set));
+    }
+}
+
+/// Raises (`more`) or lowers the log level one step, as ssh's `~v` / `~V`;
+/// returns the level now in force, by ssh's name for it.
+pub fn step(more: bool) -> Option<String> {
+    let mut level = LEVEL.lock().ok()?;
+    let (current, set) = level.as_mut()?;
+    let next = current.step(more);
+    if set(next.filter()) {
+        *current = next;
+    }
+    Some(current.name().to_owned())
 }
 
 impl PartialOrd for Verbosity {

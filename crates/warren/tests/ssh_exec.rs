@@ -247,13 +247,13 @@ fn unresolvable_name_is_reported() {
 #[test]
 fn later_flags_are_rejected_clearly() {
     let out = warren()
-        .args(["ssh", "-X", "host"])
+        .args(["ssh", "-w", "0", "host"])
         .stdin(Stdio::null())
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(255));
     assert!(
-        text(&out.stderr).contains("-X (X11 forwarding) is not supported yet"),
+        text(&out.stderr).contains("-w (tun forwarding) is not supported yet"),
         "{}",
         text(&out.stderr)
     );

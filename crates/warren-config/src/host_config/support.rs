@@ -36,7 +36,7 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ("addressfamily", Yes),
     ("batchmode", Yes),
     ("bindaddress", Yes),
-    ("bindinterface", RefusedWhen("set")),
+    ("bindinterface", Yes),
     ("canonicaldomains", Yes),
     ("canonicalizefallbacklocal", Yes),
     ("canonicalizehostname", Yes),
@@ -56,7 +56,7 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ("dynamicforward", Yes),
     (
         "enableescapecommandline",
-        RefusedWhen("yes (~C is not implemented)"),
+        NoEffect("~C is always available in warren (OpenSSH 9.2 turns it off for its sandbox)"),
     ),
     (
         "enablesshkeysign",
@@ -70,15 +70,9 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ),
     ("forkafterauthentication", Yes),
     ("forwardagent", Yes),
-    ("forwardx11", RefusedWhen("yes")),
-    (
-        "forwardx11timeout",
-        NoEffect("only for ForwardX11, refused"),
-    ),
-    (
-        "forwardx11trusted",
-        NoEffect("only for ForwardX11, refused"),
-    ),
+    ("forwardx11", Yes),
+    ("forwardx11timeout", Yes),
+    ("forwardx11trusted", Yes),
     ("gatewayports", Yes),
     ("globalknownhostsfile", Yes),
     (
@@ -183,16 +177,13 @@ pub const KEYWORDS: &[(&str, Support)] = &[
         RefusedWhen("yes or ask (no SSHFP lookups)"),
     ),
     ("visualhostkey", Yes),
-    ("xauthlocation", NoEffect("only for ForwardX11, refused")),
+    ("xauthlocation", Yes),
 ];
 
 /// The keywords' usual spelling, for messages.
 fn spelled(keyword: &str) -> &'static str {
     match keyword {
-        "bindinterface" => "BindInterface",
-        "enableescapecommandline" => "EnableEscapeCommandline",
         "fingerprinthash" => "FingerprintHash",
-        "forwardx11" => "ForwardX11",
         "hostbasedauthentication" => "HostbasedAuthentication",
         "ipqos" => "IPQoS",
         "kbdinteractivedevices" => "KbdInteractiveDevices",
@@ -222,14 +213,11 @@ impl HostConfig {
     /// with "KEYWORD is not supported" while any is.
     pub fn unsupported(&self) -> Vec<&'static str> {
         let o = &self.opts;
-        let set: [(&str, bool); 14] = [
-            ("bindinterface", o.bind_interface.is_some()),
-            ("enableescapecommandline", self.enable_escape_commandline()),
+        let set: [(&str, bool); 11] = [
             (
                 "fingerprinthash",
                 self.fingerprint_hash().eq_ignore_ascii_case("md5"),
             ),
-            ("forwardx11", self.forward_x11()),
             ("hostbasedauthentication", self.hostbased_authentication()),
             ("ipqos", o.ip_qos.is_some_and(|q| q != IPQOS_NONE)),
             ("kbdinteractivedevices", o.kbd_interactive_devices.is_some()),

@@ -183,6 +183,11 @@ impl Forwards {
             .collect()
     }
 
+    /// The specifications of the forwards that are up.
+    pub fn specs(&self) -> Vec<ForwardSpec> {
+        self.lock().iter().map(|a| a.spec.clone()).collect()
+    }
+
     /// Closes every local listener and waits for their tasks.
     pub async fn shutdown(&self) {
         self.token.cancel();

@@ -33,9 +33,16 @@ pub struct RemoteTarget {
 pub struct RemoteForwards {
     tcp: Mutex<HashMap<u32, Vec<(String, RemoteTarget)>>>,
     unix: Mutex<HashMap<String, RemoteTarget>>,
+    /// X11 forwarding, once a session channel asked for it.
+    x11: crate::session::x11::X11Slot,
 }
 
 impl RemoteForwards {
+    /// Where x11 channels the server opens go.
+    pub fn x11(&self) -> &crate::session::x11::X11Slot {
+        &self.x11
+    }
+
     pub fn add_tcp(&self, address: &str, port: u32, target: RemoteTarget) {
         if let Ok(mut m) = self.tcp.lock() {
             m.entry(port)

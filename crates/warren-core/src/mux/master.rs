@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use super::fdpass::recv_fd;
 use super::proto::{self, Reply, Request, read_packet, write_packet};
 use super::{MuxError, check_path, from_mux, passed, proxy};
-use crate::exec::{self, Exit, RunOptions, Stdio};
+use crate::exec::{self, EscapeContext, Exit, RunOptions, Stdio};
 use crate::forward::manage::Forwards;
 use crate::forward::pump::{Counters, pump};
 use crate::forward::{Endpoint, local};
@@ -290,6 +290,13 @@ impl Master {
                             None
                         },
                         forwards: self.forwards.list(),
+                        escapes: EscapeContext {
+                            forwards: Some(self.forwards.clone()),
+                            log_level: None,
+                            multiplexed: true,
+                        },
+                        x11_request: None,
+                        x11: None,
                     };
                     return self.session(stream, id, run).await;
                 }

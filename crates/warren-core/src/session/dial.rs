@@ -92,6 +92,11 @@ async fn connect_one(addr: SocketAddr, opts: &ConnectOptions) -> Result<TcpStrea
         socket
             .bind(SocketAddr::new(ip, 0))
             .map_err(ConnectCause::from_io)?;
+    } else if let Some(interface) = &opts.bind_interface {
+        let local =
+            super::interface::source_address(interface, addr).map_err(ConnectCause::Other)?;
+        debug!(%interface, %local, "binding to the interface's address");
+        socket.bind(local).map_err(ConnectCause::from_io)?;
     }
     socket.set_nodelay(true).map_err(ConnectCause::from_io)?;
     socket

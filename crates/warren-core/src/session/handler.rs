@@ -317,6 +317,29 @@ impl russh::client::Handler for ClientHandler {
         Ok(())
     }
 
+    async fn server_channel_open_x11(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        originator_address: &str,
+        originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), SessionError> {
+        let Some(x11) = self.remote.x11().get() else {
+            tracing::warn!("the server opened an X11 channel, but X11 forwarding is off; refused");
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        tracing::debug!(
+            "X11 connection from {}:{originator_port}",
+            escape_str(originator_address)
+        );
+        tokio::spawn(x11.serve(channel, reply));
+        Ok(())
+    }
+
     async fn server_channel_open_agent_forward(
         &mut self,
         channel: russh::Channel<russh::client::Msg>,

@@ -13,12 +13,14 @@ pub mod handler;
 mod hostkey;
 mod hostkeys_update;
 mod identities;
+mod interface;
 pub mod options;
 pub mod proxy;
 pub mod resolve;
 mod revoked;
 pub mod stages;
 pub mod window;
+pub mod x11;
 
 use std::sync::Arc;
 use std::time::Duration;

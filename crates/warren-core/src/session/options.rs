@@ -38,6 +38,8 @@ pub struct ConnectOptions {
     pub connection_attempts: u32,
     pub address_family: AddressFamily,
     pub bind_address: Option<String>,
+    /// BindInterface: connect from an address of this interface.
+    pub bind_interface: Option<String>,
     pub server_alive_interval: Option<Duration>,
     pub server_alive_count_max: u32,
     /// TCPKeepAlive: the kernel's keepalive probes on the TCP connection.
@@ -86,6 +88,7 @@ impl ConnectOptions {
             connection_attempts: 1,
             address_family: AddressFamily::Any,
             bind_address: None,
+            bind_interface: None,
             server_alive_interval: None,
             server_alive_count_max: 3,
             tcp_keep_alive: true,

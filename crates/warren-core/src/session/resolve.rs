@@ -133,6 +133,7 @@ pub fn connect_options(
         config::AddressFamily::Inet6 => AddressFamily::Inet6,
     };
     c.bind_address = host.bind_address().map(str::to_owned);
+    c.bind_interface = host.bind_interface().map(str::to_owned);
     let alive = host.server_alive_interval();
     c.server_alive_interval = (!alive.is_zero()).then_some(alive);
     c.server_alive_count_max = host.server_alive_count_max();

@@ -6,7 +6,7 @@
 //! `warren tunnel status --json`, or watch the state change.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -83,6 +83,9 @@ pub struct TunnelStatus {
     /// Tasks alive in the tunnel process (filled in by the process).
     #[serde(default)]
     pub tasks: Option<u64>,
+    /// Seconds until the next attempt, while in backoff.
+    #[serde(default)]
+    pub next_attempt_secs: Option<u64>,
 }
 
 struct ForwardEntry {
@@ -98,6 +101,8 @@ struct Inner {
     sessions: u64,
     last_error: Option<(String, Instant)>,
     forwards: Vec<ForwardEntry>,
+    /// When the next attempt starts, while in backoff.
+    next_attempt: Option<Instant>,
 }
 
 /// The live status of one tunnel, shared by its supervisor and readers.
@@ -121,6 +126,7 @@ impl StatusCell {
                 sessions: 0,
                 last_error: None,
                 forwards: Vec::new(),
+                next_attempt: None,
             }),
         }
     }
@@ -173,6 +179,15 @@ impl StatusCell {
                 })
                 .collect(),
             tasks: None,
+            next_attempt_secs: inner
+                .next_attempt
+                .filter(|_| state == State::Backoff)
+                // Rounded up: "in 0s" would read as "now".
+                .map(|t| {
+                    t.saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                        .ceil() as u64
+                }),
         }
     }
 
@@ -192,6 +207,12 @@ impl StatusCell {
 
     pub(crate) fn set(&self, state: State) {
         self.state.send_replace(state);
+    }
+
+    /// Waiting `delay` before the next attempt.
+    pub(crate) fn backoff(&self, delay: Duration) {
+        self.lock().next_attempt = Some(Instant::now() + delay);
+        self.set(State::Backoff);
     }
 
     /// A session came up.

@@ -271,8 +271,8 @@ impl Tunnel {
 
     /// Waits out the next backoff delay; `false` if cancelled meanwhile.
     async fn back_off(&self, backoff: &mut Backoff) -> bool {
-        self.status.set(State::Backoff);
         let delay = backoff.next_delay();
+        self.status.backoff(delay);
         info!("tunnel {}: next attempt in {delay:?}", self.spec.name);
         tokio::select! {
             () = tokio::time::sleep(delay) => true,

@@ -12,6 +12,7 @@
 //! same rows. Nothing of the user's is read or written (see [`lab`]).
 
 mod lab;
+mod log;
 mod traffic;
 
 use std::future::Future;
@@ -95,7 +96,7 @@ pub fn main(args: &[String]) -> u8 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    init_logging(parsed.verbose);
+    let held = init_logging(parsed.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,13 +115,17 @@ pub fn main(args: &[String]) -> u8 {
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(log) = held {
+        log.print();
+    }
     match code {
         Ok(code) => code,
         Err(e) => crate::output::report("warren demo", &e, 1),
     }
 }
 
-fn init_logging(verbose: u8) {
+/// Installs logging; with -v, the log is held for after the table.
+fn init_logging(verbose: u8) -> Option<log::HeldLog> {
     let filter = match verbose {
         0 => "error",
         1 => "warn,warren=info,warren_core=info,warren_server=info",
@@ -129,13 +134,20 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARREN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .log_internal_errors(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .try_init();
+        .without_time();
+    if verbose == 0 {
+        // Errors only: they go out at once, as they happen.
+        let _ = builder.with_writer(std::io::stderr).try_init();
+        return None;
+    }
+    let held = log::HeldLog::default();
+    let writer = held.clone();
+    let _ = builder.with_writer(move || writer.clone()).try_init();
+    Some(held)
 }
 
 async fn run(args: DemoArgs) -> anyhow::Result<u8> {

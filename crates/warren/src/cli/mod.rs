@@ -15,6 +15,7 @@ pub mod keygen;
 mod local_command;
 mod manpages;
 mod mux;
+mod query;
 pub mod serve;
 mod settings;
 pub mod ssh;
@@ -23,6 +24,7 @@ mod ssh_flags;
 pub mod sync;
 mod tunnel;
 mod tunnels;
+mod x11;
 
 use clap::{CommandFactory as _, Parser};
 

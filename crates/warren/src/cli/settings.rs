@@ -316,6 +316,9 @@ fn run_options(host: &HostConfig, args: &SshArgs) -> RunOptions {
         escape_char: host.escape_char(),
         forwards: Vec::new(),
         forward_agent: false,
+        escapes: Default::default(),
+        x11_request: super::x11::request(host),
+        x11: None,
     }
 }
 

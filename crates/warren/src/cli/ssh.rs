@@ -77,6 +77,9 @@ fn getopt_complaint(args: &[String]) -> Option<String> {
 }
 
 fn run(args: SshArgs, argv: &[String]) -> anyhow::Result<u8> {
+    if let Some(query) = &args.later.query {
+        return Ok(super::query::run(query));
+    }
     if let Some(flag) = args.later.first_unsupported() {
         anyhow::bail!("{flag} is not supported yet in this version of warren");
     }
@@ -182,7 +185,7 @@ async fn session_main(settings: Settings, persistent_child: bool) -> anyhow::Res
         if persistent_child {
             Ok(persist(&session, master.as_deref(), &settings).await)
         } else {
-            run_session(&session, &settings, forwards.list()).await
+            run_session(&session, &settings, &forwards).await
         }
     };
     let code = tokio::select! {
@@ -271,7 +274,7 @@ async fn persist(session: &Session, master: Option<&Master>, settings: &Settings
 async fn run_session(
     session: &Session,
     settings: &Settings,
-    active: tunnels::Active,
+    forwards: &Arc<Forwards>,
 ) -> anyhow::Result<u8> {
     if let Some(target) = &settings.stdio_forward {
         forward_stdio(
@@ -293,7 +296,13 @@ async fn run_session(
     }
     let mut run = settings.run.clone();
     run.pty = decide_tty(settings.tty, run.command.is_none());
-    run.forwards = active;
+    run.x11 = super::x11::prepare(session, run.x11_request.as_ref()).await;
+    run.forwards = forwards.list();
+    run.escapes = exec::EscapeContext {
+        forwards: Some(forwards.clone()),
+        log_level: Some(Arc::new(crate::logging::step)),
+        multiplexed: false,
+    };
     let exit = exec::run(session.handle(), &run).await?;
     if let Exit::Signal { name, .. } = &exit {
         tracing::info!("remote command killed by signal {name}");

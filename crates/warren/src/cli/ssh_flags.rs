@@ -72,12 +72,13 @@ pub const FLAGS: &[FlagDef] = &[
          Whoever can read the agent socket on the remote host can use your keys while you are connected.",
     ),
     switch('a', "Do not forward the authentication agent", ""),
-    unlisted(valued(
+    valued(
         'B',
         "bind_interface",
         "Bind to this interface's address",
-        "",
-    )),
+        "Make the connection from this network interface's address (BindInterface), \
+         chosen as OpenSSH chooses it.",
+    ),
     valued(
         'b',
         "bind_address",
@@ -189,7 +190,12 @@ pub const FLAGS: &[FlagDef] = &[
     ),
     unlisted(switch('P', "Ignored (OpenSSH 9.2 deprecated it)", "")),
     valued('p', "port", "Port to connect to on the remote host", ""),
-    unlisted(valued('Q', "query_option", "List supported algorithms", "")),
+    valued(
+        'Q',
+        "query_option",
+        "List supported algorithms: cipher, cipher-auth, mac, kex, key, key-cert, key-plain, sig, help",
+        "",
+    ),
     switch('q', "Quiet: suppress warnings and diagnostics", ""),
     valued(
         'R',
@@ -227,9 +233,14 @@ pub const FLAGS: &[FlagDef] = &[
         "Tunnel device forwarding",
         "",
     )),
-    unlisted(switch('X', "X11 forwarding (untrusted)", "")),
+    switch(
+        'X',
+        "X11 forwarding (untrusted unless ForwardX11Trusted yes)",
+        "Forward X11 (ForwardX11 yes) with an xauth cookie; untrusted unless ForwardX11Trusted is yes \
+         (Debian's default is yes, as its ssh's).",
+    ),
     switch('x', "Do not forward X11", ""),
-    unlisted(switch('Y', "X11 forwarding (trusted)", "")),
+    switch('Y', "Trusted X11 forwarding", ""),
     unlisted(switch('y', "Log to syslog", "")),
 ];
 
@@ -416,7 +427,7 @@ mod tests {
         }
         assert!(u.lines().all(|l| l.len() <= 80), "{u}");
         assert!(
-            u.starts_with("usage: warren ssh [-46AaCfGgMNnqsTtVvx] [-b bind_address]"),
+            u.starts_with("usage: warren ssh [-46AaCfGgMNnqsTtVvXxY] [-B bind_interface]"),
             "{u}"
         );
         assert!(u.ends_with("destination [command [argument ...]]"), "{u}");

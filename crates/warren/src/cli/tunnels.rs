@@ -3,16 +3,11 @@
 //! requested from the server; a failure is a warning, or fatal under
 //! ExitOnForwardFailure.
 
-use std::sync::Arc;
-
 use anyhow::bail;
 use tracing::warn;
+use warren_core::forward::ForwardSpec;
 use warren_core::forward::manage::{Forwards, describe};
-use warren_core::forward::{Counters, ForwardSpec};
 use warren_wire::Chain;
-
-/// The forwards that are up, with their counters (for `~#` and status).
-pub type Active = Vec<(String, Arc<Counters>)>;
 
 /// Starts every forward in `specs` on `forwards`.
 pub async fn start(forwards: &Forwards, specs: &[ForwardSpec]) -> anyhow::Result<()> {

@@ -56,6 +56,11 @@ pub enum ChannelMsg {
     Signal {
         signal: Sig,
     },
+    /// (client only) PATCH(warren): a "break" request (RFC 4335) of
+    /// `length` milliseconds, without a reply.
+    Break {
+        length: u32,
+    },
     /// (client only)
     RequestSubsystem {
         want_reply: bool,
@@ -276,6 +281,11 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> ChannelWriteHalf<
     /// Signal a remote process.
     pub async fn signal(&self, signal: Sig) -> Result<(), Error> {
         self.send_msg(ChannelMsg::Signal { signal }).await
+    }
+
+    /// PATCH(warren): send a BREAK (RFC 4335) of `length` milliseconds.
+    pub async fn send_break(&self, length: u32) -> Result<(), Error> {
+        self.send_msg(ChannelMsg::Break { length }).await
     }
 
     /// Request the start of a subsystem with the given name.
@@ -577,6 +587,11 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
     /// Signal a remote process.
     pub async fn signal(&self, signal: Sig) -> Result<(), Error> {
         self.write_half.signal(signal).await
+    }
+
+    /// PATCH(warren): send a BREAK (RFC 4335) of `length` milliseconds.
+    pub async fn send_break(&self, length: u32) -> Result<(), Error> {
+        self.write_half.send_break(length).await
     }
 
     /// Request the start of a subsystem with the given name.

@@ -1905,6 +1905,8 @@ impl Session {
                 },
             ) => self.exec(id, want_reply, &command)?,
             Msg::Channel(id, ChannelMsg::Signal { signal }) => self.signal(id, signal)?,
+            // PATCH(warren): RFC 4335 break.
+            Msg::Channel(id, ChannelMsg::Break { length }) => self.send_break(id, length)?,
             Msg::Channel(id, ChannelMsg::RequestSubsystem { want_reply, name }) => {
                 self.request_subsystem(want_reply, id, &name)?
             }

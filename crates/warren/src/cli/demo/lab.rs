@@ -122,6 +122,7 @@ impl Lab {
             connection_attempts: 1,
             address_family: AddressFamily::Inet,
             bind_address: None,
+            bind_interface: None,
             server_alive_interval: None,
             server_alive_count_max: 3,
             tcp_keep_alive: true,

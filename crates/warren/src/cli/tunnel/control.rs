@@ -500,6 +500,7 @@ fn not_responding(name: &str, pid: Option<u32>, why: String) -> TunnelStatus {
         last_error_secs: None,
         forwards: Vec::new(),
         tasks: None,
+        next_attempt_secs: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! `warren_core::tunnel`.
 
 mod control;
+mod report;
 mod unit;
 
 use std::path::PathBuf;
@@ -398,7 +399,7 @@ fn up(up: UpArgs, m: &ArgMatches) -> anyhow::Result<u8> {
     if let Some(code) = background::launch_if_requested(background) {
         return Ok(code);
     }
-    logging::init(settings.verbosity, t.log_file.as_deref());
+    logging::init_timed(settings.verbosity, t.log_file.as_deref());
     supervised(&mut settings.hop);
     let spec = TunnelSpec {
         name: settings.name,
@@ -445,7 +446,8 @@ async fn run_tunnel(
             background::detach(true, keep_stderr);
         }
     }
-    let reporter = (!quiet && !background).then(|| tokio::spawn(report_states(status.clone())));
+    let reporter =
+        (!quiet && !background).then(|| tokio::spawn(report::report_states(status.clone())));
     let result = run.await.context("the tunnel task failed")?;
     if result.is_err() {
         let mut last = status.snapshot();
@@ -462,22 +464,6 @@ async fn run_tunnel(
     }
     result?;
     Ok(0)
-}
-
-/// Foreground: one line on stderr each time the tunnel comes up.
-async fn report_states(status: Arc<warren_core::tunnel::StatusCell>) {
-    let mut states = status.watch();
-    while states.changed().await.is_ok() {
-        let state = *states.borrow_and_update();
-        if state == State::Up {
-            let s = status.snapshot();
-            let forwards: Vec<&str> = s.forwards.iter().map(|f| f.spec.as_str()).collect();
-            match s.reconnects {
-                0 => eprintln!("warren: tunnel {} up: {}", s.name, forwards.join(", ")),
-                n => eprintln!("warren: tunnel {} up again (reconnect {n})", s.name),
-            }
-        }
-    }
 }
 
 async fn stop_on_signal(token: CancellationToken) {
@@ -521,13 +507,13 @@ fn status(StatusArgs { json, name }: StatusArgs) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&tunnels)?);
     } else {
-        print!("{}", table(&tunnels));
+        print!("{}", table(&tunnels, report::colour_wanted()));
     }
     Ok(0)
 }
 
 /// The status table: one line per tunnel, one indented line per forward.
-fn table(tunnels: &[TunnelStatus]) -> String {
+fn table(tunnels: &[TunnelStatus], colour: bool) -> String {
     use std::fmt::Write as _;
     if tunnels.is_empty() {
         return "no tunnels are running\n".into();
@@ -539,8 +525,8 @@ fn table(tunnels: &[TunnelStatus]) -> String {
         .unwrap_or(4)
         .max(4);
     let mut out = format!(
-        "{:width$}  {:14}  {:>8}  {:>10}  LAST ERROR\n",
-        "NAME", "STATE", "UPTIME", "RECONNECTS"
+        "{:width$}  {:14}  {:>8}  {:>10}  {:>12}  LAST ERROR\n",
+        "NAME", "STATE", "UPTIME", "RECONNECTS", "NEXT ATTEMPT"
     );
     for t in tunnels {
         let uptime = t.uptime_secs.map_or("-".into(), human_secs);
@@ -554,13 +540,14 @@ fn table(tunnels: &[TunnelStatus]) -> String {
             (Some(e), None) => first_line(e),
             _ => "-".into(),
         };
+        let state = report::paint(t.state, &format!("{:14}", t.state.to_string()), colour);
         let _ = writeln!(
             out,
-            "{:width$}  {:14}  {:>8}  {:>10}  {error}",
+            "{:width$}  {state}  {:>8}  {:>10}  {:>12}  {error}",
             t.name,
-            t.state.to_string(),
             uptime,
-            reconnects
+            reconnects,
+            report::next_attempt(t),
         );
         for f in &t.forwards {
             let _ = write!(
@@ -832,6 +819,7 @@ mod tests {
             last_error_secs: Some(last_error_secs),
             forwards: Vec::new(),
             tasks: None,
+            next_attempt_secs: None,
         }
     }
 
@@ -848,7 +836,7 @@ mod tests {
         ];
         for (at_record, later, want) in cases {
             let s = control::aged(failed_record(at_record), recorded, recorded + later);
-            let out = table(&[s]);
+            let out = table(&[s], false);
             let line = out.lines().nth(1).unwrap();
             assert!(
                 line.starts_with("db    failed ") && line.ends_with(&format!("failed. {want}")),
@@ -870,7 +858,7 @@ mod tests {
         s.state = State::NotResponding;
         s.last_error = Some("x.sock did not answer within 5s".into());
         s.last_error_secs = None;
-        let out = table(&[s]);
+        let out = table(&[s], false);
         let line = out.lines().nth(1).unwrap();
         assert!(
             line.starts_with("db    not responding  ")
