@@ -95,7 +95,7 @@ proxy lo 0
 proxy wan $((RTT / 2))
 
 # wire NAME: bytes relayed so far by proxy NAME (both ways)
-wire() { sleep 0.25; awk '{printf "%d\n", $1 + $2}' $D/count-$1; }
+wire() { sleep 0.25; local up down; read -r up down < $D/count-$1; echo $((up + down)); }
 
 # ---------------------------------------------------------------- sources
 for link in $LINKS; do

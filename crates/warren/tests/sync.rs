@@ -684,3 +684,18 @@ fn watch_follows_local_changes() {
     let m = std::fs::metadata(f.path("dst/new/deeper/later.txt")).unwrap();
     assert_eq!((m.mode() & 0o777, m.mtime()), (0o600, 1_600_000_100));
 }
+
+/// A remote directory of 1,500 entries (many READDIR batches, several
+/// asked for at once) is listed whole: every file arrives, once.
+#[test]
+fn a_large_remote_directory_is_listed_whole() {
+    let f = Fixture::start();
+    for i in 0..1500 {
+        std::fs::create_dir_all(f.path("src")).unwrap();
+        std::fs::write(f.path(&format!("src/f{i:04}")), i.to_string()).unwrap();
+    }
+    f.ok(Tool::Warren, &["-a", &f.remote("src/"), "dst/"]);
+    let got = tree(&f.path("dst"));
+    assert_eq!(got.len(), 1500);
+    assert_eq!(got, tree(&f.path("src")));
+}

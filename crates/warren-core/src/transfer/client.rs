@@ -102,6 +102,9 @@ struct Waiting {
     ended: Option<String>,
 }
 
+/// READDIR requests sent at once by [`SftpClient::read_dir`].
+const READDIR_AHEAD: usize = 4;
+
 /// One SFTP session.
 pub struct SftpClient {
     out: mpsc::UnboundedSender<Bytes>,
@@ -525,30 +528,47 @@ impl SftpClient {
             Response::Handle { handle, .. } => handle,
             other => return Err(failure(other)),
         };
+        // READDIRs go out READDIR_AHEAD at a time: a directory of a few
+        // hundred entries is listed in one round trip after the OPENDIR,
+        // not one per hundred (sftp-server answers them in order; past
+        // the end each is an EOF).
         let mut all = Vec::new();
-        let result = loop {
-            let h = handle.clone();
-            match self
-                .send(|id| Request::ReadDir { id, handle: h })
-                .reply()
-                .await
-            {
-                Ok(Response::Name { .. }) if all.len() > MAX_DIR_ENTRIES => {
-                    break Err(SftpError::Protocol(format!(
-                        "a directory of more than {MAX_DIR_ENTRIES} entries"
-                    )));
+        let result = 'listing: loop {
+            let batch: Vec<Pending> = (0..READDIR_AHEAD)
+                .map(|_| {
+                    let h = handle.clone();
+                    self.send(|id| Request::ReadDir { id, handle: h })
+                })
+                .collect();
+            let mut end = None;
+            for pending in batch {
+                if end.is_some() {
+                    // Answered after the end: nothing more to read.
+                    drop(pending);
+                    continue;
                 }
-                Ok(Response::Name { entries, .. }) => all.extend(
-                    entries
-                        .into_iter()
-                        .filter(|e| e.filename.as_ref() != b"." && e.filename.as_ref() != b".."),
-                ),
-                Ok(Response::Status { code, .. }) if code == status::EOF => break Ok(all),
-                Ok(other) => break Err(failure(other)),
-                Err(e) => break Err(e),
+                match pending.reply().await {
+                    Ok(Response::Name { .. }) if all.len() > MAX_DIR_ENTRIES => {
+                        end = Some(Err(SftpError::Protocol(format!(
+                            "a directory of more than {MAX_DIR_ENTRIES} entries"
+                        ))));
+                    }
+                    Ok(Response::Name { entries, .. }) => {
+                        all.extend(entries.into_iter().filter(|e| {
+                            e.filename.as_ref() != b"." && e.filename.as_ref() != b".."
+                        }))
+                    }
+                    Ok(Response::Status { code, .. }) if code == status::EOF => end = Some(Ok(())),
+                    Ok(other) => end = Some(Err(failure(other))),
+                    Err(e) => end = Some(Err(e)),
+                }
+            }
+            if let Some(end) = end {
+                break 'listing end.map(|()| all);
             }
         };
-        let _ = self.close(&handle).reply().await;
+        // The CLOSE's answer is not waited for: nothing depends on it.
+        drop(self.close(&handle));
         result
     }
 }
