@@ -485,10 +485,37 @@ async fn sync(
     let Some((dst_side, dst_path)) = ends.pop() else {
         anyhow::bail!("nothing to sync");
     };
-    // rsync's trailing-slash plan, from what is on each side.
+    // More SFTP channels open while the operands are looked at (the
+    // job's shape is known from the flags).
+    let many = a.archive || a.recursive || ends.len() > 1;
+    let jobkind = if many { Job::Many } else { Job::Large };
+    let channels = a.channels;
+    let growing = async {
+        match host.as_mut() {
+            Some(h) => cp::grow(channels, None, h, jobkind).await,
+            None => Ok(()),
+        }
+    };
+    // rsync's trailing-slash plan, from what is on each side: every
+    // operand asked about at once.
+    let looking = async {
+        let stats: Vec<_> = ends
+            .iter()
+            .map(|(side, path)| async move { side.stat(path).await })
+            .collect();
+        let mut out = Vec::with_capacity(stats.len());
+        let (dest, _) = tokio::join!(dst_side.stat(&dst_path), async {
+            for st in stats {
+                out.push(st.await);
+            }
+        });
+        (out, dest)
+    };
+    let (grown, (stats, dest_stat)) = tokio::join!(growing, looking);
+    grown?;
     let mut kinds = Vec::with_capacity(ends.len());
-    for (side, path) in &ends {
-        match side.stat(path).await {
+    for ((side, path), stat) in ends.iter().zip(stats) {
+        match stat {
             Ok(m) => kinds.push(m.kind == Kind::Dir),
             Err(e) => {
                 eprintln!(
@@ -499,7 +526,7 @@ async fn sync(
             }
         }
     }
-    let state = match dst_side.stat(&dst_path).await {
+    let state = match dest_stat {
         Ok(m) if m.kind == Kind::Dir => DestState::Dir,
         Ok(_) => DestState::NotDir,
         Err(e) if e.not_found() => DestState::Missing,
@@ -558,11 +585,6 @@ async fn sync(
             root_name: mp.root_name,
         })
         .collect();
-    if let Some(h) = host.as_mut() {
-        let many = a.archive || a.recursive || roots.len() > 1;
-        let jobkind = if many { Job::Many } else { Job::Large };
-        cp::grow(a.channels, None, h, jobkind).await?;
-    }
     // Lanes may have grown: the sides see them all.
     let (src_side, dst_side) = match &host {
         Some(h) => {
