@@ -84,8 +84,12 @@ fn rekey_data_limit_rekeys_like_ssh() {
         theirs >= 2,
         "ssh did not re-key ({theirs}): the oracle is off"
     );
+    // At least one re-key beyond the first exchange. More is not
+    // asserted: with a 2 MiB window much of the data can be in flight
+    // before the first re-key completes (a slow post-quantum exchange, a
+    // busy machine), for ssh as for warren.
     assert!(
-        ours >= 3,
+        ours >= 2,
         "warren: {ours} key exchanges for 2 MB under 256K"
     );
 }
