@@ -24,7 +24,8 @@
 #
 # warren sync runs with `--remote-helper install` (delta transfer through
 # a copy of itself in ~/.cache/warren/VERSION/ on the server, which is
-# this machine: the script removes it again unless it was there before).
+# this machine: installed before the rows, removed again at the end
+# unless it was there before).
 # Cipher: aes128-gcm for both (sshd offers only it).
 #
 # Knobs (env): BIG, FILES, FILE_SIZE, WAN_BIG, WAN_FILES, RTT (ms, 50),
@@ -105,6 +106,15 @@ for link in $LINKS; do
   python3 $H tree $D/src-$link/tree $files $(( files < PERDIR ? files : PERDIR )) $FILE_SIZE
 done
 sync
+
+# The helper is installed once before the rows (its upload, this binary,
+# is a one-time cost that would otherwise land in the first delta row).
+mkdir -p $D/warm
+head -c 300000 /dev/urandom > $D/warm/f
+"$WARREN" sync -a -q -e "ssh -F $D/ssh_config" $D/warm/ lo:$D/warm-dst/
+echo x >> $D/warm/f
+"$WARREN" sync -a -q --remote-helper install -e "ssh -F $D/ssh_config" $D/warm/ lo:$D/warm-dst/
+[ -x "$CACHE/warren" ] || die "the helper was not installed in $CACHE"
 
 # run TOOL LINK: one sync of src-LINK/ into dst-TOOL-LINK/; sets SECS BYTES
 run() {
