@@ -138,10 +138,7 @@ pub const KEYWORDS: &[(&str, Support)] = &[
     ("proxycommand", Yes),
     ("proxyjump", Yes),
     ("proxyusefdpass", RefusedWhen("yes")),
-    (
-        "pubkeyacceptedalgorithms",
-        Missing("the algorithms offered for user keys do not follow it"),
-    ),
+    ("pubkeyacceptedalgorithms", Yes),
     ("pubkeyauthentication", Yes),
     ("rekeylimit", Yes),
     ("remotecommand", Yes),
