@@ -22,10 +22,10 @@
 # against the source (file count, total size, a hash over paths and
 # contents) after each row: a wrong copy is FAIL.
 #
-# warren sync runs with `--remote-helper install` (delta transfer through
-# a copy of itself in ~/.cache/warren/VERSION/ on the server, which is
-# this machine: installed before the rows, removed again at the end
-# unless it was there before).
+# warren sync runs with its default `--remote-helper auto`, after one
+# `--remote-helper install` before the rows put the helper (this binary)
+# in ~/.cache/warren/VERSION/ on the server, which is this machine: it is
+# removed again at the end unless it was there before.
 # Cipher: aes128-gcm for both (sshd offers only it).
 #
 # Knobs (env): BIG, FILES, FILE_SIZE, WAN_BIG, WAN_FILES, RTT (ms, 50),
@@ -121,7 +121,7 @@ run() {
   local tool=$1 link=$2 cmd before out
   case $tool in
     rsync) cmd=(rsync) ;;
-    warren) cmd=("$WARREN" sync --remote-helper install) ;;
+    warren) cmd=("$WARREN" sync) ;;
   esac
   cmd+=(-a -e "ssh -F $D/ssh_config" $D/src-$link/ $link:$D/dst-$tool-$link/)
   before=$(wire $link)
