@@ -699,3 +699,40 @@ fn a_large_remote_directory_is_listed_whole() {
     assert_eq!(got.len(), 1500);
     assert_eq!(got, tree(&f.path("src")));
 }
+
+/// Without -l a symlink is skipped, and a file standing at its name at
+/// the destination stays, as with rsync (it was removed as "in the way").
+#[test]
+fn a_skipped_symlink_leaves_the_destination_alone() {
+    let f = Fixture::start();
+    for tool in ["rsync", "warren"] {
+        write(
+            &f.path(&format!("{tool}/src/a")),
+            b"a\n",
+            0o644,
+            1_600_000_000,
+        );
+        std::os::unix::fs::symlink("a", f.path(&format!("{tool}/src/x"))).unwrap();
+        write(
+            &f.path(&format!("{tool}/dst/x")),
+            b"keep me\n",
+            0o644,
+            1_600_000_000,
+        );
+        for d in ["src", "dst"] {
+            set_mtime(&f.path(&format!("{tool}/{d}")), 1_500_000_000);
+        }
+    }
+    for (tool, name) in [(Tool::Rsync, "rsync"), (Tool::Warren, "warren")] {
+        f.ok(
+            tool,
+            &[
+                "-rt",
+                &format!("{name}/src/"),
+                &f.remote(&format!("{name}/dst/")),
+            ],
+        );
+    }
+    assert_eq!(std::fs::read(f.path("warren/dst/x")).unwrap(), b"keep me\n");
+    assert_eq!(tree(&f.path("warren/dst")), tree(&f.path("rsync/dst")));
+}

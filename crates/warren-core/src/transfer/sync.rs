@@ -524,9 +524,16 @@ async fn compare(
             summary.total_size += meta.size;
         }
         let old = dest.get(rel);
-        // Something of another kind in the way goes first.
+        // Something of another kind in the way goes first, but only for an
+        // entry that is copied (without -l a symlink is skipped, and what
+        // stands at its name stays).
+        let copied = match meta.kind {
+            Kind::Other => false,
+            Kind::Symlink => opts.links,
+            Kind::File | Kind::Dir => true,
+        };
         let old = match old {
-            Some(o) if o.kind != meta.kind && meta.kind != Kind::Other => {
+            Some(o) if o.kind != meta.kind && copied => {
                 plan.replace.push((rel.clone(), o.kind));
                 None
             }

@@ -110,6 +110,9 @@ pub struct StatusCell {
     name: String,
     destination: String,
     state: watch::Sender<State>,
+    /// Every change, none coalesced (the watch keeps only the latest):
+    /// for the foreground's one line per change.
+    transitions: tokio::sync::broadcast::Sender<State>,
     inner: Mutex<Inner>,
 }
 
@@ -119,6 +122,7 @@ impl StatusCell {
             name: name.to_owned(),
             destination: destination.to_owned(),
             state: watch::Sender::new(State::Connecting),
+            transitions: tokio::sync::broadcast::Sender::new(64),
             inner: Mutex::new(Inner {
                 up_since: None,
                 reconnects: 0,
@@ -143,6 +147,12 @@ impl StatusCell {
     /// Follows state changes.
     pub fn watch(&self) -> watch::Receiver<State> {
         self.state.subscribe()
+    }
+
+    /// Every state change from now on, in order (a reader more than 64
+    /// behind loses the oldest).
+    pub fn transitions(&self) -> tokio::sync::broadcast::Receiver<State> {
+        self.transitions.subscribe()
     }
 
     /// A snapshot for status output.
@@ -207,6 +217,8 @@ impl StatusCell {
 
     pub(crate) fn set(&self, state: State) {
         self.state.send_replace(state);
+        // No receiver (no foreground) is not an error.
+        let _ = self.transitions.send(state);
     }
 
     /// Waiting `delay` before the next attempt.

@@ -183,21 +183,9 @@ pub fn main(args: &[OsString]) -> u8 {
     if args.first().is_some_and(|a| a == "--server") {
         return warren_core::delta::serve_stdio(&args[1..]);
     }
-    let argv = std::iter::once(OsString::from("warren sync")).chain(args.iter().cloned());
-    let parsed = <SyncArgs as clap::CommandFactory>::command()
-        .try_get_matches_from(argv)
-        .and_then(|m| Ok((<SyncArgs as clap::FromArgMatches>::from_arg_matches(&m)?, m)));
-    let (a, m) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { exit::SYNTAX } else { 0 };
-        }
-    };
-    match run(&a, &m) {
-        Ok(code) => code,
-        Err(e) => crate::output::report("warren sync", &e, exit::SYNTAX),
-    }
+    // A usage error and a failure before the sync starts are both
+    // rsync's status 1 (exit::SYNTAX), which is what run_tool_typed gives.
+    super::run_tool_typed::<SyncArgs, _>("warren sync", args, run)
 }
 
 /// What one run decided before connecting.
@@ -496,8 +484,8 @@ async fn sync(
             None => Ok(()),
         }
     };
-    // rsync's trailing-slash plan, from what is on each side: every
-    // operand asked about at once.
+    // rsync's trailing-slash plan, from what is on each side: the
+    // destination is asked about beside the sources.
     let looking = async {
         let stats: Vec<_> = ends
             .iter()
@@ -622,9 +610,8 @@ async fn sync(
     let shown = !a.quiet;
     let per_file = a.progress || a.partial_progress;
     let reporter = Arc::new(Reporter::new("warren sync", shown && !per_file));
-    let progress: Arc<dyn Progress> = if a.quiet {
-        Arc::new(Quiet)
-    } else if per_file {
+    // -q: the reporter, not shown, says errors only.
+    let progress: Arc<dyn Progress> = if per_file && !a.quiet {
         Arc::new(PerFile::default())
     } else {
         reporter.clone()
@@ -710,21 +697,6 @@ async fn sync(
         }
     }
     Ok(code)
-}
-
-/// Errors only (`-q`).
-struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _: &[u8], _: u64, _: u64) -> u64 {
-        0
-    }
-    fn advance(&self, _: u64, _: u64) {}
-    fn finish(&self, _: u64, _: bool) {}
-    fn error(&self, message: &str) {
-        eprintln!("warren sync: {message}");
-    }
-    fn note(&self, _: &str) {}
 }
 
 /// `--progress`: a line per file as it completes, as rsync's.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
-use warren_core::delta::{DeltaError, FileMeta, HelperMode, RemoteHelper};
+use warren_core::delta::{FileMeta, HelperMode, RemoteHelper};
 use warren_core::transfer::copy::Pair;
 use warren_core::transfer::side::Side;
 use warren_core::transfer::sync::{self as engine, DeltaFailed, DeltaSent};
@@ -89,7 +89,7 @@ pub fn sender(host: &Host, mode: Mode, note: Note) -> Option<engine::Delta> {
                             Chain(&e)
                         ));
                     }
-                    Err(DeltaFailed(describe(&e)))
+                    Err(DeltaFailed(Chain(&e).to_string()))
                 }
             }
         })
@@ -101,8 +101,4 @@ pub type Note = Arc<dyn Fn(&str) + Send + Sync>;
 
 fn local(p: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(p))
-}
-
-fn describe(e: &DeltaError) -> String {
-    Chain(e).to_string()
 }

@@ -437,6 +437,7 @@ async fn run_tunnel(
     }));
     let signals = tokio::spawn(stop_on_signal(token.clone()));
     let mut states = status.watch();
+    let transitions = (!quiet && !background).then(|| status.transitions());
     let run = tokio::spawn(tunnel.run());
     if background {
         // Report a permanent failure of the first attempt to the launcher;
@@ -447,7 +448,7 @@ async fn run_tunnel(
         }
     }
     let reporter =
-        (!quiet && !background).then(|| tokio::spawn(report::report_states(status.clone())));
+        transitions.map(|states| tokio::spawn(report::report_states(status.clone(), states)));
     let result = run.await.context("the tunnel task failed")?;
     if result.is_err() {
         let mut last = status.snapshot();

@@ -8,21 +8,24 @@
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
+use tokio::sync::broadcast;
 use warren_core::tunnel::{State, StatusCell, TunnelStatus};
 
 use super::{first_line, human_secs};
 
 /// Foreground: one timestamped line on stderr per state change worth
-/// knowing (connecting, up, waiting for the next attempt).
-pub async fn report_states(status: Arc<StatusCell>) {
-    let mut states = status.watch();
+/// knowing (connecting, up, waiting for the next attempt). `states` is
+/// subscribed before the supervisor starts, so no change is missed, not
+/// even one that a busy machine lets pass before this task runs.
+pub async fn report_states(status: Arc<StatusCell>, mut states: broadcast::Receiver<State>) {
     loop {
-        let state = *states.borrow_and_update();
+        let state = match states.recv().await {
+            Ok(s) => s,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
         if let Some(line) = state_line(state, &status.snapshot()) {
             eprintln!("{} {line}", timestamp());
-        }
-        if states.changed().await.is_err() {
-            return;
         }
     }
 }
